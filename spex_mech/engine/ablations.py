@@ -1,0 +1,121 @@
+"""Ablation references: what an ablated unit's activation is replaced by, computed once per game.
+
+- ``zero``: 0.
+- ``mean``: the mean activation over a reference token batch, over its prompts *and* positions.
+- ``mean_tokenwise``: the mean over the reference prompts, separately at each position (needs the
+  reference prompts to be as long as the evaluated ones).
+- ``resample``: the activation of a corrupted prompt paired with each clean prompt (activation
+  patching); ``reference`` holds the corrupted prompts, row for row.
+
+Mean ablation leaks the answer if every reference prompt shares it: use answer-neutral references
+(the training distribution, or the evaluated prompts when their answers differ).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import torch
+
+__all__ = ["ABLATIONS", "capture_activations", "reference_activations"]
+
+ABLATIONS = ("zero", "mean", "mean_tokenwise", "resample")
+
+
+class _StopForward(Exception):
+    """Raised inside the deepest capture hook: nothing after it is needed."""
+
+
+def run_with_fwd_hooks(model: Any, tokens: torch.Tensor, hooks: Sequence[tuple[str, Any]]) -> Any:
+    """Run ``model(tokens)`` with temporary forward hooks that are removed even if the run raises."""
+    if hasattr(model, "hooks"):
+        with model.hooks(fwd_hooks=list(hooks)):
+            return model(tokens)
+    return model.run_with_hooks(tokens, fwd_hooks=list(hooks))
+
+
+def capture_activations(
+    model: Any, tokens: torch.Tensor, hooks: Sequence[str], rows_per_pass: int
+) -> dict[str, list[torch.Tensor]]:
+    """Activations at ``hooks`` for every prompt, in passes of ``rows_per_pass`` prompts.
+
+    The forward pass stops after the deepest requested hook.
+    """
+    hooks = list(dict.fromkeys(hooks))
+    store: dict[str, list[torch.Tensor]] = {h: [] for h in hooks}
+    passes = [0]
+
+    def make(name: str):
+        def fn(act: torch.Tensor, hook: Any = None) -> None:
+            store[name].append(act.detach())
+            if all(len(store[h]) == passes[0] for h in hooks):
+                raise _StopForward  # every requested hook has fired: the rest of the pass is not needed
+
+        return fn
+
+    fwd = [(h, make(h)) for h in hooks]
+    for start in range(0, tokens.shape[0], max(1, rows_per_pass)):
+        passes[0] += 1
+        try:
+            run_with_fwd_hooks(model, tokens[start : start + rows_per_pass], fwd)
+        except _StopForward:
+            pass
+        missing = [h for h in hooks if len(store[h]) != passes[0]]
+        if missing:
+            raise ValueError(f"hook(s) {missing} never fired during the forward pass")
+    return store
+
+
+def reference_activations(
+    model: Any,
+    hooks: Sequence[str],
+    ablation: str,
+    tokens: torch.Tensor,
+    reference: Optional[torch.Tensor],
+    rows_per_pass: int,
+) -> dict[str, Optional[torch.Tensor]]:
+    """Per-hook replacement tensors, shaped to broadcast against activations viewed [mask, prompt, ...].
+
+    zero → None; mean → [1, 1, 1, *rest]; mean_tokenwise → [1, 1, pos, *rest]; resample → [1, P, pos, *rest].
+    """
+    if ablation not in ABLATIONS:
+        raise ValueError(f"unknown ablation {ablation!r}; choose one of {', '.join(ABLATIONS)}")
+    hooks = list(dict.fromkeys(hooks))
+    if ablation == "zero" or not hooks:
+        return {h: None for h in hooks}
+    if ablation == "resample":
+        if reference is None:
+            raise ValueError("ablation='resample' needs reference= corrupted prompts paired with the clean ones")
+        if tuple(reference.shape) != tuple(tokens.shape):
+            raise ValueError(
+                f"resample reference has shape {tuple(reference.shape)}, but the prompts have shape "
+                f"{tuple(tokens.shape)}: pair one corrupted prompt with each clean prompt"
+            )
+    ref_tokens = tokens if reference is None else reference
+    if ref_tokens.shape[0] == 0:
+        raise ValueError("the reference prompt set is empty")
+    if ablation == "mean_tokenwise" and ref_tokens.shape[1] != tokens.shape[1]:
+        raise ValueError(
+            f"mean_tokenwise needs reference prompts of the prompts' length {tokens.shape[1]}, got {ref_tokens.shape[1]}"
+        )
+    captured = capture_activations(model, ref_tokens, hooks, rows_per_pass)
+    out: dict[str, Optional[torch.Tensor]] = {}
+    for h, parts in captured.items():
+        if ablation == "resample":
+            acts = torch.cat(parts, dim=0)
+            out[h] = acts[None]
+            continue
+        total = None
+        count = 0
+        for act in parts:
+            acc = act.double()
+            if ablation == "mean":
+                s = acc.sum(dim=(0, 1))
+                count += act.shape[0] * act.shape[1]
+            else:
+                s = acc.sum(dim=0)
+                count += act.shape[0]
+            total = s if total is None else total + s
+        mean = (total / count).to(parts[0].dtype)
+        out[h] = mean[None, None, None] if ablation == "mean" else mean[None, None]
+    return out

@@ -1,0 +1,461 @@
+"""`AblationGame`: the batched masked-evaluation engine, f(masks[B, n]) -> values[B].
+
+Each mask row ablates its own units. Masks × prompts are flattened into one batch (mask-major: row
+``m·P + p`` is mask ``m`` on prompt ``p``) and chunked to a memory budget. Two exact savings:
+
+* **prefix sharing**: the layers before the first masked hook run once per prompt; the batch is
+  expanded to masks × prompts at ``blocks.{l}.hook_resid_pre`` of the first masked layer;
+* **restricted unembedding**: only the positions the metric reads reach the unembedding.
+
+Both are checked against the plain forward pass when the game is built (``"auto"``) and switched off
+with a warning if the model does not allow them (e.g. a model whose blocks take batch-shaped side
+inputs).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..units.base import Site, TokenSite, UnitSet, model_dims, model_hook_names
+from ..valuefn import check_values, to_mask_array
+from .ablations import ABLATIONS, reference_activations, run_with_fwd_hooks
+from .metrics import Metric, as_metric
+
+__all__ = ["AblationGame"]
+
+_SLICE_HOOKS = ("unembed.hook_in", "ln_final.hook_out", "ln_final.hook_normalized")
+
+
+@dataclass
+class _HookGroup:
+    """All unit slices at one hook point, and what ablated slices are replaced by."""
+
+    hook: str
+    dim: int
+    size: int
+    slices: torch.Tensor
+    columns: torch.Tensor
+    ablation: str
+    reference: Optional[torch.Tensor]
+
+
+def _as_tokens(model: Any, tokens: Any) -> torch.Tensor:
+    if isinstance(tokens, str) or (isinstance(tokens, (list, tuple)) and tokens and isinstance(tokens[0], str)):
+        if not hasattr(model, "to_tokens"):
+            raise TypeError("string prompts need a model with a tokenizer (to_tokens); pass token ids instead")
+        tokens = model.to_tokens(tokens)
+    t = torch.as_tensor(tokens)
+    if t.ndim == 1:
+        t = t[None]
+    if t.ndim != 2:
+        raise ValueError(f"tokens must be [prompts, positions], got shape {tuple(t.shape)}")
+    if t.shape[0] == 0:
+        raise ValueError("the prompt set is empty: pass at least one prompt")
+    if t.shape[1] == 0:
+        raise ValueError("the prompts are empty (zero positions)")
+    if t.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        raise TypeError(f"tokens must be integer ids, got dtype {t.dtype}")
+    return t.long()
+
+
+def _model_device(model: Any) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except (StopIteration, AttributeError, TypeError):
+        return torch.device("cpu")
+
+
+def _total_memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 8 << 30
+
+
+class AblationGame:
+    """Value function over maskable units of a model: ``game(masks) -> values``.
+
+    Parameters
+    ----------
+    model : TransformerLens model (``TransformerBridge`` 4.x, ``HookedTransformer`` 2.x) or anything with
+        the same hook names and ``hooks()`` / ``run_with_hooks``.
+    units : a :class:`~spex_mech.units.UnitSet` (``AttentionHeads``, ``MLPNeurons``, ``TokenUnits``, or a sum).
+    tokens : prompts as ids [P, pos] (or strings, if the model has a tokenizer).
+    metric : a :mod:`spex_mech.metrics` metric, or a callable on logits ``[mask, prompt, k, d_vocab]``.
+    ablation : ``"mean"`` (default), ``"zero"``, ``"mean_tokenwise"`` or ``"resample"``.
+    reference : reference prompts for mean ablation (default: the prompts themselves) or the
+        corrupted prompts, row-paired with ``tokens``, for resample ablation.
+    batch_size : rows (masks × prompts) per forward pass, or ``"auto"`` (memory- and speed-aware).
+    device : where to run; defaults to the model's device.
+    progress : show a tqdm bar (``None``: only for long calls on a terminal).
+    share_prefix, restrict_unembed : ``"auto"`` (verify, then use), ``True`` or ``False``.
+
+    >>> game = AblationGame(model, AttentionHeads(model), tokens, metrics.logprob(position=-2))
+    >>> game(np.ones((1, game.n)))          # the clean metric
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        units: UnitSet,
+        tokens: Any,
+        metric: Any,
+        *,
+        ablation: str = "mean",
+        reference: Any = None,
+        batch_size: int | str = "auto",
+        device: Optional[str | torch.device] = None,
+        progress: Optional[bool] = None,
+        share_prefix: bool | str = "auto",
+        restrict_unembed: bool | str = "auto",
+    ):
+        if not isinstance(units, UnitSet):
+            raise TypeError(f"units must be a UnitSet (AttentionHeads, MLPNeurons, ...), got {type(units).__name__}")
+        if len(units) == 0:
+            raise ValueError("the unit set is empty")
+        if ablation not in ABLATIONS:
+            raise ValueError(f"unknown ablation {ablation!r}; choose one of {', '.join(ABLATIONS)}")
+        self.model = model
+        self.units = units
+        self.n = len(units)
+        self.ids = list(units.ids)
+        self.labels = list(units.labels)
+        self.ablation = ablation
+        self.progress = progress
+        self.n_evaluations = 0
+
+        model_device = _model_device(model)
+        self.device = torch.device(device) if device is not None else model_device
+        if self.device.type != model_device.type:
+            raise ValueError(f"the model is on {model_device} but device={self.device}; move the model first")
+
+        self.tokens = _as_tokens(model, tokens).to(self.device)
+        self.n_prompts, self.length = self.tokens.shape
+        self.dims = model_dims(model)
+        self._check_token_range(self.tokens, "tokens")
+
+        self.metric: Metric = copy.deepcopy(as_metric(metric))
+        self.metric.bind(self.tokens.cpu())
+        self.metric.to(self.device)
+        if self.dims["d_vocab"] is not None:
+            self.metric.check_vocab(self.dims["d_vocab"])
+
+        self._batch_size = batch_size
+        self.rows_per_pass = self._choose_rows(batch_size)
+
+        hook_names = model_hook_names(model)
+        for site in units.sites:
+            if hook_names is not None and site.hook not in hook_names:
+                raise ValueError(f"the model has no hook point named {site.hook!r} (needed by the unit set)")
+        ref_tokens = None
+        if reference is not None:
+            ref_tokens = _as_tokens(model, reference).to(self.device)
+            self._check_token_range(ref_tokens, "reference")
+        self.groups = self._build_groups(units.sites, ref_tokens)
+        self.token_sites = list(units.token_sites)
+        self._token_plan = self._build_token_plan(self.token_sites)
+
+        # the plan: what is shared and what is restricted, verified below
+        layers = [s.layer for s in units.sites]
+        first = min(layers) if layers else 10**9
+        prefix_hook = f"blocks.{first}.hook_resid_pre" if 0 <= first < 10**9 else None
+        if prefix_hook is not None and hook_names is not None and prefix_hook not in hook_names:
+            prefix_hook = None
+        if self.token_sites:
+            prefix_hook = None
+        slice_hook = None
+        if hook_names is not None:
+            slice_hook = next((h for h in _SLICE_HOOKS if h in hook_names), None)
+        self.plan = {
+            "share_prefix": bool(share_prefix) and prefix_hook is not None,
+            "prefix_hook": prefix_hook,
+            "restrict_unembed": bool(restrict_unembed) and slice_hook is not None,
+            "slice_hook": slice_hook,
+            "rows_per_pass": self.rows_per_pass,
+        }
+        if share_prefix is True and prefix_hook is None:
+            raise ValueError("share_prefix=True, but no prefix can be shared (token units, or no hook_resid_pre)")
+        if restrict_unembed is True and slice_hook is None:
+            raise ValueError(f"restrict_unembed=True, but the model has none of the hooks {_SLICE_HOOKS}")
+
+        with torch.no_grad(), self._eval_mode():
+            clean = self._plain_logits(self.tokens)
+        self.metric.set_clean(clean)
+        with torch.no_grad():
+            self.clean_value = float(self.metric(clean[None]).double().mean())
+        if not math.isfinite(self.clean_value):
+            raise ValueError(f"the metric is not finite on the clean model ({self.clean_value})")
+        self._verify_plan(share_prefix, restrict_unembed)
+
+    # ------------------------------------------------------------------ set-up helpers
+    def _check_token_range(self, tokens: torch.Tensor, what: str) -> None:
+        vocab = self.dims.get("d_vocab")
+        if vocab is not None and tokens.numel() and (int(tokens.max()) >= vocab or int(tokens.min()) < 0):
+            raise ValueError(f"{what} contain ids outside the vocabulary [0, {vocab})")
+
+    def _choose_rows(self, batch_size: int | str) -> int:
+        if batch_size != "auto":
+            if not isinstance(batch_size, int) or batch_size < 1:
+                raise ValueError(f"batch_size must be a positive int or 'auto', got {batch_size!r}")
+            return batch_size
+        d = {k: (v or 0) for k, v in self.dims.items()}
+        d_model = d["d_model"] or 512
+        k = self.metric.positions.shape[1]
+        vocab = d["d_vocab"] or 50000
+        per_row = 4 * (
+            self.length * (12 * d_model + 4 * d["d_mlp"] + 4 * max(d["n_heads"], 1) * self.length) + 3 * k * vocab
+        )
+        if self.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.device)
+            budget = int(0.4 * free)
+            speed_cap = 1 << 30
+        else:
+            budget = min(2 << 30, _total_memory_bytes() // 8)
+            # on CPU, matrix products stop gaining from more rows at a few thousand tokens per pass
+            speed_cap = max(1, 8192 // self.length)
+        rows = max(1, min(budget // max(per_row, 1), speed_cap))
+        return int(rows)
+
+    def _build_groups(self, sites: Sequence[Site], ref_tokens: Optional[torch.Tensor]) -> list[_HookGroup]:
+        merged: dict[str, dict[str, Any]] = {}
+        for site in sites:
+            entry = merged.setdefault(
+                site.hook, {"dim": site.dim, "size": site.size, "slices": [], "columns": [], "ablation": site.ablation}
+            )
+            if entry["dim"] != site.dim or entry["size"] != site.size or entry["ablation"] != site.ablation:
+                raise ValueError(f"unit sets disagree on how to mask hook {site.hook!r}")
+            entry["slices"].extend(site.slices)
+            entry["columns"].extend(site.columns)
+        for hook, entry in merged.items():
+            if len(set(entry["slices"])) != len(entry["slices"]):
+                raise ValueError(f"two units mask the same slice of hook {hook!r}")
+        need = [h for h, e in merged.items() if (e["ablation"] or self.ablation) != "zero"]
+        refs = {}
+        if need:
+            with torch.no_grad(), self._eval_mode():
+                refs = reference_activations(
+                    self.model, need, self.ablation, self.tokens, ref_tokens, self.rows_per_pass
+                )
+        elif self.ablation == "resample" and ref_tokens is None:
+            raise ValueError("ablation='resample' needs reference= corrupted prompts paired with the clean ones")
+        groups = []
+        for hook, entry in merged.items():
+            kind = entry["ablation"] or self.ablation
+            ref = refs.get(hook) if kind != "zero" else None
+            if ref is not None:
+                expect = entry["size"]
+                got = ref.shape[entry["dim"] + 1]
+                if got != expect:
+                    raise ValueError(
+                        f"hook {hook!r} has {got} slices along dim {entry['dim']}, but the unit set expects {expect}"
+                    )
+            groups.append(
+                _HookGroup(
+                    hook=hook,
+                    dim=entry["dim"],
+                    size=entry["size"],
+                    slices=torch.tensor(entry["slices"], dtype=torch.long, device=self.device),
+                    columns=torch.tensor(entry["columns"], dtype=torch.long, device=self.device),
+                    ablation=kind,
+                    reference=ref,
+                )
+            )
+        return groups
+
+    def _build_token_plan(self, token_sites: Sequence[TokenSite]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        plan = []
+        seen: set[int] = set()
+        for site in token_sites:
+            pos = torch.tensor(site.positions, dtype=torch.long)
+            if pos.numel() and (int(pos.max()) >= self.length or int(pos.min()) < 0):
+                raise ValueError(f"token units address positions outside the prompt (length {self.length})")
+            clash = seen & set(site.positions)
+            if clash:
+                raise ValueError(f"two token units replace the same position(s) {sorted(clash)[:5]}")
+            seen |= set(site.positions)
+            base = torch.as_tensor(site.baseline, dtype=torch.long)
+            if base.ndim == 0:
+                base = base.expand(len(site.positions))
+            if base.shape[-1] != len(site.positions):
+                raise ValueError("token baseline must be one id or one id per replaced position")
+            self._check_token_range(base.reshape(1, -1), "token baseline")
+            plan.append((pos.to(self.device), torch.tensor(site.columns, dtype=torch.long, device=self.device), base.to(self.device)))
+        return plan
+
+    def _eval_mode(self):
+        model = self.model
+
+        class _Ctx:
+            def __enter__(self_inner):
+                self_inner.was = getattr(model, "training", False)
+                if self_inner.was and hasattr(model, "eval"):
+                    model.eval()
+
+            def __exit__(self_inner, *exc):
+                if self_inner.was and hasattr(model, "train"):
+                    model.train(True)
+                return False
+
+        return _Ctx()
+
+    # ------------------------------------------------------------------ forward passes
+    def _gather_positions(self, logits: torch.Tensor, prompt_idx: torch.Tensor) -> torch.Tensor:
+        """Full logits [R, pos, V] → logits at the metric's read positions [R, k, V]."""
+        pos = self.metric.positions[prompt_idx]
+        return torch.gather(logits, 1, pos[..., None].expand(-1, -1, logits.shape[-1]))
+
+    def _plain_logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Clean logits at the read positions [P, k, V], from ordinary forward passes."""
+        out = []
+        step = max(1, self.rows_per_pass)
+        for start in range(0, tokens.shape[0], step):
+            chunk = tokens[start : start + step]
+            logits = self.model(chunk)
+            idx = torch.arange(start, start + chunk.shape[0], device=self.device)
+            out.append(self._gather_positions(logits, idx))
+        return torch.cat(out, dim=0)
+
+    def _mask_hook(self, group: _HookGroup, keep: torch.Tensor, n_masks: int, n_prompts: int):
+        """Hook replacing ablated slices; ``keep`` is bool [M, size] for this group's slices."""
+
+        def fn(act: torch.Tensor, hook: Any = None) -> torch.Tensor:
+            if act.shape[0] != n_masks * n_prompts:
+                raise RuntimeError(
+                    f"hook {group.hook!r} saw batch {act.shape[0]}, expected {n_masks}×{n_prompts} rows"
+                )
+            if act.ndim <= group.dim or act.shape[group.dim] != group.size:
+                raise ValueError(
+                    f"hook {group.hook!r} gives activations of shape {tuple(act.shape)}; the unit set expects "
+                    f"{group.size} slices along dim {group.dim}"
+                )
+            view = act.reshape(n_masks, n_prompts, *act.shape[1:])
+            shape = [n_masks] + [1] * (act.ndim)
+            shape[group.dim + 1] = group.size
+            k = keep.reshape(shape)
+            if group.reference is None:
+                new = view.masked_fill(~k, 0)
+            else:
+                new = torch.where(k, view, group.reference.to(act.dtype))
+            return new.reshape(act.shape)
+
+        return fn
+
+    def _masked_logits(
+        self, masks: torch.Tensor, prompt_idx: torch.Tensor, share: bool, restrict: bool
+    ) -> torch.Tensor:
+        """Logits at the read positions [M, P', k, V] for bool masks [M, n] on prompts ``prompt_idx``."""
+        n_masks = masks.shape[0]
+        n_prompts = prompt_idx.shape[0]
+        tokens = self.tokens[prompt_idx]
+        hooks: list[tuple[str, Any]] = []
+        for group in self.groups:
+            keep = torch.ones((n_masks, group.size), dtype=torch.bool, device=self.device)
+            keep[:, group.slices] = masks[:, group.columns]
+            if group.reference is not None and group.reference.shape[1] != 1:  # per-prompt (resample)
+                group = _HookGroup(**{**group.__dict__, "reference": group.reference[:, prompt_idx]})
+            hooks.append((group.hook, self._mask_hook(group, keep, n_masks, n_prompts)))
+        rows_prompt = prompt_idx.repeat(n_masks)
+        if self._token_plan:
+            rows = tokens.repeat(n_masks, 1).reshape(n_masks, n_prompts, -1)
+            for pos, cols, base in self._token_plan:
+                keep = masks[:, cols][:, None, :]
+                cur = rows[:, :, pos]
+                rows[:, :, pos] = torch.where(keep, cur, base.expand_as(cur))
+            model_input = rows.reshape(n_masks * n_prompts, -1)
+        elif share:
+            model_input = tokens
+            hooks.insert(0, (self.plan["prefix_hook"], lambda act, hook=None: act.repeat(n_masks, *([1] * (act.ndim - 1)))))
+        else:
+            model_input = tokens.repeat(n_masks, 1)
+        if restrict:
+            pos = self.metric.positions[rows_prompt]
+
+            def take(act: torch.Tensor, hook: Any = None) -> torch.Tensor:
+                return torch.gather(act, 1, pos[..., None].expand(-1, -1, act.shape[-1]))
+
+            hooks.append((self.plan["slice_hook"], take))
+            logits = run_with_fwd_hooks(self.model, model_input, hooks)
+        else:
+            logits = self._gather_positions(run_with_fwd_hooks(self.model, model_input, hooks), rows_prompt)
+        return logits.reshape(n_masks, n_prompts, *logits.shape[1:])
+
+    def _verify_plan(self, share_prefix: bool | str, restrict_unembed: bool | str) -> None:
+        """Compare the optimised forward with the plain one on two masks and a few prompts."""
+        if not (self.plan["share_prefix"] or self.plan["restrict_unembed"]):
+            return
+        rng = np.random.default_rng(12345)
+        test = np.ones((2, self.n), dtype=bool)
+        test[1] = rng.random(self.n) < 0.5
+        masks = torch.from_numpy(test).to(self.device)
+        idx = torch.arange(min(self.n_prompts, 4), device=self.device)
+        with torch.no_grad(), self._eval_mode():
+            plain = self._masked_logits(masks, idx, share=False, restrict=False)
+            for key in ("share_prefix", "restrict_unembed"):
+                if not self.plan[key]:
+                    continue
+                try:
+                    fast = self._masked_logits(
+                        masks, idx, share=self.plan["share_prefix"], restrict=self.plan["restrict_unembed"]
+                    )
+                    ok = fast.shape == plain.shape and torch.allclose(fast, plain, rtol=1e-4, atol=1e-4 * (1 + plain.abs().max().item()))
+                    err = None
+                except Exception as exc:  # noqa: BLE001 - any failure means: do not use this path
+                    ok, err = False, exc
+                if ok:
+                    break
+                forced = share_prefix is True if key == "share_prefix" else restrict_unembed is True
+                if forced:
+                    raise ValueError(f"{key}=True does not reproduce the plain forward pass on this model: {err}")
+                warnings.warn(f"spex_mech: {key} disabled for this model (it does not reproduce the plain forward: {err})")
+                self.plan[key] = False
+
+    # ------------------------------------------------------------------ the value function
+    def __call__(self, masks: Any) -> np.ndarray:
+        """Metric (averaged over prompts) for each mask row: float64 [B]."""
+        arr = to_mask_array(masks, self.n)
+        total = arr.shape[0]
+        out = np.empty(total, dtype=np.float64)
+        if total == 0:
+            return out
+        per = max(1, self.rows_per_pass // self.n_prompts)
+        n_chunks = math.ceil(total / per)
+        show = self.progress if self.progress is not None else (None if n_chunks > 8 else False)
+        bar = tqdm(total=total, disable=(show is False) or (show is None and not _interactive()), desc="masked evals", unit="mask", leave=False)
+        idx = torch.arange(self.n_prompts, device=self.device)
+        try:
+            with torch.no_grad(), self._eval_mode():
+                for start in range(0, total, per):
+                    chunk = torch.from_numpy(arr[start : start + per]).to(self.device)
+                    logits = self._masked_logits(chunk, idx, self.plan["share_prefix"], self.plan["restrict_unembed"])
+                    vals = self.metric(logits)
+                    out[start : start + chunk.shape[0]] = vals.double().mean(dim=1).cpu().numpy()
+                    bar.update(chunk.shape[0])
+        finally:
+            bar.close()
+        out = check_values(out, arr, what="metric")
+        self.n_evaluations += total
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"AblationGame(n={self.n} units, prompts={self.n_prompts}×{self.length}, ablation={self.ablation!r}, "
+            f"metric={self.metric.name}, clean={self.clean_value:.4g})"
+        )
+
+
+def _interactive() -> bool:
+    try:
+        import sys
+
+        return sys.stderr.isatty()
+    except Exception:  # pragma: no cover
+        return False

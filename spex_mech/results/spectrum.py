@@ -1,0 +1,191 @@
+"""Vectorised sparse set-function spectra.
+
+A sparse spectrum is a pair ``(keys, values)``: ``keys`` is an int64 array [K, D] whose row holds one
+support's unit indices in ascending order, padded with −1 at the end (the empty set is all −1), and
+``values`` is float64 [K]. Everything here works on whole arrays (no Python loop per coefficient).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Optional, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = [
+    "canonical_keys",
+    "keys_to_tuples",
+    "key_orders",
+    "aggregate",
+    "expand_subsets",
+    "superset_weighted_sum",
+    "fourier_to_mobius",
+    "mobius_to_fourier",
+    "support_matrix",
+    "evaluate_fourier",
+    "evaluate_mobius",
+]
+
+_PAD = -1
+
+
+def canonical_keys(supports: Iterable[Sequence[int]], width: Optional[int] = None) -> np.ndarray:
+    """Supports (any iterables of unit indices) as a padded, sorted int64 array [K, D]."""
+    rows = [sorted(int(i) for i in s) for s in supports]
+    for r in rows:
+        if len(set(r)) != len(r):
+            raise ValueError(f"a support lists a unit twice: {tuple(r)}")
+        if r and r[0] < 0:
+            raise ValueError(f"negative unit index in support {tuple(r)}")
+    d = max([len(r) for r in rows] + [1 if width is None else width])
+    if width is not None and d > width:
+        raise ValueError(f"support of order {d} exceeds width {width}")
+    keys = np.full((len(rows), d), _PAD, dtype=np.int64)
+    for i, r in enumerate(rows):
+        keys[i, : len(r)] = r
+    return keys
+
+
+def keys_to_tuples(keys: np.ndarray) -> list[tuple[int, ...]]:
+    return [tuple(int(v) for v in row if v >= 0) for row in keys]
+
+
+def key_orders(keys: np.ndarray) -> np.ndarray:
+    return (keys >= 0).sum(axis=1).astype(np.int64)
+
+
+def _compact(keys: np.ndarray) -> np.ndarray:
+    """Sort each row ascending with padding last, and drop all-padding columns beyond the widest row."""
+    big = np.iinfo(np.int64).max
+    work = np.where(keys < 0, big, keys)
+    work.sort(axis=1)
+    work = np.where(work == big, _PAD, work)
+    width = max(1, int(key_orders(work).max(initial=0)))
+    return np.ascontiguousarray(work[:, :width])
+
+
+def aggregate(keys: np.ndarray, values: np.ndarray, drop_zeros: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Sum values of identical supports; return (unique keys, summed values), sorted by key."""
+    keys = np.asarray(keys, dtype=np.int64)
+    values = np.asarray(values, dtype=np.float64)
+    if keys.shape[0] == 0:
+        return keys.reshape(0, max(1, keys.shape[1] if keys.ndim == 2 else 1)), values.reshape(0)
+    keys = _compact(keys)
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    sums = np.zeros(uniq.shape[0], dtype=np.float64)
+    np.add.at(sums, inverse.reshape(-1), values)
+    if drop_zeros:
+        keep = sums != 0.0
+        uniq, sums = uniq[keep], sums[keep]
+    return uniq, sums
+
+
+def expand_subsets(keys: np.ndarray, max_size: Optional[int] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every subset T of every support S (|T| ≤ max_size).
+
+    Returns ``(parent, subset_keys, subset_size)``: ``parent[e]`` is the row of S, ``subset_keys[e]``
+    the padded subset T. Work is Σ_S Σ_{t ≤ max_size} C(|S|, t) rows, done order by order.
+    """
+    keys = np.asarray(keys, dtype=np.int64)
+    orders = key_orders(keys)
+    width = keys.shape[1]
+    parents, subsets, sizes = [], [], []
+    for d in np.unique(orders):
+        rows = np.nonzero(orders == d)[0]
+        patterns = np.arange(1 << int(d), dtype=np.int64)
+        bits = ((patterns[:, None] >> np.arange(int(d))[None, :]) & 1).astype(bool)  # [2^d, d]
+        psize = bits.sum(axis=1)
+        if max_size is not None:
+            keep = psize <= max_size
+            bits, psize = bits[keep], psize[keep]
+        if bits.shape[0] == 0:
+            continue
+        block = keys[rows, : max(int(d), 1)]  # [R, d]
+        if d == 0:
+            sub = np.full((rows.shape[0], 1, 1), _PAD, dtype=np.int64)
+        else:
+            sub = np.where(bits[None, :, :], block[:, None, :], _PAD)  # [R, P, d]
+        r, p = sub.shape[0], sub.shape[1]
+        flat = np.full((r * p, width), _PAD, dtype=np.int64)
+        flat[:, : sub.shape[2]] = sub.reshape(r * p, sub.shape[2])
+        subsets.append(flat)
+        parents.append(np.repeat(rows, p))
+        sizes.append(np.tile(psize, r))
+    if not subsets:
+        return np.zeros(0, np.int64), np.zeros((0, width), np.int64), np.zeros(0, np.int64)
+    return np.concatenate(parents), _compact(np.concatenate(subsets)), np.concatenate(sizes)
+
+
+def superset_weighted_sum(
+    keys: np.ndarray,
+    values: np.ndarray,
+    weight: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    max_size: Optional[int] = None,
+    min_size: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """g(T) = Σ_{S ⊇ T} w(|S|, |T|)·v(S) for every T with min_size ≤ |T| ≤ max_size."""
+    parent, sub, size = expand_subsets(keys, max_size)
+    keep = size >= min_size
+    parent, sub, size = parent[keep], sub[keep], size[keep]
+    s = key_orders(keys)[parent]
+    contrib = np.asarray(values, dtype=np.float64)[parent] * weight(s.astype(np.float64), size.astype(np.float64))
+    nz = contrib != 0.0
+    return aggregate(sub[nz], contrib[nz])
+
+
+def fourier_to_mobius(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """a(S) = (−2)^{|S|} Σ_{k ⊇ S} F(k)."""
+    return superset_weighted_sum(keys, values, lambda s, t: np.power(-2.0, t))
+
+
+def mobius_to_fourier(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """F(k) = (−1)^{|k|} Σ_{S ⊇ k} a(S)/2^{|S|}."""
+    return superset_weighted_sum(keys, values, lambda s, t: np.power(-1.0, t) / np.power(2.0, s))
+
+
+def support_matrix(keys: np.ndarray, n: int) -> sp.csr_matrix:
+    """Sparse 0/1 matrix [K, n] with row k marking the units of support k."""
+    keys = np.asarray(keys, dtype=np.int64)
+    rows, cols = np.nonzero(keys >= 0)
+    units = keys[rows, cols]
+    if units.size and units.max() >= n:
+        raise ValueError(f"support mentions unit {int(units.max())} but n={n}")
+    data = np.ones(units.shape[0], dtype=np.float32)
+    return sp.csr_matrix((data, (rows, units)), shape=(keys.shape[0], n))
+
+
+def _chunks(total: int, per: int):
+    for start in range(0, total, per):
+        yield slice(start, min(total, start + per))
+
+
+def _support_counts(smat: sp.csr_matrix, masks: np.ndarray) -> np.ndarray:
+    """|x ∩ S| for every mask row x and support row S: dense [B, K]."""
+    return np.asarray(smat @ masks.T.astype(np.float32)).T
+
+
+def evaluate_fourier(keys: np.ndarray, values: np.ndarray, masks: np.ndarray, n: int) -> np.ndarray:
+    """Σ_k F(k)(−1)^⟨x,k⟩ for each row x of ``masks`` (bool [B, n])."""
+    masks = np.asarray(masks)
+    smat = support_matrix(keys, n)
+    out = np.empty(masks.shape[0], dtype=np.float64)
+    per = max(1, int(2e7 // max(1, keys.shape[0])))
+    for sl in _chunks(masks.shape[0], per):
+        counts = _support_counts(smat, masks[sl])
+        signs = 1.0 - 2.0 * (np.rint(counts).astype(np.int64) & 1)
+        out[sl] = signs @ values
+    return out
+
+
+def evaluate_mobius(keys: np.ndarray, values: np.ndarray, masks: np.ndarray, n: int) -> np.ndarray:
+    """Σ_{S ⊆ x} a(S) for each row x of ``masks``."""
+    masks = np.asarray(masks)
+    smat = support_matrix(keys, n)
+    orders = key_orders(keys).astype(np.float32)
+    out = np.empty(masks.shape[0], dtype=np.float64)
+    per = max(1, int(2e7 // max(1, keys.shape[0])))
+    for sl in _chunks(masks.shape[0], per):
+        counts = _support_counts(smat, masks[sl])
+        present = np.rint(counts) == orders[None, :]
+        out[sl] = present.astype(np.float64) @ values
+    return out

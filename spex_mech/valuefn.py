@@ -1,0 +1,147 @@
+"""The value-function contract shared by every algorithm: ``f(masks[B, n]) -> values[B]``.
+
+Any Python callable works. ``f.n`` (if present) gives the number of units, ``f.labels`` their short
+names. Algorithms wrap ``f`` in :class:`ValueFunction`, which validates masks and values, counts
+evaluations and reports offending rows by index.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+__all__ = ["ValueFunction", "as_value_function", "resolve_n", "resolve_labels", "to_mask_array"]
+
+
+def resolve_n(f: Any, n: Optional[int]) -> int:
+    """The number of units: the ``n=`` argument, else ``f.n``; a clear error if neither is known."""
+    f_n = getattr(f, "n", None)
+    if n is None:
+        if f_n is None:
+            raise ValueError(
+                "the number of units is unknown: pass n=... or give the value function an `n` attribute"
+            )
+        n = f_n
+    if f_n is not None and int(f_n) != int(n):
+        raise ValueError(f"n={n} disagrees with the value function's n={f_n}")
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    return n
+
+
+def resolve_labels(f: Any, n: int) -> list[str]:
+    """Unit labels from ``f.labels`` (or ``f.units.labels``), else ``u0 … u{n-1}``."""
+    labels = getattr(f, "labels", None)
+    if labels is None and getattr(f, "units", None) is not None:
+        labels = getattr(f.units, "labels", None)
+    if labels is None:
+        return [f"u{i}" for i in range(n)]
+    labels = [str(x) for x in labels]
+    if len(labels) != n:
+        raise ValueError(f"the value function has {len(labels)} labels for n={n} units")
+    return labels
+
+
+def to_mask_array(masks: Any, n: int) -> np.ndarray:
+    """Validate a 0/1 or bool mask matrix [B, n] (numpy, torch or nested lists) into bool numpy."""
+    if hasattr(masks, "detach") and hasattr(masks, "cpu"):  # torch tensor, without importing torch
+        masks = masks.detach().cpu().numpy()
+    arr = np.asarray(masks)
+    if arr.ndim == 1 and arr.shape[0] == n:
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise ValueError(f"masks must be a 2-d array [batch, n_units]; got shape {arr.shape}")
+    if arr.shape[1] != n:
+        raise ValueError(f"mask width {arr.shape[1]} does not match the {n} units")
+    if arr.dtype == bool:
+        return arr
+    if not (np.issubdtype(arr.dtype, np.number)):
+        raise ValueError(f"masks must be numeric or bool, got dtype {arr.dtype}")
+    bad = ~((arr == 0) | (arr == 1))
+    if np.any(bad):
+        rows, cols = np.nonzero(bad)
+        shown = ", ".join(f"row {r} unit {c} = {arr[r, c]!r}" for r, c in zip(rows[:5], cols[:5]))
+        raise ValueError(f"masks must be 0/1; non-binary values at {shown}")
+    return arr.astype(bool)
+
+
+def check_values(values: Any, masks: np.ndarray, what: str = "value function") -> np.ndarray:
+    """Values as float64 [B]; wrong shapes and NaN/inf are errors that name the mask rows."""
+    if hasattr(values, "detach") and hasattr(values, "cpu"):
+        values = values.detach().cpu().numpy()
+    out = np.asarray(values, dtype=np.float64)
+    batch = masks.shape[0]
+    if out.shape != (batch,):
+        if out.shape == (batch, 1):
+            out = out.reshape(batch)
+        else:
+            raise ValueError(
+                f"the {what} returned shape {tuple(out.shape)} for {batch} masks; expected ({batch},)"
+            )
+    bad = ~np.isfinite(out)
+    if np.any(bad):
+        rows = np.nonzero(bad)[0]
+        shown = "; ".join(
+            f"row {r}: {out[r]} (ablated units {np.nonzero(~masks[r])[0].tolist()[:12]})" for r in rows[:5]
+        )
+        raise ValueError(f"the {what} returned {len(rows)} non-finite value(s): {shown}")
+    return out
+
+
+class ValueFunction:
+    """Validating, counting wrapper around any ``f(masks) -> values``.
+
+    Calls ``f`` with bool numpy arrays in slices of at most ``max_batch`` rows (all rows at once by
+    default) and always returns float64 numpy values.
+    """
+
+    def __init__(self, f: Callable[[np.ndarray], Any], n: Optional[int] = None, max_batch: Optional[int] = None):
+        if isinstance(f, ValueFunction):
+            f = f.f
+        if not callable(f):
+            raise TypeError(f"the value function must be callable, got {type(f).__name__}")
+        self.f = f
+        self.n = resolve_n(f, n)
+        self.labels = resolve_labels(f, self.n)
+        self.max_batch = max_batch
+        self.n_evaluations = 0
+
+    def __call__(self, masks: Any) -> np.ndarray:
+        arr = to_mask_array(masks, self.n)
+        if arr.shape[0] == 0:
+            return np.zeros(0, dtype=np.float64)
+        step = self.max_batch or arr.shape[0]
+        parts = []
+        for start in range(0, arr.shape[0], step):
+            chunk = arr[start : start + step]
+            try:
+                vals = check_values(self.f(chunk), chunk)
+            except ValueError as err:
+                if start:
+                    raise ValueError(f"{err} (row numbers relative to offset {start})") from err
+                raise
+            parts.append(vals)
+            self.n_evaluations += chunk.shape[0]
+        return np.concatenate(parts)
+
+
+def as_value_function(f: Any, n: Optional[int] = None) -> ValueFunction:
+    """Wrap any callable (or an existing :class:`ValueFunction`) for use by an algorithm."""
+    return ValueFunction(f, n)
+
+
+def uniform_masks(n: int, n_samples: int, seed: Optional[int] | np.random.Generator = 0) -> np.ndarray:
+    """``n_samples`` i.i.d. uniform masks (each unit kept with probability ½), bool [n_samples, n]."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    return rng.random((n_samples, n)) < 0.5
+
+
+def labels_or_default(labels: Optional[Sequence[str]], n: int) -> list[str]:
+    if labels is None:
+        return [f"u{i}" for i in range(n)]
+    labels = [str(x) for x in labels]
+    if len(labels) != n:
+        raise ValueError(f"{len(labels)} labels given for {n} units")
+    return labels
