@@ -62,7 +62,7 @@ def to_mask_array(masks: Any, n: int) -> np.ndarray:
     bad = ~((arr == 0) | (arr == 1))
     if np.any(bad):
         rows, cols = np.nonzero(bad)
-        shown = ", ".join(f"row {r} unit {c} = {arr[r, c]!r}" for r, c in zip(rows[:5], cols[:5]))
+        shown = ", ".join(f"row {r} unit {c} = {arr[r, c].item()!r}" for r, c in zip(rows[:5], cols[:5]))
         raise ValueError(f"masks must be 0/1; non-binary values at {shown}")
     return arr.astype(bool)
 
