@@ -89,8 +89,15 @@ def test_prefix_sharing_and_restricted_unembedding_are_exact(tiny_model, tiny_to
     metric = metrics.logit_diff(correct=[1, 2, 3, 4, 5], incorrect=9, position=[-1, 4])
     fast = sm.AblationGame(tiny_model, units, tiny_tokens, metric, share_prefix=True, restrict_unembed=True)
     plain = sm.AblationGame(tiny_model, units, tiny_tokens, metric, share_prefix=False, restrict_unembed=False)
-    assert fast.plan["share_prefix"] and fast.plan["prefix_hook"] == "blocks.1.hook_resid_pre"
+    assert fast.plan["share"]["mode"] == "branch" and fast.plan["share"]["expand_hook"] == "blocks.1.hook_resid_pre"
     assert fast.plan["restrict_unembed"]
+    np.testing.assert_allclose(fast(masks), plain(masks), rtol=1e-5, atol=1e-6)
+    # neurons only: the first masked layer's attention is shared too (or the block, as verified)
+    neurons = sm.MLPNeurons(tiny_model, 1, neurons=[0, 3, 9, 11])
+    fast = sm.AblationGame(tiny_model, neurons, tiny_tokens, metric, share_prefix=True)
+    plain = sm.AblationGame(tiny_model, neurons, tiny_tokens, metric, share_prefix=False, restrict_unembed=False)
+    assert fast.plan["share"]["expand_hook"].startswith("blocks.1.")
+    masks = random_masks(4, 10, seed=5)
     np.testing.assert_allclose(fast(masks), plain(masks), rtol=1e-5, atol=1e-6)
 
 

@@ -3,8 +3,9 @@
 Each mask row ablates its own units. Masks × prompts are flattened into one batch (mask-major: row
 ``m·P + p`` is mask ``m`` on prompt ``p``) and chunked to a memory budget. Two exact savings:
 
-* **prefix sharing**: the layers before the first masked hook run once per prompt; the batch is
-  expanded to masks × prompts at ``blocks.{l}.hook_resid_pre`` of the first masked layer;
+* **prefix sharing**: everything before the first masked hook runs once per prompt. For head units
+  the copies diverge at ``hook_z`` itself (the residual stream is expanded at ``hook_resid_pre`` and
+  the attention branch reads one copy per prompt), otherwise at the first masked block;
 * **restricted unembedding**: only the positions the metric reads reach the unembedding.
 
 Both are checked against the plain forward pass when the game is built (``"auto"``) and switched off
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..units.base import Site, TokenSite, UnitSet, model_dims, model_hook_names
+from ..units.base import Site, TokenSite, UnitSet, hook_layer, model_dims, model_hook_names
 from ..valuefn import check_values, to_mask_array
 from .ablations import ABLATIONS, reference_activations, run_with_fwd_hooks
 from .metrics import Metric, as_metric
@@ -46,6 +47,10 @@ class _HookGroup:
     columns: torch.Tensor
     ablation: str
     reference: Optional[torch.Tensor]
+
+    @property
+    def layer(self) -> int:
+        return hook_layer(self.hook)
 
 
 def _as_tokens(model: Any, tokens: Any) -> torch.Tensor:
@@ -164,28 +169,25 @@ class AblationGame:
         self.token_sites = list(units.token_sites)
         self._token_plan = self._build_token_plan(self.token_sites)
 
-        # the plan: what is shared and what is restricted, verified below
-        layers = [s.layer for s in units.sites]
-        first = min(layers) if layers else 10**9
-        prefix_hook = f"blocks.{first}.hook_resid_pre" if 0 <= first < 10**9 else None
-        if prefix_hook is not None and hook_names is not None and prefix_hook not in hook_names:
-            prefix_hook = None
-        if self.token_sites:
-            prefix_hook = None
-        slice_hook = None
-        if hook_names is not None:
-            slice_hook = next((h for h in _SLICE_HOOKS if h in hook_names), None)
-        self.plan = {
-            "share_prefix": bool(share_prefix) and prefix_hook is not None,
-            "prefix_hook": prefix_hook,
-            "restrict_unembed": bool(restrict_unembed) and slice_hook is not None,
-            "slice_hook": slice_hook,
+        # the plan: what is shared and what is restricted, verified against the plain forward below
+        self._share_candidates = [] if self.token_sites else self._sharing_candidates(hook_names)
+        slice_candidates = [h for h in _SLICE_HOOKS if hook_names is None or h in hook_names]
+        if hook_names is None:
+            slice_candidates = []
+        if share_prefix is True and not self._share_candidates:
+            raise ValueError("share_prefix=True, but no prefix can be shared (token units, or no hook_resid_pre)")
+        if restrict_unembed is True and not slice_candidates:
+            raise ValueError(f"restrict_unembed=True, but the model has none of the hooks {_SLICE_HOOKS}")
+        self._slice_candidates = slice_candidates if restrict_unembed else []
+        if not share_prefix:
+            self._share_candidates = []
+        self.plan: dict[str, Any] = {
+            "share": None,
+            "slice_hook": None,
+            "share_prefix": False,
+            "restrict_unembed": False,
             "rows_per_pass": self.rows_per_pass,
         }
-        if share_prefix is True and prefix_hook is None:
-            raise ValueError("share_prefix=True, but no prefix can be shared (token units, or no hook_resid_pre)")
-        if restrict_unembed is True and slice_hook is None:
-            raise ValueError(f"restrict_unembed=True, but the model has none of the hooks {_SLICE_HOOKS}")
 
         with torch.no_grad(), self._eval_mode():
             clean = self._plain_logits(self.tokens)
@@ -203,27 +205,31 @@ class AblationGame:
             raise ValueError(f"{what} contain ids outside the vocabulary [0, {vocab})")
 
     def _choose_rows(self, batch_size: int | str) -> int:
+        """Rows (masks × prompts) per forward pass: enough work per pass to amortise per-call overhead,
+        within a memory budget (40% of free GPU memory; on CPU min(2 GiB, RAM/8))."""
         if batch_size != "auto":
-            if not isinstance(batch_size, int) or batch_size < 1:
+            if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
                 raise ValueError(f"batch_size must be a positive int or 'auto', got {batch_size!r}")
             return batch_size
         d = {k: (v or 0) for k, v in self.dims.items()}
         d_model = d["d_model"] or 512
+        layers = d["n_layers"] or 1
+        heads = max(d["n_heads"], 1)
         k = self.metric.positions.shape[1]
         vocab = d["d_vocab"] or 50000
-        per_row = 4 * (
-            self.length * (12 * d_model + 4 * d["d_mlp"] + 4 * max(d["n_heads"], 1) * self.length) + 3 * k * vocab
-        )
+        per_row = 4 * (self.length * (12 * d_model + 4 * d["d_mlp"] + 4 * heads * self.length) + 3 * k * vocab)
+        flops_per_token = 2 * layers * (4 * d_model**2 + 2 * d_model * d["d_mlp"] + 2 * self.length * d_model)
         if self.device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(self.device)
             budget = int(0.4 * free)
             speed_cap = 1 << 30
         else:
             budget = min(2 << 30, _total_memory_bytes() // 8)
-            # on CPU, matrix products stop gaining from more rows at a few thousand tokens per pass
-            speed_cap = max(1, 8192 // self.length)
-        rows = max(1, min(budget // max(per_row, 1), speed_cap))
-        return int(rows)
+            # CPU matmuls saturate at a few thousand tokens per pass; tiny models need more rows to
+            # amortise the framework's per-call overhead (~4 GFLOP per pass)
+            tokens = int(np.clip(4e9 / max(flops_per_token, 1), 2048, 32768))
+            speed_cap = max(1, tokens // self.length)
+        return int(max(1, min(budget // max(per_row, 1), speed_cap)))
 
     def _build_groups(self, sites: Sequence[Site], ref_tokens: Optional[torch.Tensor]) -> list[_HookGroup]:
         merged: dict[str, dict[str, Any]] = {}
@@ -324,10 +330,15 @@ class AblationGame:
             out.append(self._gather_positions(logits, idx))
         return torch.cat(out, dim=0)
 
-    def _mask_hook(self, group: _HookGroup, keep: torch.Tensor, n_masks: int, n_prompts: int):
-        """Hook replacing ablated slices; ``keep`` is bool [M, size] for this group's slices."""
+    def _mask_hook(self, group: _HookGroup, keep: torch.Tensor, n_masks: int, n_prompts: int, expand: bool = False):
+        """Hook replacing ablated slices; ``keep`` is bool [M, size] for this group's slices.
+
+        With ``expand``, the activation arrives once per prompt and is first copied for every mask.
+        """
 
         def fn(act: torch.Tensor, hook: Any = None) -> torch.Tensor:
+            if expand and act.shape[0] == n_prompts:
+                act = act.repeat(n_masks, *([1] * (act.ndim - 1)))
             if act.shape[0] != n_masks * n_prompts:
                 raise RuntimeError(
                     f"hook {group.hook!r} saw batch {act.shape[0]}, expected {n_masks}×{n_prompts} rows"
@@ -350,20 +361,28 @@ class AblationGame:
         return fn
 
     def _masked_logits(
-        self, masks: torch.Tensor, prompt_idx: torch.Tensor, share: bool, restrict: bool
+        self, masks: torch.Tensor, prompt_idx: torch.Tensor, share: Optional[dict], slice_hook: Optional[str]
     ) -> torch.Tensor:
         """Logits at the read positions [M, P', k, V] for bool masks [M, n] on prompts ``prompt_idx``."""
         n_masks = masks.shape[0]
         n_prompts = prompt_idx.shape[0]
         tokens = self.tokens[prompt_idx]
+        first_hook = share.get("first_hook") if share else None
         hooks: list[tuple[str, Any]] = []
         for group in self.groups:
             keep = torch.ones((n_masks, group.size), dtype=torch.bool, device=self.device)
             keep[:, group.slices] = masks[:, group.columns]
             if group.reference is not None and group.reference.shape[1] != 1:  # per-prompt (resample)
                 group = _HookGroup(**{**group.__dict__, "reference": group.reference[:, prompt_idx]})
-            hooks.append((group.hook, self._mask_hook(group, keep, n_masks, n_prompts)))
+            hooks.append((group.hook, self._mask_hook(group, keep, n_masks, n_prompts, expand=group.hook == first_hook)))
         rows_prompt = prompt_idx.repeat(n_masks)
+
+        def expand(act: torch.Tensor, hook: Any = None) -> torch.Tensor:
+            return act.repeat(n_masks, *([1] * (act.ndim - 1)))
+
+        def one_copy(act: torch.Tensor, hook: Any = None) -> torch.Tensor:
+            return act[:n_prompts]  # every copy is identical before the first masked hook
+
         if self._token_plan:
             rows = tokens.repeat(n_masks, 1).reshape(n_masks, n_prompts, -1)
             for pos, cols, base in self._token_plan:
@@ -371,52 +390,84 @@ class AblationGame:
                 cur = rows[:, :, pos]
                 rows[:, :, pos] = torch.where(keep, cur, base.expand_as(cur))
             model_input = rows.reshape(n_masks * n_prompts, -1)
-        elif share:
+        elif share is not None:
             model_input = tokens
-            hooks.insert(0, (self.plan["prefix_hook"], lambda act, hook=None: act.repeat(n_masks, *([1] * (act.ndim - 1)))))
+            hooks.insert(0, (share["expand_hook"], expand))
+            if share["mode"] == "branch":
+                hooks.insert(1, (share["branch_hook"], one_copy))
         else:
             model_input = tokens.repeat(n_masks, 1)
-        if restrict:
+        if slice_hook is not None:
             pos = self.metric.positions[rows_prompt]
 
             def take(act: torch.Tensor, hook: Any = None) -> torch.Tensor:
                 return torch.gather(act, 1, pos[..., None].expand(-1, -1, act.shape[-1]))
 
-            hooks.append((self.plan["slice_hook"], take))
+            hooks.append((slice_hook, take))
             logits = run_with_fwd_hooks(self.model, model_input, hooks)
         else:
             logits = self._gather_positions(run_with_fwd_hooks(self.model, model_input, hooks), rows_prompt)
         return logits.reshape(n_masks, n_prompts, *logits.shape[1:])
 
+    def _sharing_candidates(self, hook_names: Optional[set[str]]) -> list[dict[str, Any]]:
+        """Ways to run the unmasked prefix once per prompt, most work saved first."""
+        layers = [g.layer for g in self.groups]
+        first = min(layers) if layers else -1
+        if not 0 <= first < 10**9:
+            return []
+        has = (lambda h: True) if hook_names is None else (lambda h: h in hook_names)
+        first_hooks = {g.hook for g in self.groups if g.layer == first}
+        out = []
+        z_hook = f"blocks.{first}.attn.hook_z"
+        if z_hook in first_hooks and has(f"blocks.{first}.hook_resid_pre"):
+            # the first masked layer's attention (QKV, pattern, z) once per prompt: copies diverge at hook_z
+            for branch in (f"blocks.{first}.ln1.hook_in", f"blocks.{first}.ln1.hook_normalized"):
+                if has(branch):
+                    out.append({"mode": "branch", "expand_hook": f"blocks.{first}.hook_resid_pre", "branch_hook": branch, "first_hook": z_hook})
+                    break
+        if first_hooks and all(h.endswith("mlp.hook_post") for h in first_hooks) and has(f"blocks.{first}.hook_resid_mid"):
+            out.append({"mode": "block", "expand_hook": f"blocks.{first}.hook_resid_mid"})
+        if has(f"blocks.{first}.hook_resid_pre"):
+            out.append({"mode": "block", "expand_hook": f"blocks.{first}.hook_resid_pre"})
+        return out
+
     def _verify_plan(self, share_prefix: bool | str, restrict_unembed: bool | str) -> None:
-        """Compare the optimised forward with the plain one on two masks and a few prompts."""
-        if not (self.plan["share_prefix"] or self.plan["restrict_unembed"]):
+        """Pick the first sharing and slicing options that reproduce the plain forward on two masks."""
+        if not (self._share_candidates or self._slice_candidates):
             return
         rng = np.random.default_rng(12345)
-        test = np.ones((2, self.n), dtype=bool)
+        test = np.ones((3, self.n), dtype=bool)
         test[1] = rng.random(self.n) < 0.5
+        test[2] = ~test[1]
         masks = torch.from_numpy(test).to(self.device)
         idx = torch.arange(min(self.n_prompts, 4), device=self.device)
+        failures = []
+
+        def agrees(share: Optional[dict], slice_hook: Optional[str]) -> bool:
+            try:
+                fast = self._masked_logits(masks, idx, share, slice_hook)
+            except Exception as exc:  # noqa: BLE001 - any failure means: do not use this option
+                failures.append(f"{share or slice_hook}: {exc}")
+                return False
+            ok = fast.shape == plain.shape and bool(
+                torch.allclose(fast, plain, rtol=1e-4, atol=1e-4 * (1 + float(plain.abs().max())))
+            )
+            if not ok:
+                failures.append(f"{share or slice_hook}: differs from the plain forward")
+            return ok
+
         with torch.no_grad(), self._eval_mode():
-            plain = self._masked_logits(masks, idx, share=False, restrict=False)
-            for key in ("share_prefix", "restrict_unembed"):
-                if not self.plan[key]:
-                    continue
-                try:
-                    fast = self._masked_logits(
-                        masks, idx, share=self.plan["share_prefix"], restrict=self.plan["restrict_unembed"]
-                    )
-                    ok = fast.shape == plain.shape and torch.allclose(fast, plain, rtol=1e-4, atol=1e-4 * (1 + plain.abs().max().item()))
-                    err = None
-                except Exception as exc:  # noqa: BLE001 - any failure means: do not use this path
-                    ok, err = False, exc
-                if ok:
-                    break
-                forced = share_prefix is True if key == "share_prefix" else restrict_unembed is True
-                if forced:
-                    raise ValueError(f"{key}=True does not reproduce the plain forward pass on this model: {err}")
-                warnings.warn(f"spex_mech: {key} disabled for this model (it does not reproduce the plain forward: {err})")
-                self.plan[key] = False
+            plain = self._masked_logits(masks, idx, None, None)
+            self.plan["share"] = next((c for c in self._share_candidates if agrees(c, None)), None)
+            self.plan["slice_hook"] = next((h for h in self._slice_candidates if agrees(self.plan["share"], h)), None)
+        self.plan["share_prefix"] = self.plan["share"] is not None
+        self.plan["restrict_unembed"] = self.plan["slice_hook"] is not None
+        for key, wanted, got in (("share_prefix", share_prefix, self.plan["share"]), ("restrict_unembed", restrict_unembed, self.plan["slice_hook"])):
+            if got is None and wanted and (self._share_candidates if key == "share_prefix" else self._slice_candidates):
+                message = f"{key} does not reproduce the plain forward pass on this model ({'; '.join(failures)})"
+                if wanted is True:
+                    raise ValueError(message)
+                warnings.warn(f"spex_mech: {key} disabled: {message}")
 
     # ------------------------------------------------------------------ the value function
     def __call__(self, masks: Any) -> np.ndarray:
@@ -435,7 +486,7 @@ class AblationGame:
             with torch.no_grad(), self._eval_mode():
                 for start in range(0, total, per):
                     chunk = torch.from_numpy(arr[start : start + per]).to(self.device)
-                    logits = self._masked_logits(chunk, idx, self.plan["share_prefix"], self.plan["restrict_unembed"])
+                    logits = self._masked_logits(chunk, idx, self.plan["share"], self.plan["slice_hook"])
                     vals = self.metric(logits)
                     out[start : start + chunk.shape[0]] = vals.double().mean(dim=1).cpu().numpy()
                     bar.update(chunk.shape[0])
