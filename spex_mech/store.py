@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from .valuefn import check_values, resolve_labels, resolve_n, to_mask_array
 
@@ -131,8 +132,10 @@ class StoredValueFunction:
         n: Optional[int] = None,
         meta: Optional[Mapping[str, Any]] = None,
         flush_every: int = 512,
+        progress: bool = False,
     ):
         self.f = f
+        self.progress = progress
         self.n = resolve_n(f, n)
         self.labels = resolve_labels(f, self.n)
         self.ids = getattr(f, "ids", None)
@@ -153,12 +156,17 @@ class StoredValueFunction:
             )
             fresh_rows = todo[first]
             fresh_vals = np.empty(fresh_rows.shape[0])
-            for start in range(0, fresh_rows.shape[0], self.flush_every):
-                rows = fresh_rows[start : start + self.flush_every]
-                vals = check_values(self.f(arr[rows]), arr[rows])
-                self.store.append(arr[rows], vals)
-                fresh_vals[start : start + rows.shape[0]] = vals
-                self.n_evaluations += rows.shape[0]
+            bar = tqdm(total=fresh_rows.shape[0], disable=not self.progress, desc="evaluating masks", unit="mask")
+            try:
+                for start in range(0, fresh_rows.shape[0], self.flush_every):
+                    rows = fresh_rows[start : start + self.flush_every]
+                    vals = check_values(self.f(arr[rows]), arr[rows])
+                    self.store.append(arr[rows], vals)
+                    fresh_vals[start : start + rows.shape[0]] = vals
+                    self.n_evaluations += rows.shape[0]
+                    bar.update(rows.shape[0])
+            finally:
+                bar.close()
             values[todo] = fresh_vals[inverse.reshape(-1)]
         self.n_reused += int(found.sum())
         return values

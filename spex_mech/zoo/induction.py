@@ -153,6 +153,12 @@ def reference_batch(n: int = 64, seed: int = 7, length: int = 32) -> torch.Tenso
     return torch.from_numpy(toks)
 
 
+def task(n: int = 16, seed: int = 100) -> dict[str, Any]:
+    """The demo task for the command line: prompts, metric, ablation and its reference prompts."""
+    toks, reads = prompts(n, seed)
+    return {"tokens": toks, "metric": metric(reads), "ablation": "mean_tokenwise", "reference": reference_batch(length=toks.shape[1])}
+
+
 def game(
     n_prompts: int = 16,
     seed: int = 100,

@@ -1,0 +1,222 @@
+"""Circuits from interactions: the smallest unit set that explains a chosen fraction of the effect,
+its faithfulness on the real model, and ROC/AUC against a known ground truth.
+
+Effect = f(all kept) − f(all ablated). A candidate circuit C keeps exactly the units in C. Its
+*predicted* share of the effect uses the surrogate, s(C) = (f̂(1_C) − f̂(0)) / (f̂(1) − f̂(0)), which is
+cheap; its *measured* faithfulness re-runs the model: (f(1_C) − f(0)) / (f(1) − f(0)) — the "fraction
+of the effect recovered" that ACDC and MIB report for node circuits (1 = the circuit alone behaves like
+the full model, 0 = like the fully ablated one). "Explains a fraction φ" means |1 − s(C)| ≤ 1 − φ
+(MIB's circuit–model distance), so units with *negative* contributions are not silently dropped: a
+circuit that overshoots the full model is as wrong as one that falls short.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import comb
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+import numpy as np
+
+from .results.interactions import Interactions, Term
+from .transforms import all_masks, popcount
+from .valuefn import ValueFunction
+
+__all__ = ["Circuit", "extract_circuit", "unit_scores", "roc_auc", "interaction_auc"]
+
+_EXACT_SEARCH_MAX_N = 16
+
+
+@dataclass
+class Circuit:
+    """A set of kept units, the interactions among them, and how well it reproduces the behaviour."""
+
+    units: tuple[int, ...]
+    labels: tuple[str, ...]
+    n: int
+    target: float
+    predicted_fraction: float
+    interactions: list[Term] = field(default_factory=list)
+    measured: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def mask(self) -> np.ndarray:
+        """Bool [n]: True for the circuit's units."""
+        m = np.zeros(self.n, dtype=bool)
+        m[list(self.units)] = True
+        return m
+
+    def evaluate(self, f: Callable[[np.ndarray], Any]) -> dict[str, float]:
+        """Run the real value function: clean, everything ablated, only the circuit kept, and the
+        circuit ablated (complement kept). Stores and returns the numbers and the faithfulness."""
+        vf = ValueFunction(f, self.n)
+        masks = np.stack([np.ones(self.n, bool), np.zeros(self.n, bool), self.mask, ~self.mask])
+        clean, ablated, kept, removed = vf(masks)
+        effect = clean - ablated
+        self.measured = {
+            "clean": float(clean),
+            "ablated": float(ablated),
+            "circuit_only": float(kept),
+            "circuit_removed": float(removed),
+            "faithfulness": float((kept - ablated) / effect) if effect != 0 else float("nan"),
+            "removal_effect": float((clean - removed) / effect) if effect != 0 else float("nan"),
+        }
+        return self.measured
+
+    def summary(self) -> str:
+        lines = [
+            f"circuit: {len(self.units)} of {self.n} units — {', '.join(self.labels) or '∅'}",
+            f"  predicted share of the effect: {self.predicted_fraction:.3f} (target {self.target})",
+        ]
+        if self.measured:
+            m = self.measured
+            lines.append(
+                f"  measured: clean {m['clean']:.4g}, ablated {m['ablated']:.4g}, circuit only {m['circuit_only']:.4g} "
+                f"→ faithfulness {m['faithfulness']:.3f}; ablating the circuit removes {m['removal_effect']:.3f} of the effect"
+            )
+        for t in self.interactions[:8]:
+            lines.append(f"  {t}")
+        return "\n".join(lines)
+
+
+def _surrogate_fraction(result: Interactions, masks: np.ndarray) -> np.ndarray:
+    n = result.n
+    ends = result.predict(np.stack([np.ones(n, bool), np.zeros(n, bool)]))
+    effect = ends[0] - ends[1]
+    if effect == 0:
+        raise ValueError("the surrogate predicts no effect (f̂(all kept) = f̂(all ablated)); nothing to explain")
+    return (result.predict(masks) - ends[1]) / effect
+
+
+def extract_circuit(
+    result: Interactions,
+    fraction: float = 0.9,
+    *,
+    f: Optional[Callable[[np.ndarray], Any]] = None,
+    method: str = "auto",
+) -> Circuit:
+    """The smallest set of units whose surrogate value is within ``1 − fraction`` of the effect from
+    the full model's (|1 − s(C)| ≤ 1 − fraction).
+
+    ``method="exact"`` searches subsets by size (n ≤ 16); ``"greedy"`` prunes backwards from all
+    units, each time removing the unit whose removal keeps the circuit closest to the full model
+    (like ACDC). ``"auto"`` picks exact when possible. Pass the real value function ``f`` to measure
+    faithfulness on the model.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    n = result.n
+    if method == "auto":
+        method = "exact" if n <= _EXACT_SEARCH_MAX_N else "greedy"
+    if method == "exact":
+        if n > 20:
+            raise ValueError(f"exact circuit search is limited to n ≤ 20 units (n={n}); use method='greedy'")
+        masks = all_masks(n)
+        share = _surrogate_fraction(result, masks)
+        distance = np.abs(1.0 - share)
+        sizes = popcount(np.arange(1 << n))
+        ok = distance <= (1.0 - fraction) + 1e-12
+        best_size = int(sizes[ok].min())
+        candidates = np.nonzero(ok & (sizes == best_size))[0]
+        pick = int(candidates[np.argmin(distance[candidates])])
+        chosen = np.nonzero(masks[pick])[0]
+        achieved = float(share[pick])
+    elif method == "greedy":
+        chosen, achieved = _greedy_prune(result, fraction)
+    else:
+        raise ValueError(f"unknown method {method!r}; use 'auto', 'exact' or 'greedy'")
+    units = tuple(int(i) for i in chosen)
+    inside = set(units)
+    terms = [t for t in result.top(10**9, basis="mobius") if t.units and set(t.units) <= inside]
+    circuit = Circuit(
+        units=units,
+        labels=tuple(result.labels[i] for i in units),
+        n=n,
+        target=fraction,
+        predicted_fraction=achieved,
+        interactions=terms,
+    )
+    if f is not None:
+        circuit.evaluate(f)
+    return circuit
+
+
+def _greedy_prune(result: Interactions, fraction: float) -> tuple[np.ndarray, float]:
+    n = result.n
+    tol = (1.0 - fraction) + 1e-12
+    kept = np.ones(n, dtype=bool)
+    involved = np.zeros(n, dtype=bool)
+    keys = result.keys
+    involved[keys[keys >= 0]] = True
+    if abs(1.0 - _surrogate_fraction(result, involved[None])[0]) <= tol:
+        kept = involved  # units in no term can go at once
+    current = float(_surrogate_fraction(result, kept[None])[0])
+    while kept.sum() > 0:
+        idx = np.nonzero(kept)[0]
+        trial = np.repeat(kept[None], len(idx), axis=0)
+        trial[np.arange(len(idx)), idx] = False
+        share = _surrogate_fraction(result, trial)
+        best = int(np.argmin(np.abs(1.0 - share)))
+        if abs(1.0 - share[best]) > tol:
+            break
+        kept = trial[best]
+        current = float(share[best])
+    return np.nonzero(kept)[0], current
+
+
+def unit_scores(result: Interactions, kind: str = "interaction") -> np.ndarray:
+    """A per-unit importance score for ranking against a ground-truth circuit.
+
+    ``interaction``: Σ |a(S)| over Möbius terms S that contain the unit (credits every order);
+    ``shapley`` / ``banzhaf``: |first-order value|.
+    """
+    if kind == "shapley":
+        return np.abs(result.shapley_values())
+    if kind == "banzhaf":
+        return np.abs(result.banzhaf_values())
+    if kind != "interaction":
+        raise ValueError(f"unknown score kind {kind!r}")
+    out = np.zeros(result.n)
+    for units, value in result.mobius().items():
+        for i in units:
+            out[i] += abs(value)
+    return out
+
+
+def roc_auc(scores: Sequence[float], positives: Iterable[int]) -> float:
+    """Area under the ROC curve of ``scores`` for separating the ``positives`` (unit indices) from the rest."""
+    scores = np.asarray(scores, dtype=np.float64)
+    pos = np.zeros(scores.shape[0], dtype=bool)
+    pos[list(positives)] = True
+    if pos.all() or not pos.any():
+        raise ValueError("AUC needs at least one positive and one negative unit")
+    return _auc_from_scores(scores[pos], scores[~pos], 0)
+
+
+def _auc_from_scores(pos: np.ndarray, neg: np.ndarray, implicit_zero_negatives: int, implicit_zero_positives: int = 0) -> float:
+    """P(score_pos > score_neg) + ½ P(tie), with extra negatives/positives scoring exactly 0."""
+    pos_all = np.concatenate([pos, np.zeros(implicit_zero_positives)])
+    neg_sorted = np.sort(neg)
+    n_neg = neg_sorted.shape[0] + implicit_zero_negatives
+    greater = np.searchsorted(neg_sorted, pos_all, side="left") + np.where(pos_all > 0, implicit_zero_negatives, 0)
+    ties = (np.searchsorted(neg_sorted, pos_all, side="right") - np.searchsorted(neg_sorted, pos_all, side="left")) + np.where(pos_all == 0, implicit_zero_negatives, 0)
+    return float((greater + 0.5 * ties).sum() / (pos_all.shape[0] * n_neg))
+
+
+def interaction_auc(result: Interactions, true_terms: Iterable[Sequence[int]], max_order: Optional[int] = None, basis: str = "mobius") -> float:
+    """AUC of |interaction| for telling the true terms from every other term of order 1..max_order.
+
+    Terms the result does not list score 0 (their number is counted exactly, not enumerated).
+    """
+    truth = {tuple(sorted(t)) for t in true_terms}
+    if not truth:
+        raise ValueError("no true terms given")
+    table = result.mobius() if basis == "mobius" else result.fourier
+    max_order = max_order or max(len(t) for t in truth)
+    listed = {u: abs(v) for u, v in table.items() if 1 <= len(u) <= max_order}
+    total = sum(comb(result.n, k) for k in range(1, max_order + 1))
+    pos = np.array([listed.get(t, 0.0) for t in truth])
+    neg = np.array([v for u, v in listed.items() if u not in truth])
+    zero_neg = total - len(truth) - neg.shape[0]
+    zero_pos = int((pos == 0).sum())
+    return _auc_from_scores(pos[pos > 0], neg, zero_neg, zero_pos)

@@ -1,0 +1,174 @@
+"""The ``spex-mech`` command line: scripted ablation sweeps from a TOML config.
+
+    spex-mech run configs/induction.toml --out runs/induction      # evaluate, decode, report
+    spex-mech run configs/induction.toml --out runs/induction --resume   # continue after a crash
+    spex-mech check configs/induction.toml                         # validate only, no compute
+    spex-mech zoo                                                  # list the zoo models
+
+Every evaluated mask is appended to ``OUT/store/`` as its batch finishes, so an interrupted sweep
+loses nothing; ``--resume`` answers stored masks from disk and evaluates only the rest.
+Outputs: ``results.json`` (the interactions and run facts), ``evaluations.npz`` (every evaluated mask
+and value), ``summary.txt``, figures and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+__all__ = ["main", "run_sweep"]
+
+
+def _algorithm(name: str):
+    import spex_mech
+
+    return getattr(spex_mech, name)
+
+
+def run_sweep(config_path: str, out: Optional[str] = None, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
+    """Run one sweep; returns the run facts written to ``results.json``."""
+    from .circuit import extract_circuit
+    from .config import ConfigError, load_config, resolve
+    from .engine import AblationGame
+    from .report import summary_table, write_figures, write_report
+    from .store import MaskStore, StoredValueFunction
+    from .valuefn import uniform_masks
+
+    cfg = load_config(config_path)
+    out_dir = Path(out) if out else Path("runs") / cfg.path.stem
+    store_dir = out_dir / "store"
+    records = store_dir / "records.bin"
+    if records.exists() and records.stat().st_size > 0 and not resume:
+        raise ConfigError(f"{out_dir} already holds evaluated masks: pass --resume to reuse them, or choose another --out")
+    started = time.time()
+    resolved = resolve(cfg)  # model, units, prompts, metric, budget: all checked before any masked evaluation
+    n = len(resolved.units)
+    try:
+        store = MaskStore(store_dir, n, cfg.game_identity())
+    except ValueError as err:
+        raise ConfigError(f"--resume: {err}") from err
+    log = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+    log(f"spex-mech: {n} units, algorithm {resolved.algorithm}, planned evaluations ≈ {resolved.planned_evaluations}")
+    game = AblationGame(
+        resolved.model,
+        resolved.units,
+        resolved.tokens,
+        resolved.metric,
+        ablation=resolved.ablation,
+        reference=resolved.reference,
+        batch_size=cfg.get("output", "batch_size", "auto"),
+        progress=False,
+    )
+    stored_before = len(store)
+    f = StoredValueFunction(game, store, flush_every=cfg.get("output", "flush_every", 256), progress=not quiet)
+    f.ids = game.ids
+    t0 = time.time()
+    result = _algorithm(resolved.algorithm)(f, **resolved.algorithm_kwargs)
+    t_algo = time.time() - t0
+    samples = cfg.get("output", "faithfulness_samples", 1000)
+    faith = None
+    if samples:
+        masks = uniform_masks(n, samples, seed=10_000 + int(resolved.algorithm_kwargs.get("seed", 0)))
+        faith = result.faithfulness(f, masks=masks)
+    circuit = extract_circuit(result, cfg.get("output", "circuit_fraction", 0.9), f=f)
+    run = {
+        "config": str(cfg.path),
+        "algorithm": resolved.algorithm,
+        "algorithm_kwargs": resolved.algorithm_kwargs,
+        "units": n,
+        "unit_ids": game.ids,
+        "prompts": int(game.n_prompts),
+        "ablation": resolved.ablation,
+        "clean_value": game.clean_value,
+        "plan": {k: v for k, v in game.plan.items()},
+        "algorithm_evaluations": result.n_evaluations,
+        "fresh_evaluations": f.n_evaluations,
+        "reused_from_store": f.n_reused,
+        "stored_before": stored_before,
+        "faithfulness_r2": faith,
+        "circuit": {"units": list(circuit.labels), "predicted_fraction": circuit.predicted_fraction, **circuit.measured},
+        "seconds": {"algorithm_incl_model": round(t_algo, 3), "total": round(time.time() - started, 3)},
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.json").write_text(json.dumps({"run": run, "interactions": result.to_dict()}, indent=2, default=_jsonable))
+    store.export_npz(out_dir / "evaluations.npz")
+    table = summary_table(result, k=cfg.get("output", "top", 10))
+    summary = "\n".join(
+        [
+            table,
+            "",
+            circuit.summary(),
+            f"held-out faithfulness R² ({samples} uniform masks): {faith:.4f}" if faith is not None else "",
+            f"evaluations: {result.n_evaluations} by the algorithm; {f.n_evaluations} fresh, {f.n_reused} answered from the store",
+        ]
+    )
+    (out_dir / "summary.txt").write_text(summary + "\n")
+    figures = write_figures(result, out_dir, tuple(cfg.get("output", "figures", ["png"])), circuit=circuit)
+    report = write_report(
+        out_dir,
+        result,
+        title=cfg.get("output", "title", f"spex-mech sweep: {cfg.path.stem}"),
+        circuit=circuit,
+        run_info=run,
+        faithfulness=faith,
+        figures=figures,
+    )
+    if not quiet:
+        print(summary)
+        print(f"\nwrote {out_dir}/results.json, evaluations.npz, summary.txt, {report.name}")
+    return run
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="spex-mech", description="Sparse interaction sweeps over TransformerLens hook points.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_p = sub.add_parser("run", help="run a sweep from a TOML config")
+    run_p.add_argument("config")
+    run_p.add_argument("--out", help="output folder (default runs/<config name>)")
+    run_p.add_argument("--resume", action="store_true", help="reuse masks already evaluated in OUT/store")
+    run_p.add_argument("--quiet", action="store_true")
+    check_p = sub.add_parser("check", help="validate a config (loads the model, checks units and budget; no masked evaluation)")
+    check_p.add_argument("config")
+    sub.add_parser("zoo", help="list the zoo models")
+    args = parser.parse_args(argv)
+
+    from .config import ConfigError
+
+    warnings.filterwarnings("ignore", category=UserWarning, module="transformer_lens")
+    try:
+        if args.command == "run":
+            run_sweep(args.config, args.out, args.resume, args.quiet)
+        elif args.command == "check":
+            from .config import load_config, resolve
+
+            resolved = resolve(load_config(args.config))
+            print(f"ok: {len(resolved.units)} units, {resolved.algorithm}, planned evaluations {resolved.planned_evaluations}")
+        else:
+            from .zoo import ZOO
+
+            print("\n".join(ZOO))
+    except ConfigError as err:
+        print(f"spex-mech: config error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
