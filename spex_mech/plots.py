@@ -158,7 +158,8 @@ def interaction_graph(
             for p in pts:
                 ax.plot([hub[0], p[0]], [hub[1], p[1]], color=color, lw=lw * 0.6, alpha=0.7, zorder=1)
             ax.scatter([hub[0]], [hub[1]], s=30, color=color, zorder=2, marker="D")
-    sizes = [120 + 600 * abs(singles.get(u, 0.0)) / max(abs(np.array(list(singles.values()) or [1]))).max() for u in shown]
+    biggest_single = max([abs(v) for v in singles.values()] + [0.0]) or 1.0
+    sizes = [120 + 600 * abs(singles.get(u, 0.0)) / biggest_single for u in shown]
     ax.scatter([xy[u][0] for u in shown], [xy[u][1] for u in shown], s=sizes, color="#f4f6f7", edgecolors="#34495e", zorder=3)
     for u in shown:
         ax.annotate(result.labels[u], xy[u], ha="center", va="center", fontsize=7, zorder=4)

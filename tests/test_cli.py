@@ -1,0 +1,157 @@
+"""The spex-mech command line: bad configs are refused before any compute; a SIGKILLed sweep resumes
+with the same result and without re-evaluating any stored mask; the main job writes its report."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spex_mech.cli import main, run_sweep
+from spex_mech.store import MaskStore
+
+SLOW_MODEL = textwrap.dedent(
+    """
+    import time
+    from spex_mech.zoo import planted
+
+    def load():
+        model = planted.load()
+        model.register_forward_pre_hook(lambda module, args: time.sleep(0.02))  # make the sweep take a while
+        return model
+    """
+)
+
+SLOW_CONFIG = textwrap.dedent(
+    """
+    [model]
+    entry = "slow_planted:load"
+
+    [prompts]
+    tokens = [[0, 1, 2, 3, 0, 1], [1, 2, 3, 0, 1, 2]]
+
+    [metric]
+    kind = "logit_diff"
+    correct = 1
+    incorrect = 0
+
+    [units]
+    heads = "all"
+    neurons = [{ layer = 0 }]
+
+    [ablation]
+    kind = "zero"
+
+    [algorithm]
+    name = "spex"
+    max_order = 4
+    budget = 3000
+    seed = 3
+
+    [output]
+    flush_every = 8
+    faithfulness_samples = 100
+    circuit_fraction = 0.99
+    figures = ["png"]
+    """
+)
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ('[model]\nzoo = "induction"\n[algorithm]\nname = "spex"\nbudgte = 10\n', "unknown key 'budgte' in [algorithm]; did you mean 'budget'?"),
+        ('[model]\nzoo = "induction"\n[algoritm]\nname = "spex"\n', "unknown section [algoritm]; did you mean 'algorithm'?"),
+        ('[model]\nzoo = "induction"\n[units]\nheads = { layers = [5] }\n[algorithm]\nname = "spex"\n', "[units]: unknown layer index 5: the model has 2 layers"),
+        ('[model]\nzoo = "induction"\n[units]\nneurons = [{ layer = 0 }]\n[algorithm]\nname = "spex"\n', "[units]: the model has no MLP neurons"),
+        ('[model]\nhf = "no_such_folder"\n[algorithm]\nname = "spex"\n', "[model] hf: no Hugging Face model folder"),
+        ('[model]\nzoo = "inductoin"\n[algorithm]\nname = "spex"\n', "[model] zoo: unknown zoo model 'inductoin'; did you mean 'induction'?"),
+        ('[model]\nzoo = "induction"\n[algorithm]\nname = "spex"\nmax_order = 3\nbudget = 50\n', "[algorithm] budget:"),
+        ('[model]\nzoo = "induction"\n[algorithm]\nname = "proxyspex"\nbudget = 10\n', "[algorithm] budget: 10 is too small for proxyspex"),
+        ('[model]\nzoo = "induction"\n[algorithm]\nname = "spexx"\n', "[algorithm] name: unknown algorithm 'spexx'; did you mean 'spex'?"),
+        ('[model]\nzoo = "induction"\n[algorithm]\nname = "spex"\nbudget = "lots"\n', "[algorithm] budget must be model evaluations"),
+        ('[model]\nzoo = "induction"\n[ablation]\nkind = "mean_tokenwize"\n[algorithm]\nname = "spex"\n', "[ablation] kind: unknown ablation 'mean_tokenwize'"),
+        ('[model]\nentry = "nowhere:load"\n[algorithm]\nname = "spex"\n', "[model] entry: cannot import module 'nowhere'"),
+    ],
+)
+def test_bad_config_rejected_before_compute(tmp_path, capsys, body, message):
+    cfg = write(tmp_path, "bad.toml", body)
+    out = tmp_path / "out"
+    assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert not (out / "store" / "records.bin").exists()  # nothing was evaluated
+
+
+def _records(out: Path) -> int:
+    file = out / "store" / "records.bin"
+    return file.stat().st_size // 10 if file.exists() else 0  # 16 units → 2 mask bytes + 8 value bytes
+
+
+def test_sigkill_then_resume_gives_same_result_without_reevaluation(tmp_path):
+    write(tmp_path, "slow_planted.py", SLOW_MODEL)
+    cfg = write(tmp_path, "sweep.toml", SLOW_CONFIG)
+    killed_out = tmp_path / "killed"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "spex_mech.cli", "run", str(cfg), "--out", str(killed_out), "--quiet"], env=env)
+    deadline = time.time() + 120
+    while _records(killed_out) < 80 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the sweep finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    stored = _records(killed_out)
+    assert stored >= 80
+
+    resumed = run_sweep(str(cfg), str(killed_out), resume=True, quiet=True)
+    reference = run_sweep(str(cfg), str(tmp_path / "reference"), quiet=True)
+
+    assert resumed["stored_before"] == stored
+    # every stored mask was answered from disk; only the rest was evaluated
+    assert resumed["fresh_evaluations"] == reference["fresh_evaluations"] - stored
+    masks, _ = MaskStore(killed_out / "store", 16, json.loads((killed_out / "store" / "meta.json").read_text())["meta"]).load()
+    assert len(np.unique(np.packbits(masks, axis=1), axis=0)) == len(masks)  # no mask evaluated twice
+    a = json.loads((killed_out / "results.json").read_text())["interactions"]["fourier"]
+    b = json.loads((tmp_path / "reference" / "results.json").read_text())["interactions"]["fourier"]
+    assert a == b
+    assert (killed_out / "report.html").exists() and (killed_out / "evaluations.npz").exists()
+
+
+def test_existing_store_needs_resume(tmp_path, capsys):
+    write(tmp_path, "slow_planted.py", SLOW_MODEL.replace("0.02", "0.0"))
+    cfg = write(tmp_path, "sweep.toml", SLOW_CONFIG.replace("budget = 3000", "budget = 600").replace("max_order = 4", "max_order = 2"))
+    out = tmp_path / "o"
+    run_sweep(str(cfg), str(out), quiet=True)
+    assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 2
+    assert "pass --resume" in capsys.readouterr().err
+    other = write(tmp_path, "other.toml", SLOW_CONFIG.replace('kind = "zero"', 'kind = "mean"'))
+    assert main(["run", str(other), "--out", str(out), "--resume", "--quiet"]) == 2
+    assert "written for a different value function" in capsys.readouterr().err
+
+
+def test_main_job_writes_report(tmp_path):
+    """The README's main job: the induction sweep, offline, writes the report."""
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "induction"
+    assert main(["run", str(root / "configs" / "induction.toml"), "--out", str(out), "--quiet"]) == 0
+    run = json.loads((out / "results.json").read_text())["run"]
+    assert run["faithfulness_r2"] > 0.95
+    assert (out / "report.html").stat().st_size > 1000
+    assert (out / "interaction_graph.png").exists() and (out / "interaction_graph.svg").exists()
+    top = json.loads((out / "results.json").read_text())["interactions"]
+    assert top["algorithm"] == "spex"
