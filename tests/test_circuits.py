@@ -119,7 +119,7 @@ def test_mlp_model_known_neurons_and_head_interactions_on_top(mlp_setup):
     model, known = mlp_setup
     game = mlp_lookup.game(model=model, n_prompts=32)
     result = sm.proxyspex(game, budget=1500, seed=0)
-    neuron_cols = {i: int(lab[4:]) for i, lab in enumerate(game.labels) if lab.startswith("L0N")}
+    neuron_cols = {i: int(lab[3:]) for i, lab in enumerate(game.labels) if lab.startswith("L0N")}
     # first-order: the neurons the algorithm ranks highest are the known ones
     importance = unit_scores(result)
     ranked = sorted(neuron_cols, key=lambda c: -importance[c])
