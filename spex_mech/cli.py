@@ -21,7 +21,6 @@ import warnings
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-import numpy as np
 
 __all__ = ["main", "run_sweep"]
 
@@ -38,6 +37,7 @@ def run_sweep(config_path: str, out: Optional[str] = None, resume: bool = False,
     from .config import ConfigError, load_config, resolve
     from .engine import AblationGame
     from .report import summary_table, write_figures, write_report
+    from .results.interactions import jsonable
     from .store import MaskStore, StoredValueFunction
     from .valuefn import uniform_masks
 
@@ -97,7 +97,7 @@ def run_sweep(config_path: str, out: Optional[str] = None, resume: bool = False,
         "seconds": {"algorithm_incl_model": round(t_algo, 3), "total": round(time.time() - started, 3)},
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.json").write_text(json.dumps({"run": run, "interactions": result.to_dict()}, indent=2, default=_jsonable))
+    (out_dir / "results.json").write_text(json.dumps(jsonable({"run": run, "interactions": result.to_dict()}), indent=2))
     store.export_npz(out_dir / "evaluations.npz")
     table = summary_table(result, k=cfg.get("output", "top", 10))
     summary = "\n".join(
@@ -124,16 +124,6 @@ def run_sweep(config_path: str, out: Optional[str] = None, resume: bool = False,
         print(summary)
         print(f"\nwrote {out_dir}/results.json, evaluations.npz, summary.txt, {report.name}")
     return run
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return str(obj)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

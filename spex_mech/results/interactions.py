@@ -337,7 +337,7 @@ class Interactions:
             "ids": self.ids,
             "n_evaluations": self.n_evaluations,
             "algorithm": self.algorithm,
-            "params": _jsonable(self.params),
+            "params": jsonable(self.params),
             "fourier": [[list(u), float(v)] for u, v in zip(self.supports, self._values)],
         }
 
@@ -377,11 +377,12 @@ class Interactions:
         return cls.from_dict(json.loads(text))
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
+    """A JSON-serialisable copy: numpy scalars and arrays become Python numbers and lists."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, (np.integer,)):
         return int(obj)
     if isinstance(obj, (np.floating,)):
