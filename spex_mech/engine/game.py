@@ -189,10 +189,10 @@ class AblationGame:
             "rows_per_pass": self.rows_per_pass,
         }
 
-        with torch.no_grad(), self._eval_mode():
+        with torch.inference_mode(), self._eval_mode():
             clean = self._plain_logits(self.tokens)
         self.metric.set_clean(clean)
-        with torch.no_grad():
+        with torch.inference_mode():
             self.clean_value = float(self.metric(clean[None]).double().mean())
         if not math.isfinite(self.clean_value):
             raise ValueError(f"the metric is not finite on the clean model ({self.clean_value})")
@@ -247,7 +247,7 @@ class AblationGame:
         need = [h for h, e in merged.items() if (e["ablation"] or self.ablation) != "zero"]
         refs = {}
         if need:
-            with torch.no_grad(), self._eval_mode():
+            with torch.inference_mode(), self._eval_mode():
                 refs = reference_activations(
                     self.model, need, self.ablation, self.tokens, ref_tokens, self.rows_per_pass
                 )
@@ -456,7 +456,7 @@ class AblationGame:
                 failures.append(f"{share or slice_hook}: differs from the plain forward")
             return ok
 
-        with torch.no_grad(), self._eval_mode():
+        with torch.inference_mode(), self._eval_mode():
             plain = self._masked_logits(masks, idx, None, None)
             self.plan["share"] = next((c for c in self._share_candidates if agrees(c, None)), None)
             self.plan["slice_hook"] = next((h for h in self._slice_candidates if agrees(self.plan["share"], h)), None)
@@ -483,7 +483,7 @@ class AblationGame:
         bar = tqdm(total=total, disable=(show is False) or (show is None and not _interactive()), desc="masked evals", unit="mask", leave=False)
         idx = torch.arange(self.n_prompts, device=self.device)
         try:
-            with torch.no_grad(), self._eval_mode():
+            with torch.inference_mode(), self._eval_mode():
                 for start in range(0, total, per):
                     chunk = torch.from_numpy(arr[start : start + per]).to(self.device)
                     logits = self._masked_logits(chunk, idx, self.plan["share"], self.plan["slice_hook"])
