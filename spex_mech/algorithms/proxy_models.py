@@ -1,0 +1,243 @@
+"""Gradient-boosted tree proxies for ProxySPEX, fitted with a lean hyperparameter search.
+
+The published ProxySPEX tunes LightGBM by a 5-fold grid over depth × trees × learning rate (12–18
+configurations, 60–90 fits). Here the number of trees is chosen by early stopping on one validation
+split, with a fixed learning rate, and only the depth is searched (two values by default): one fit
+per depth. ``benchmarks/proxyspex_benchmark.py --hpo`` compares the two.
+
+Backends: scikit-learn's ``HistGradientBoostingRegressor`` (always available), LightGBM and XGBoost
+(when installed), or any scikit-learn-style tree regressor passed in (fitted as given, no search).
+Threads default to 1: the value function (a torch model) and other processes usually hold the cores,
+and OpenMP tree builders slow down by an order of magnitude when oversubscribed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from ..results.interactions import r2_score
+
+__all__ = ["ProxyFit", "BACKENDS", "resolve_backend", "fit_proxy"]
+
+BACKENDS = ("sklearn", "lightgbm", "xgboost")
+
+
+@dataclass
+class ProxyFit:
+    """A fitted proxy and how it was chosen."""
+
+    model: Any
+    backend: str
+    depth: Optional[int]
+    n_trees: int
+    validation_r2: float
+    learning_rate: Optional[float]
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def resolve_backend(proxy: Any) -> str:
+    """The backend name for ``proxy`` ("auto" → scikit-learn); a clear error if it is not installed."""
+    if not isinstance(proxy, str):
+        if not (hasattr(proxy, "fit") and hasattr(proxy, "predict")):
+            raise TypeError(f"proxy must be 'auto', one of {BACKENDS} or a regressor with fit/predict, got {proxy!r}")
+        return "estimator"
+    name = proxy.lower()
+    if name in ("auto", "sklearn", "scikit-learn", "hgb"):
+        return "sklearn"
+    if name in ("lightgbm", "lgbm"):
+        if not _installed("lightgbm"):
+            raise ImportError("proxy='lightgbm' needs the lightgbm package: pip install lightgbm")
+        return "lightgbm"
+    if name in ("xgboost", "xgb"):
+        if not _installed("xgboost"):
+            raise ImportError("proxy='xgboost' needs the xgboost package: pip install xgboost")
+        return "xgboost"
+    raise ValueError(f"unknown proxy {proxy!r}: use 'auto', 'sklearn', 'lightgbm', 'xgboost' or an estimator")
+
+
+def min_leaf_samples(n_train: int) -> int:
+    """Smallest leaf: the usual 20, fewer for small samples (a 50-mask budget still needs splits)."""
+    return int(max(1, min(20, n_train // 20)))
+
+
+def _fit_sklearn(X, y, Xv, yv, depth, lr, max_trees, patience, seed):
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    model = HistGradientBoostingRegressor(
+        learning_rate=lr,
+        max_iter=max_trees,
+        max_depth=depth,
+        max_leaf_nodes=None,
+        min_samples_leaf=min_leaf_samples(X.shape[0]),
+        max_bins=2,  # masks are 0/1: two bins give the same splits, binned faster
+        early_stopping=True,
+        n_iter_no_change=patience,
+        scoring="loss",
+        random_state=seed,
+    )
+    if "X_val" in inspect.signature(model.fit).parameters:  # scikit-learn ≥ 1.6
+        model.fit(X, y, X_val=Xv, y_val=yv)
+    else:  # older: the same masks, held out by the estimator's own split of their concatenation
+        model.set_params(validation_fraction=Xv.shape[0] / (X.shape[0] + Xv.shape[0]))
+        model.fit(np.concatenate([X, Xv]), np.concatenate([y, yv]))
+    return model, int(model.n_iter_)
+
+
+def _fit_lightgbm(X, y, Xv, yv, depth, lr, max_trees, patience, seed, n_jobs):
+    import lightgbm as lgb
+
+    model = lgb.LGBMRegressor(
+        n_estimators=max_trees,
+        learning_rate=lr,
+        max_depth=depth,
+        num_leaves=min(1 << depth, 131072),
+        min_child_samples=min_leaf_samples(X.shape[0]),
+        subsample=1.0,
+        random_state=seed,
+        n_jobs=n_jobs,
+        verbose=-1,
+    )
+    stop = [lgb.early_stopping(patience, verbose=False)]
+    if "eval_X" in inspect.signature(model.fit).parameters:  # lightgbm ≥ 4.6 deprecates eval_set
+        model.fit(X, y, eval_X=(Xv,), eval_y=(yv,), callbacks=stop)
+    else:
+        model.fit(X, y, eval_set=[(Xv, yv)], callbacks=stop)
+    best = int(model.booster_.best_iteration or model.booster_.current_iteration())
+    return model, best
+
+
+def _fit_xgboost(X, y, Xv, yv, depth, lr, max_trees, patience, seed, n_jobs):
+    import xgboost as xgb
+
+    model = xgb.XGBRegressor(
+        n_estimators=max_trees,
+        learning_rate=lr,
+        max_depth=depth,
+        min_child_weight=float(min_leaf_samples(X.shape[0])),
+        tree_method="hist",
+        early_stopping_rounds=patience,
+        base_score=float(np.float32(np.mean(y))),
+        random_state=seed,
+        n_jobs=n_jobs,
+    )
+    model.fit(X, y, eval_set=[(Xv, yv)], verbose=False)
+    return model, int(model.best_iteration) + 1
+
+
+def _fit_estimator(estimator: Any, X, y) -> Any:
+    from sklearn.base import clone
+
+    try:
+        model = clone(estimator)
+    except Exception:  # not clonable: fit the object itself
+        model = estimator
+    model.fit(X, y)
+    return getattr(model, "best_estimator_", model)
+
+
+def fit_proxy(
+    backend: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    depths: Sequence[int],
+    learning_rate: float = 0.1,
+    max_trees: int = 1000,
+    patience: int = 25,
+    seed: int = 0,
+    n_jobs: int = 1,
+    estimator: Any = None,
+    refit_all: bool = False,
+) -> list[ProxyFit]:
+    """One early-stopped proxy per depth, fitted on (X, y): a list of :class:`ProxyFit`.
+
+    X are 0/1 masks; early stopping watches the loss on (X_val, y_val) and each fit reports its
+    validation R². The caller picks the depth (ProxySPEX picks by the validation R² of the *surrogate*
+    read off each proxy: a shallower proxy can predict better yet miss higher-order terms). With
+    ``refit_all`` each configuration (depth, tree count) is then refitted on all the masks, which
+    matters when there are few of them. A passed-in ``estimator`` is fitted once, as given.
+    """
+    from threadpoolctl import threadpool_limits
+
+    Xf = np.ascontiguousarray(X, dtype=np.float32)
+    Xvf = np.ascontiguousarray(X_val, dtype=np.float32)
+    if backend == "estimator":
+        with threadpool_limits(n_jobs):
+            model = _fit_estimator(estimator, Xf, y)
+            r2 = r2_score(y_val, np.asarray(model.predict(Xvf), dtype=np.float64))
+            if refit_all:
+                model = _fit_estimator(estimator, np.concatenate([Xf, Xvf]), np.concatenate([y, y_val]))
+        return [ProxyFit(model, type(model).__name__, None, -1, r2, None)]
+    fits = []
+    for depth in depths:
+        with threadpool_limits(n_jobs):
+            if backend == "sklearn":
+                model, trees = _fit_sklearn(Xf, y, Xvf, y_val, depth, learning_rate, max_trees, patience, seed)
+            elif backend == "lightgbm":
+                model, trees = _fit_lightgbm(Xf, y, Xvf, y_val, depth, learning_rate, max_trees, patience, seed, n_jobs)
+            elif backend == "xgboost":
+                model, trees = _fit_xgboost(Xf, y, Xvf, y_val, depth, learning_rate, max_trees, patience, seed, n_jobs)
+            else:  # pragma: no cover - resolve_backend guards this
+                raise ValueError(backend)
+            r2 = r2_score(y_val, np.asarray(model.predict(Xvf), dtype=np.float64))
+            if refit_all:
+                Xa, ya = np.concatenate([Xf, Xvf]), np.concatenate([y, y_val])
+                model = _refit(backend, Xa, ya, int(depth), learning_rate, max(1, trees), seed, n_jobs)
+        fits.append(ProxyFit(model, backend, int(depth), trees, r2, learning_rate))
+    return fits
+
+
+def _refit(backend: str, X, y, depth, lr, n_trees, seed, n_jobs) -> Any:
+    """The chosen configuration with a fixed tree count, on all masks (no early stopping)."""
+    leaf = min_leaf_samples(X.shape[0])
+    if backend == "sklearn":
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        model = HistGradientBoostingRegressor(
+            learning_rate=lr,
+            max_iter=n_trees,
+            max_depth=depth,
+            max_leaf_nodes=None,
+            min_samples_leaf=leaf,
+            max_bins=2,
+            early_stopping=False,
+            random_state=seed,
+        )
+    elif backend == "lightgbm":
+        import lightgbm as lgb
+
+        model = lgb.LGBMRegressor(
+            n_estimators=n_trees,
+            learning_rate=lr,
+            max_depth=depth,
+            num_leaves=min(1 << depth, 131072),
+            min_child_samples=leaf,
+            random_state=seed,
+            n_jobs=n_jobs,
+            verbose=-1,
+        )
+    else:
+        import xgboost as xgb
+
+        model = xgb.XGBRegressor(
+            n_estimators=n_trees,
+            learning_rate=lr,
+            max_depth=depth,
+            min_child_weight=float(leaf),
+            tree_method="hist",
+            base_score=float(np.float32(np.mean(y))),
+            random_state=seed,
+            n_jobs=n_jobs,
+        )
+    model.fit(X, y)
+    return model
