@@ -1,0 +1,173 @@
+"""The SPEX query design: C random hashes × (P+1) BCH-coded delays × all 2^b points of a subspace.
+
+Group c uses a uniform random matrix M_c ∈ GF(2)^(n×b); delay p uses row d_p of D = [0; parity rows of
+the shortened BCH code]. The queries are x = M_c·ℓ ⊕ d_p for every ℓ ∈ GF(2)^b, in (c, p, ℓ) order, with
+ℓ read as an integer whose bit i multiplies column i of M_c. Everything is fixed (and the exact number
+of distinct masks known) before the value function is called once.
+
+Distinct masks are found without materialising the design: a mask's key is a GF(2)-linear function of
+it (its bits as an integer for n ≤ 62, else an XOR of random 64-bit unit tags), so keys of the whole
+design follow from the keys of the columns of M_c and of the delays. For n > 62 the rows that the
+keys call equal are compared bit for bit, so deduplication is exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from .bch import BCHCode
+
+__all__ = ["SpexDesign", "build_design", "span_rows"]
+
+_EXACT_KEY_BITS = 62
+
+
+def span_rows(columns: np.ndarray) -> np.ndarray:
+    """All 2^b XOR-combinations of the rows of ``columns`` [b, ...]: row ℓ = ⊕_{i: bit i of ℓ} columns[i]."""
+    columns = np.asarray(columns)
+    out = np.zeros((1,) + columns.shape[1:], dtype=columns.dtype)
+    for col in columns:
+        out = np.concatenate([out, out ^ col])
+    return out
+
+
+@dataclass
+class SpexDesign:
+    """A fully specified SPEX design and its deduplicated evaluation list."""
+
+    n: int
+    b: int
+    n_groups: int
+    code: BCHCode
+    hashes: np.ndarray  # bool [C, n, b]: the matrices M_c
+    delays: np.ndarray  # bool [P+1, n]: D, row 0 all-zero
+    unique_rows: np.ndarray  # int64 [U]: flat (c, p, ℓ) index of each distinct mask's first occurrence
+    inverse: np.ndarray  # int64 [C, P+1, 2^b]: which distinct mask each design row is
+    seed: int
+
+    def __post_init__(self) -> None:
+        b = self.b
+        weights = (1 << np.arange(b, dtype=np.int64))
+        codes = (self.hashes.astype(np.int64) * weights).sum(axis=2)  # [C, n]: row i of M_c as an integer
+        self.bin_codes = np.concatenate([codes, np.zeros((self.n_groups, 1), np.int64)], axis=1)
+        self._span: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def n_delays(self) -> int:
+        return self.delays.shape[0]
+
+    @property
+    def n_bins(self) -> int:
+        return 1 << self.b
+
+    @property
+    def n_queries(self) -> int:
+        """Rows of the design, duplicates included: C·(P+1)·2^b."""
+        return self.n_groups * self.n_delays * self.n_bins
+
+    @property
+    def n_evaluations(self) -> int:
+        """Distinct masks, i.e. value-function evaluations."""
+        return int(self.unique_rows.shape[0])
+
+    # ------------------------------------------------------------------ masks
+    @property
+    def span(self) -> np.ndarray:
+        """bool [C, 2^b, n]: M_c·ℓ for every ℓ (built on first use)."""
+        if self._span is None:
+            self._span = np.stack([span_rows(self.hashes[c].T) for c in range(self.n_groups)])
+        return self._span
+
+    def masks(self, flat_rows: np.ndarray) -> np.ndarray:
+        """The masks of design rows given by flat (c, p, ℓ) indices: bool [R, n]."""
+        flat_rows = np.asarray(flat_rows, dtype=np.int64)
+        per_group = self.n_delays * self.n_bins
+        c = flat_rows // per_group
+        p = (flat_rows // self.n_bins) % self.n_delays
+        ell = flat_rows % self.n_bins
+        return self.span[c, ell] ^ self.delays[p]
+
+    def unique_masks(self, chunk_rows: int) -> Iterator[tuple[int, np.ndarray]]:
+        """(offset, masks) chunks covering every distinct mask once, in design order."""
+        for start in range(0, self.n_evaluations, chunk_rows):
+            yield start, self.masks(self.unique_rows[start : start + chunk_rows])
+
+    # ------------------------------------------------------------------ hashing of supports
+    def bins(self, units: np.ndarray) -> np.ndarray:
+        """Bin M_cᵀk of each support in every group: int64 [C, K] for ``units`` [K, s] (−1 padded)."""
+        units = np.asarray(units, dtype=np.int64)
+        idx = np.where(units < 0, self.n, units)
+        return np.bitwise_xor.reduce(self.bin_codes[:, idx], axis=2)
+
+    def bins_in_group(self, units: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        """Bin of support ``units[i]`` in group ``groups[i]``: int64 [K]."""
+        units = np.asarray(units, dtype=np.int64)
+        idx = np.where(units < 0, self.n, units)
+        return np.bitwise_xor.reduce(self.bin_codes[np.asarray(groups)[:, None], idx], axis=1)
+
+    def signatures(self, units: np.ndarray) -> np.ndarray:
+        """(−1)^⟨d_p, k⟩ for p = 0 … P: float64 [K, P+1] (column 0 is always +1)."""
+        bits = self.code.parity_of_support(units)
+        out = np.ones(bits.shape[:-1] + (self.n_delays,), dtype=np.float64)
+        out[..., 1:] = 1.0 - 2.0 * bits
+        return out
+
+
+def _design_keys(hashes: np.ndarray, delays: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Linear keys of every design row [C, P+1, 2^b] and whether they are exact (n ≤ 62)."""
+    n = delays.shape[1]
+    if n <= _EXACT_KEY_BITS:
+        tags = (1 << np.arange(n, dtype=np.int64)).astype(np.uint64)
+        exact = True
+    else:
+        tags = np.random.default_rng(0x5BEC5).integers(0, 2**63, size=n, dtype=np.int64).astype(np.uint64)
+        tags ^= np.random.default_rng(0xC0DE).integers(0, 2, size=n, dtype=np.int64).astype(np.uint64) << np.uint64(63)
+        exact = False
+
+    def key_of(bool_rows: np.ndarray) -> np.ndarray:
+        return np.bitwise_xor.reduce(np.where(bool_rows, tags, np.uint64(0)), axis=-1)
+
+    delay_keys = key_of(delays)  # [P+1]
+    span_keys = np.stack([span_rows(key_of(h.T)) for h in hashes])  # [C, 2^b]
+    return span_keys[:, None, :] ^ delay_keys[None, :, None], exact
+
+
+def _dedupe(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First-occurrence rows (ascending) and the inverse map for flat keys."""
+    flat = keys.reshape(-1)
+    _, first, inv = np.unique(flat, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.shape[0])
+    return first[order].astype(np.int64), rank[inv.reshape(-1)].reshape(keys.shape).astype(np.int64)
+
+
+def build_design(n: int, max_order: int, b: int, n_groups: int, seed: int, code: BCHCode | None = None) -> SpexDesign:
+    """Draw the hash matrices from ``numpy.random.default_rng(seed)`` and deduplicate the design exactly."""
+    code = code if code is not None else BCHCode(n, max_order)
+    rng = np.random.default_rng(seed)
+    hashes = rng.integers(0, 2, size=(n_groups, n, b), dtype=np.uint8).astype(bool)
+    delays = np.concatenate([np.zeros((1, n), dtype=bool), code.parity_matrix], axis=0)
+    keys, exact = _design_keys(hashes, delays)
+    unique_rows, inverse = _dedupe(keys)
+    design = SpexDesign(n, b, n_groups, code, hashes, delays, unique_rows, inverse, seed)
+    if not exact:
+        flat_inv = inverse.reshape(-1)
+        rows = np.arange(flat_inv.shape[0], dtype=np.int64)
+        dup = rows[unique_rows[flat_inv] != rows]
+        if dup.size:
+            same = np.all(design.masks(dup) == design.masks(unique_rows[flat_inv[dup]]), axis=1)
+            if not np.all(same):  # a 64-bit key collision between different masks: dedupe bit for bit
+                packed = np.packbits(design.masks(rows), axis=1)
+                void = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).reshape(-1)
+                _, first, inv = np.unique(void, return_index=True, return_inverse=True)
+                order = np.argsort(first, kind="stable")
+                rank = np.empty_like(order)
+                rank[order] = np.arange(order.shape[0])
+                design.unique_rows = first[order].astype(np.int64)
+                design.inverse = rank[inv.reshape(-1)].reshape(inverse.shape).astype(np.int64)
+    return design

@@ -1,0 +1,101 @@
+"""Least-squares refit of a Fourier support on every SPEX sample, solved in the bin domain.
+
+For design row (c, p, ℓ) the mask is M_c·ℓ ⊕ d_p, so (−1)^⟨x,k⟩ = (−1)^⟨ℓ, M_cᵀk⟩·(−1)^⟨d_p,k⟩. The sample
+block of (c, p) predicted by coefficients β is therefore H_b·z_(c,p), the 2^b-point Hadamard transform
+of z_(c,p)[j] = Σ_{k: M_cᵀk=j} s_p(k)·β_k. Writing S for the sparse "scatter" matrix
+[C·(P+1)·2^b, K] that builds every z from β, the design matrix is Φ = (I ⊗ H_b)·S, and because
+H_bᵀH_b = 2^b·I,
+
+    ‖y − Φβ‖² = 2^b·‖U − Sβ‖²,   U = (I ⊗ H_b)·y / 2^b  (the decoder's bin observations).
+
+So least squares on all C·(P+1)·2^b samples is least squares of the bin observations on S, a sparse
+system with C·(P+1) entries per column. It is solved by conjugate gradients on SᵀS (its diagonal is
+the constant C·(P+1) and collisions are few, so it is well conditioned); no N × K matrix is formed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator, cg
+
+from .design import SpexDesign
+from .wht import fwht
+
+__all__ = ["RefitResult", "refit_support", "scatter_matrix", "predict_design"]
+
+
+@dataclass
+class RefitResult:
+    values: np.ndarray  # float64 [K]
+    noise_sd: float  # √(RSS / (distinct masks − K)) over the distinct masks
+    rss: float
+    iterations: int
+
+
+def scatter_matrix(design: SpexDesign, units: np.ndarray) -> sp.csr_matrix:
+    """S [C·(P+1)·2^b, K]: s_p(k) at row (c, p, M_cᵀk) of column k."""
+    n_groups, n_delays, n_bins = design.n_groups, design.n_delays, design.n_bins
+    k = units.shape[0]
+    sig = design.signatures(units)  # [K, P+1]
+    bins = design.bins(units)  # [C, K]
+    rows = (
+        (np.arange(n_groups)[:, None, None] * n_delays + np.arange(n_delays)[None, None, :]) * n_bins
+        + bins[:, :, None]
+    )  # [C, K, P+1]
+    cols = np.broadcast_to(np.arange(k)[None, :, None], rows.shape)
+    vals = np.broadcast_to(sig[None, :, :], rows.shape)
+    return sp.csr_matrix(
+        (vals.reshape(-1), (rows.reshape(-1), cols.reshape(-1))), shape=(n_groups * n_delays * n_bins, k)
+    )
+
+
+def predict_design(design: SpexDesign, units: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Σ_k β_k (−1)^⟨x,k⟩ at every design row, [C, P+1, 2^b], via scatter + fast transform."""
+    z = scatter_matrix(design, units) @ np.asarray(values, dtype=np.float64)
+    shape = (design.n_groups, design.n_delays, design.n_bins)
+    return fwht(z.reshape(-1, design.n_bins)).reshape(shape)
+
+
+def refit_support(
+    design: SpexDesign,
+    observations: np.ndarray,
+    units: np.ndarray,
+    *,
+    initial: Optional[np.ndarray] = None,
+    tol: float = 1e-13,
+    max_iterations: int = 1000,
+) -> RefitResult:
+    """Least squares of the samples on supports ``units`` [K, s], from bin observations [C, P+1, 2^b].
+
+    Every design row counts (a mask repeated in the design counts as often as it appears); the noise
+    estimate uses each distinct mask once.
+    """
+    units = np.asarray(units, dtype=np.int64)
+    obs = np.asarray(observations, dtype=np.float64).reshape(-1)
+    scatter = scatter_matrix(design, units)
+    scatter_t = scatter.T.tocsr()
+    k = units.shape[0]
+    normal = LinearOperator((k, k), matvec=lambda v: scatter_t @ (scatter @ v), dtype=np.float64)
+    rhs = scatter_t @ obs
+    count = [0]
+
+    def tick(_):
+        count[0] += 1
+
+    x0 = None if initial is None else np.asarray(initial, dtype=np.float64)
+    try:
+        beta, info = cg(normal, rhs, x0=x0, rtol=tol, atol=0.0, maxiter=max_iterations, callback=tick)
+    except TypeError:  # scipy < 1.12 calls the relative tolerance `tol`
+        beta, info = cg(normal, rhs, x0=x0, tol=tol, atol=0.0, maxiter=max_iterations, callback=tick)
+    if info < 0:  # pragma: no cover - cg reports breakdown only for invalid input
+        raise RuntimeError(f"conjugate gradients failed in the SPEX refit (info={info})")
+    resid_bins = obs - scatter @ beta
+    resid_rows = fwht(resid_bins.reshape(-1, design.n_bins)).reshape(-1)  # back to sample space
+    distinct = resid_rows[design.unique_rows]
+    rss = float(np.dot(distinct, distinct))
+    dof = max(1, distinct.shape[0] - k)
+    return RefitResult(values=beta, noise_sd=float(np.sqrt(rss / dof)), rss=rss, iterations=count[0])
