@@ -245,7 +245,10 @@ def write_markdown(path: Path, summary: list[dict], meta: dict, sweep: bool) -> 
         if "recovered" in e:
             rec = f"{e['recovered'] * 100:.0f}%"
         if e["failed"]:
-            rec += f" ({e['failed']} failed" + (f", {e['timeouts']} timed out" if e["timeouts"] else "") + ")"
+            crashed = e["failed"] - e["timeouts"]
+            why = ", ".join(x for x in (f"{e['timeouts']} timed out" if e["timeouts"] else "",
+                                        f"{crashed} failed" if crashed else "") if x)
+            rec += f" ({why} of {e['trials']})"
         support = f"{e['support_exact'] * 100:.0f}%" if "support_exact" in e else "—"
         r2 = f"{fmt(e.get('r2'), '.4f')} / {fmt(e.get('r2_min'), '.4f')}"
         lines.append(
