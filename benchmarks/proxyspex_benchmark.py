@@ -59,6 +59,7 @@ CONFIGS = {
 QUICK = {64: (20, [250, 1000], [500], [3, 4])}
 ORDERS = (1, 2, 3, 4)
 SPEX_ORDER = 4
+MIN_BUDGET = 100  # smallest ProxySPEX budget run at 1/5 of a SPEX run
 TEST_SEED = 12345
 
 
@@ -155,6 +156,11 @@ def curves(configs: dict, seeds: list[int], peer: Path, proxies: list[str], log:
             for b in bs:
                 rows.append(spex_run(f, test_masks, test_values, b, seed))
                 print(json.dumps({"n": n, **rows[-1]}), flush=True)
+                fifth = rows[-1]["n_evaluations"] // 5  # the check: ProxySPEX at exactly 1/5 of SPEX's evaluations
+                if fifth >= MIN_BUDGET and fifth not in budgets:
+                    for proxy in proxies:
+                        rows.append(ours(f, test_masks, test_values, fifth, seed, proxy))
+                        print(json.dumps({"n": n, **rows[-1]}), flush=True)
             jobs = [{"budget": bud, "seed": seed, "hpo": False} for bud in budgets]
             jobs += [{"budget": bud, "seed": seed, "hpo": True} for bud in hpo_budgets]
             reused = [r for r in reuse if r.get("n") == n and r.get("function_seed", r.get("seed")) == seed]
