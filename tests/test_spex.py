@@ -147,6 +147,16 @@ def test_hard_decoder_and_unrefined_output_are_exact_without_noise():
         assert exact_match(sf.truth.fourier, res.fourier), (decoder, refine)
 
 
+def test_empty_set_is_reported_only_when_the_function_has_a_constant():
+    """∅ joins every refit but, like any term, is kept only when significant (sweep seed that once leaked a 1e-15 ∅)."""
+    n, k, b, seed = 256, 10, 4, 9
+    for constant in (0.0, 0.75):
+        sf = random_sparse_function(n, k, seed=50_000 + 1000 * n + 31 * k + seed, constant=constant)
+        res = spex(PlantedFunction(sf.truth), n, max_order=5, b=b, seed=seed)
+        assert (() in res.fourier) == (constant != 0.0)
+        assert exact_match(sf.truth.fourier, res.fourier)
+
+
 def test_hierarchical_mobius_function():
     sf = random_sparse_function(150, 25, orders=(1, 2, 3), basis="mobius", seed=9)
     res = spex(PlantedFunction(sf.truth), 150, max_order=3, b=8, seed=0)

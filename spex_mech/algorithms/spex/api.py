@@ -313,7 +313,7 @@ def _plain(value: Any) -> Any:
 def _refine(
     design: SpexDesign, samples: np.ndarray, observations: np.ndarray, units: np.ndarray, values: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Least squares on found ∪ {∅} ∪ singletons, drop insignificant terms, refit the survivors.
+    """Least squares on found ∪ {∅} ∪ singletons, drop insignificant terms (∅ too), refit the survivors.
 
     The n singletons join only while the fit stays well determined (at most half as many unknowns as
     distinct masks); with fewer samples than that, the refit covers the found support and ∅.
@@ -334,8 +334,7 @@ def _refine(
     rms = float(np.sqrt(np.mean(samples**2)))
     se = first.noise_sd / np.sqrt(samples.size)
     threshold = max(_SIGNIFICANCE_Z * se, _REL_FLOOR * rms)
-    empty = np.all(support < 0, axis=1)
-    keep = empty | (np.abs(first.values) > threshold)
+    keep = np.abs(first.values) > threshold  # ∅ and singletons are refitted, but reported only if significant
     final = first
     if not np.all(keep):
         final = refit_support(design, observations, support[keep], initial=first.values[keep])
