@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["ValueFunction", "as_value_function", "resolve_n", "resolve_labels", "to_mask_array"]
+__all__ = ["ValueFunction", "as_value_function", "resolve_n", "resolve_labels", "resolve_ids", "to_mask_array"]
 
 
 def resolve_n(f: Any, n: Optional[int]) -> int:
@@ -42,6 +42,14 @@ def resolve_labels(f: Any, n: int) -> list[str]:
     if len(labels) != n:
         raise ValueError(f"the value function has {len(labels)} labels for n={n} units")
     return labels
+
+
+def resolve_ids(f: Any) -> Optional[list[str]]:
+    """Stable unit ids from ``f.ids`` (or ``f.units.ids``), else None."""
+    ids = getattr(f, "ids", None)
+    if ids is None and getattr(f, "units", None) is not None:
+        ids = getattr(f.units, "ids", None)
+    return [str(x) for x in ids] if ids is not None else None
 
 
 def to_mask_array(masks: Any, n: int) -> np.ndarray:

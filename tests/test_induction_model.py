@@ -3,7 +3,6 @@ enumeration ranks a previous-token × induction interaction first."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import spex_mech as sm

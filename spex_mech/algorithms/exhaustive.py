@@ -8,7 +8,7 @@ import numpy as np
 
 from ..results.interactions import Interactions
 from ..transforms import all_masks, fourier_transform
-from ..valuefn import ValueFunction
+from ..valuefn import ValueFunction, resolve_ids
 
 __all__ = ["exhaustive", "MAX_EXHAUSTIVE_UNITS"]
 
@@ -34,7 +34,7 @@ def exhaustive(f: Callable[[np.ndarray], Any], n: Optional[int] = None, *, batch
     result = Interactions.from_dense_fourier(
         table,
         labels=vf.labels,
-        ids=getattr(f, "ids", None) or getattr(getattr(f, "units", None), "ids", None),
+        ids=resolve_ids(f),
         n_evaluations=vf.n_evaluations,
         algorithm="exhaustive",
         params={},

@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 
 from ..results import spectrum as spec
 from ..results.interactions import Interactions
-from ..valuefn import ValueFunction, uniform_masks
+from ..valuefn import ValueFunction, resolve_ids, uniform_masks
 from . import trees
 from .proxy_models import fit_proxy, resolve_backend
 
@@ -335,13 +335,6 @@ def confirm_interactions(
 # ------------------------------------------------------------------------------------------------ API
 
 
-def _resolve_ids(f: Any) -> Optional[list[str]]:
-    ids = getattr(f, "ids", None)
-    if ids is None and getattr(f, "units", None) is not None:
-        ids = getattr(f.units, "ids", None)
-    return list(ids) if ids is not None else None
-
-
 def proxyspex(
     f: Callable[[np.ndarray], Any],
     n: Optional[int] = None,
@@ -536,7 +529,7 @@ def proxyspex(
         out_vals,
         n,
         labels=vf.labels,
-        ids=_resolve_ids(f),
+        ids=resolve_ids(f),
         n_evaluations=vf.n_evaluations,
         algorithm="proxyspex",
         params=params,

@@ -15,7 +15,7 @@ positions. ``target=None`` means "the prompt's own next token" at each read posi
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional
 
 import torch
 

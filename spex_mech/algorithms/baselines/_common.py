@@ -1,4 +1,4 @@
-"""Helpers shared by the baseline algorithms: argument checks, unit ids, and block-wise evaluation.
+"""Helpers shared by the baseline algorithms: argument checks and block-wise evaluation.
 
 Baselines may need far more masks than fit in memory at once (all n² pairs at n = 1000, or long
 permutation chains), so masks are built and evaluated block by block; each block is one call through
@@ -7,24 +7,16 @@ permutation chains), so masks are built and evaluated block by block; each block
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from ...valuefn import ValueFunction
 
-__all__ = ["resolve_ids", "check_positive_int", "rows_per_block", "evaluate_blocks", "MAX_BLOCK_CELLS"]
+__all__ = ["check_positive_int", "rows_per_block", "evaluate_blocks", "MAX_BLOCK_CELLS"]
 
 # One block of masks holds at most this many mask cells (bool bytes): 32 MiB.
 MAX_BLOCK_CELLS = 1 << 25
-
-
-def resolve_ids(f: Any) -> Optional[list[str]]:
-    """Unit ids from ``f.ids`` (or ``f.units.ids``), as the exhaustive algorithm reads them."""
-    ids = getattr(f, "ids", None)
-    if ids is None and getattr(f, "units", None) is not None:
-        ids = getattr(f.units, "ids", None)
-    return list(ids) if ids is not None else None
 
 
 def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:

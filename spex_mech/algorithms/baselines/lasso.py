@@ -21,8 +21,8 @@ import numpy as np
 
 from ...results import spectrum as spec
 from ...results.interactions import Interactions
-from ...valuefn import ValueFunction, uniform_masks
-from ._common import check_positive_int, resolve_ids
+from ...valuefn import ValueFunction, resolve_ids, uniform_masks
+from ._common import check_positive_int
 from .lasso_fit import fit_lasso_cv
 from .monomials import count_monomials, monomial_features, monomial_supports
 

@@ -40,8 +40,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ...results.interactions import Interactions
-from ...valuefn import ValueFunction, uniform_masks
-from ._common import check_positive_int, evaluate_blocks, resolve_ids, rows_per_block
+from ...valuefn import ValueFunction, resolve_ids, uniform_masks
+from ._common import check_positive_int, evaluate_blocks, rows_per_block
 
 __all__ = ["shapley_sampling", "banzhaf_sampling", "shapley_sampling_evaluations"]
 

@@ -39,8 +39,8 @@ import numpy as np
 
 from ...results import spectrum as spec
 from ...results.interactions import Interactions
-from ...valuefn import ValueFunction
-from ._common import check_positive_int, evaluate_blocks, resolve_ids, rows_per_block
+from ...valuefn import ValueFunction, resolve_ids
+from ._common import check_positive_int, evaluate_blocks, rows_per_block
 
 __all__ = ["pairwise", "pairwise_evaluations"]
 

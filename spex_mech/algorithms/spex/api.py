@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ...results.interactions import Interactions
-from ...valuefn import ValueFunction
+from ...valuefn import ValueFunction, resolve_ids
 from .bch import BCHCode, bch_parameters
 from .decoder import PeelingDecoder
 from .design import SpexDesign, build_design
@@ -290,7 +290,7 @@ def spex(
         values[keep],
         vf.n,
         labels=vf.labels,
-        ids=getattr(f, "ids", None) or getattr(getattr(f, "units", None), "ids", None),
+        ids=resolve_ids(f),
         n_evaluations=vf.n_evaluations,
         algorithm="spex",
         params=params,
