@@ -36,6 +36,7 @@ from ..results import spectrum as spec
 from ..results.interactions import Interactions
 from ..valuefn import ValueFunction, resolve_ids, uniform_masks
 from . import trees
+from .hierarchy import grow_and_terms
 from .proxy_models import fit_proxy, resolve_backend
 
 __all__ = ["proxyspex", "confirm_interactions", "design_masks", "LOW_R2_WARNING"]
@@ -354,6 +355,7 @@ def proxyspex(
     validation_fraction: float = _VAL_FRACTION,
     singletons: str = "auto",
     confirm_bases: int = 2,
+    grow: bool = True,
     n_jobs: int = 1,
 ) -> Interactions:
     """Sparse Fourier interactions of ``f`` from a tree proxy fitted on ``budget`` random masks.
@@ -398,6 +400,10 @@ def proxyspex(
         with at least 4 training masks per unit, else "proxy" with at least 4 per proxy singleton, else
         "ranked": at n = 1024 and ~1,000 masks the trees touch hundreds of noise units, and keeping all
         their singletons costs more held-out R² than it explains (measured: 0.35 vs 0.85).
+    grow:
+        With ``refine`` and ``n_coefficients="auto"``: extend the support by AND terms one unit larger
+        than found ones where the residual shows them and cross-validation agrees
+        (:mod:`spex_mech.algorithms.hierarchy`); recovers high-order terms the trees saw only in part.
     n_jobs:
         Threads for tree fitting (1 by default; see :mod:`spex_mech.algorithms.proxy_models`).
 
@@ -496,6 +502,25 @@ def proxyspex(
     empty = np.full((1, max(1, kept.shape[1])), -1, np.int64)
     out_keys = np.concatenate([empty, kept]) if kept.shape[0] else empty
     out_vals = np.concatenate([[intercept], beta])
+    grown = None
+    if grow and refine and fixed_k is None:
+        surrogate = Interactions(out_keys, out_vals, n)
+        top_order = int(max_order) if max_order is not None else max(depths)
+        with threadpool_limits(n_jobs):
+            grown = grow_and_terms(
+                surrogate.mobius(), masks, values, folds, max_order=top_order, alpha=float(choice["alpha"])
+            )
+        if grown is not None:  # keep it only if it also validates better than the Fourier-basis surrogate
+            held = np.concatenate([h for _, h in folds])
+            grown_r2 = 1.0 - grown["mse_after"] / (float(np.var(values[held])) or 1.0)
+            grown = grown if grown_r2 > choice["validation_r2"] else None
+        if grown is not None:
+            width = max(1, max(len(t) for t in grown["terms"]))
+            mkeys = np.full((len(grown["terms"]), width), -1, np.int64)
+            for row, term in enumerate(grown["terms"]):
+                mkeys[row, : len(term)] = term
+            out_keys, out_vals = spec.mobius_to_fourier(mkeys, np.array(list(grown["terms"].values())))
+            choice["validation_r2"] = grown_r2
     t_end = time.perf_counter()
 
     params: dict[str, Any] = {
@@ -518,6 +543,7 @@ def proxyspex(
         "ridge_alpha": float(choice["alpha"]),
         "validation_r2": float(choice["validation_r2"]),
         "support_curve": choice["curve"],
+        "grown_terms": [] if grown is None else [list(t) for t in grown["added"]],
         "evaluate_seconds": t_fit - t0,
         "fit_seconds": t_extract - t_fit,
         "extract_seconds": extract_seconds,
