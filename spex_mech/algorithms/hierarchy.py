@@ -35,7 +35,11 @@ def _ridge(A: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
     mean_a, mean_y = A[:, 1:].mean(axis=0), y.mean()
     Ac = A[:, 1:] - mean_a
     gram = Ac.T @ Ac + alpha * A.shape[0] * np.eye(Ac.shape[1])
-    beta = np.linalg.solve(gram, Ac.T @ (y - mean_y)) if Ac.shape[1] else np.zeros(0)
+    rhs = Ac.T @ (y - mean_y)
+    try:
+        beta = np.linalg.solve(gram, rhs) if Ac.shape[1] else np.zeros(0)
+    except np.linalg.LinAlgError:  # numerically singular (duplicate AND columns): minimum-norm solution
+        beta = np.linalg.lstsq(gram, rhs, rcond=None)[0]
     return np.concatenate([[mean_y - mean_a @ beta], beta])
 
 
@@ -69,8 +73,8 @@ def grow_and_terms(
     y = np.asarray(values, dtype=np.float64)
     terms = sorted((t for t in mobius if t), key=lambda t: -abs(mobius[t]))
     terms = [()] + terms
-    if len(terms) == 1:
-        return None
+    if len(terms) == 1 or len(terms) > masks.shape[0] // 2:
+        return None  # nothing to grow from, or a Möbius support too large to refit on these masks
     A = and_features(terms, masks)
     start = best_mse = _cv_mse(A, y, folds, alpha)
     present = set(terms)
