@@ -113,8 +113,13 @@ class ValueFunction:
         self.f = f
         self.n = resolve_n(f, n)
         self.labels = resolve_labels(f, self.n)
+        self.ids = resolve_ids(f)
         self.max_batch = max_batch
         self.n_evaluations = 0
+
+    def provenance(self) -> dict[str, Any]:
+        """What every result carries from its value function: unit labels, ids, evaluations so far."""
+        return {"labels": self.labels, "ids": self.ids, "n_evaluations": self.n_evaluations}
 
     def __call__(self, masks: Any) -> np.ndarray:
         arr = to_mask_array(masks, self.n)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..results.interactions import Interactions
 from ..transforms import all_masks, fourier_transform
-from ..valuefn import ValueFunction, resolve_ids
+from ..valuefn import ValueFunction
 
 __all__ = ["exhaustive", "MAX_EXHAUSTIVE_UNITS"]
 
@@ -33,9 +33,7 @@ def exhaustive(f: Callable[[np.ndarray], Any], n: Optional[int] = None, *, batch
     table = fourier_transform(values)
     result = Interactions.from_dense_fourier(
         table,
-        labels=vf.labels,
-        ids=resolve_ids(f),
-        n_evaluations=vf.n_evaluations,
+        **vf.provenance(),
         algorithm="exhaustive",
         params={},
     )

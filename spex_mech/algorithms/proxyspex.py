@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 
 from ..results import spectrum as spec
 from ..results.interactions import Interactions
-from ..valuefn import ValueFunction, resolve_ids, uniform_masks
+from ..valuefn import ValueFunction, uniform_masks
 from . import trees
 from .hierarchy import grow_and_terms
 from .proxy_models import fit_proxy, resolve_backend
@@ -554,9 +554,7 @@ def proxyspex(
         out_keys,
         out_vals,
         n,
-        labels=vf.labels,
-        ids=resolve_ids(f),
-        n_evaluations=vf.n_evaluations,
+        **vf.provenance(),
         algorithm="proxyspex",
         params=params,
     )

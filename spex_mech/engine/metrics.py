@@ -15,6 +15,8 @@ positions. ``target=None`` means "the prompt's own next token" at each read posi
 
 from __future__ import annotations
 
+import abc
+
 from typing import Any, Callable, Optional
 
 import torch
@@ -104,7 +106,7 @@ def _resolve_targets(target: Any, positions: torch.Tensor, valid: torch.Tensor, 
     raise TypeError(f"{what}: cannot read targets from {target!r}")
 
 
-class Metric:
+class Metric(abc.ABC):
     """Base class: resolves read positions against the prompts, then scores logits at those positions."""
 
     needs_clean = False
@@ -133,8 +135,9 @@ class Metric:
         valid = self.valid.to(per_position.dtype)
         return (per_position * valid).sum(-1) / valid.sum(-1)
 
-    def score(self, logits: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def score(self, logits: torch.Tensor) -> torch.Tensor:
+        """logits [M, P, k, V] at the read positions → values [M, P] (reduced with _reduce)."""
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
         """logits [M, P, k, V] → values [M, P] (float32 or wider)."""

@@ -21,7 +21,7 @@ import numpy as np
 
 from ...results import spectrum as spec
 from ...results.interactions import Interactions
-from ...valuefn import ValueFunction, resolve_ids, uniform_masks
+from ...valuefn import ValueFunction, uniform_masks
 from ._common import check_positive_int
 from .lasso_fit import fit_lasso_cv
 from .monomials import count_monomials, monomial_features, monomial_supports
@@ -130,9 +130,7 @@ def lasso(
         keys,
         vals,
         n,
-        labels=vf.labels,
-        ids=resolve_ids(f),
-        n_evaluations=vf.n_evaluations,
+        **vf.provenance(),
         algorithm="lasso",
         params={
             "basis": basis,

@@ -40,7 +40,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ...results.interactions import Interactions
-from ...valuefn import ValueFunction, resolve_ids, uniform_masks
+from ...valuefn import ValueFunction, uniform_masks
 from ._common import check_positive_int, evaluate_blocks, rows_per_block
 
 __all__ = ["shapley_sampling", "banzhaf_sampling", "shapley_sampling_evaluations"]
@@ -104,7 +104,6 @@ def shapley_sampling(
         fourier,
         n,
         vf,
-        f,
         "shapley_sampling",
         estimates,
         errors,
@@ -200,7 +199,6 @@ def banzhaf_sampling(
         fourier,
         n,
         vf,
-        f,
         "banzhaf_sampling",
         estimates,
         errors,
@@ -240,7 +238,6 @@ def _marginal_result(
     fourier: dict[tuple[int, ...], float],
     n: int,
     vf: ValueFunction,
-    f: Any,
     algorithm: str,
     estimates: np.ndarray,
     errors: np.ndarray,
@@ -249,9 +246,7 @@ def _marginal_result(
     result = Interactions.from_fourier(
         fourier,
         n,
-        labels=vf.labels,
-        ids=resolve_ids(f),
-        n_evaluations=vf.n_evaluations,
+        **vf.provenance(),
         algorithm=algorithm,
         params={**params, "estimates": estimates.tolist(), "standard_errors": errors.tolist()},
     )

@@ -39,7 +39,7 @@ import numpy as np
 
 from ...results import spectrum as spec
 from ...results.interactions import Interactions
-from ...valuefn import ValueFunction, resolve_ids
+from ...valuefn import ValueFunction
 from ._common import check_positive_int, evaluate_blocks, rows_per_block
 
 __all__ = ["pairwise", "pairwise_evaluations"]
@@ -111,9 +111,7 @@ def pairwise(
         fkeys,
         fvalues,
         n,
-        labels=vf.labels,
-        ids=resolve_ids(f),
-        n_evaluations=vf.n_evaluations,
+        **vf.provenance(),
         algorithm="pairwise",
         params={
             "screen": screen,

@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ...results.interactions import Interactions
-from ...valuefn import ValueFunction, resolve_ids
+from ...valuefn import ValueFunction
 from .bch import BCHCode, bch_parameters
 from .decoder import PeelingDecoder
 from .design import SpexDesign, build_design
@@ -289,9 +289,7 @@ def spex(
         units[keep],
         values[keep],
         vf.n,
-        labels=vf.labels,
-        ids=resolve_ids(f),
-        n_evaluations=vf.n_evaluations,
+        **vf.provenance(),
         algorithm="spex",
         params=params,
     )
