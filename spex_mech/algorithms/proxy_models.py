@@ -22,7 +22,7 @@ import numpy as np
 
 from ..results.interactions import r2_score
 
-__all__ = ["ProxyFit", "BACKENDS", "resolve_backend", "fit_proxy"]
+__all__ = ["ProxyFit", "BACKENDS", "resolve_backend", "fit_proxy", "refit_proxy"]
 
 BACKENDS = ("sklearn", "lightgbm", "xgboost")
 
@@ -241,3 +241,18 @@ def _refit(backend: str, X, y, depth, lr, n_trees, seed, n_jobs) -> Any:
         )
     model.fit(X, y)
     return model
+
+
+def refit_proxy(fit: ProxyFit, X: np.ndarray, y: np.ndarray, *, seed: int = 0, n_jobs: int = 1, estimator: Any = None) -> Any:
+    """``fit``'s configuration (backend, depth, tree count) refitted on (X, y), without early stopping.
+
+    Used for cross-validation folds: each fold's proxy is built the same way as the final one, so
+    the support chosen on the held-out masks is not chosen by a proxy that saw them.
+    """
+    from threadpoolctl import threadpool_limits
+
+    Xf = np.ascontiguousarray(X, dtype=np.float32)
+    with threadpool_limits(n_jobs):
+        if fit.depth is None:  # a passed-in estimator, fitted as given
+            return _fit_estimator(estimator, Xf, y)
+        return _refit(fit.backend, Xf, y, int(fit.depth), fit.learning_rate, max(1, fit.n_trees), seed, n_jobs)
