@@ -23,6 +23,7 @@ on a shared machine.
 Usage:
   python benchmarks/proxyspex_benchmark.py                 # curves + timings → benchmarks/results/proxyspex.{md,json}
   python benchmarks/proxyspex_benchmark.py --hpo           # lean search vs grid → proxyspex_hpo.{md,json}
+  python benchmarks/proxyspex_benchmark.py --induction     # vs SPEX on the demo induction model → proxyspex_induction.{md,json}
   python benchmarks/proxyspex_benchmark.py --quick         # small smoke run
 """
 
@@ -216,16 +217,7 @@ def hpo_compare(seeds: list[int], quick: bool, induction_seeds: list[int]) -> li
                 records.append(rec)
                 print(json.dumps(rec), flush=True)
     # the demo induction model (8 heads): exact values on all 256 masks, faithfulness on all of them
-    from spex_mech.transforms import all_masks
-    from spex_mech.zoo import induction
-
-    table = sm.exhaustive(induction.game()).values_table
-    masks = all_masks(8)
-
-    def game(m):
-        return table[(np.asarray(m, dtype=np.int64) << np.arange(8)).sum(axis=1)]
-
-    game.n = 8
+    game, masks, table = heads_game()
     for budget in ([64, 128] if not quick else [64]):
         for seed in induction_seeds:
             for label, proxy in (("lean_lightgbm", "lightgbm"), ("lean_sklearn", "sklearn"), ("grid_lightgbm", grid_proxy(seed))):
@@ -245,6 +237,99 @@ def hpo_compare(seeds: list[int], quick: bool, induction_seeds: list[int]) -> li
                 records.append(rec)
                 print(json.dumps(rec), flush=True)
     return records
+
+
+# ------------------------------------------------------------------------------- demo induction model
+
+
+def heads_game():
+    """The demo model's 8-head game as a lookup of its exact table: (game, all 256 masks, values)."""
+    from spex_mech.transforms import all_masks
+    from spex_mech.zoo import induction
+
+    table = sm.exhaustive(induction.game()).values_table
+
+    def game(m):
+        return table[(np.asarray(m, dtype=np.int64) << np.arange(8)).sum(axis=1)]
+
+    game.n = 8
+    return game, all_masks(8), table
+
+
+def induction_games():
+    """The demo induction model as two games: its 8 heads (exact table) and the 32 tokens of one prompt."""
+    from spex_mech.engine import AblationGame
+    from spex_mech.units.tokens import TokenUnits
+    from spex_mech.zoo import induction
+
+    heads, head_masks, table = heads_game()
+    model = induction.load()
+    toks, reads = induction.prompts(1, 100)
+    tokens = AblationGame(model, TokenUnits(model, toks, mask="embed_zero"), toks, induction.metric(reads))
+    test = uniform_masks(tokens.n, 2000, TEST_SEED)
+    return [
+        ("8 heads (all 256 masks)", heads, head_masks, table, [2, 3]),
+        ("32 prompt tokens (2,000 test masks)", tokens, test, tokens(test), [3, 4, 5, 6]),
+    ]
+
+
+def induction_compare(seeds: list[int], proxies: list[str]) -> list[dict]:
+    """SPEX at each b, ProxySPEX at exactly 1/5 of its evaluations (issue 4's check on the demo model)."""
+    records = []
+    for case, game, masks, values, bs in induction_games():
+        for b in bs:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                sp = sm.spex(game, max_order=4, b=b, seed=0)
+            evals = int(sp.n_evaluations)
+            rec = {"case": case, "method": "spex_mech_spex", "b": b, "seed": 0, "n_evaluations": evals}
+            rec["faithfulness"] = sp.faithfulness(game, masks=masks, values=values)
+            records.append(rec)
+            print(json.dumps(rec), flush=True)
+            for proxy in proxies:
+                for seed in seeds:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        px = proxyspex(game, budget=max(10, evals // 5), seed=seed, proxy=proxy)
+                    rec = {
+                        "case": case,
+                        "method": f"spex_mech_proxyspex_{proxy}",
+                        "b": b,
+                        "seed": seed,
+                        "n_evaluations": int(px.n_evaluations),
+                        "faithfulness": px.faithfulness(game, masks=masks, values=values),
+                        "basis": px.params["basis"],
+                    }
+                    records.append(rec)
+                    print(json.dumps(rec), flush=True)
+    return records
+
+
+def induction_markdown(records: list[dict], command: str) -> str:
+    lines = [
+        "# ProxySPEX vs SPEX on the demo induction model, at 1/5 of SPEX's evaluations",
+        "",
+        f"Command: `{command}`",
+        "",
+        "SPEX (max_order 4) at each design size b; ProxySPEX with exactly 1/5 of that run's evaluations, "
+        "over design seeds. Faithfulness R²: the 8-head game on all 256 masks (exact values), the token game "
+        "(one prompt, tokens zeroed at the embedding) on 2,000 uniform test masks.",
+        "",
+        "| game | b | SPEX evaluations | SPEX R² | ProxySPEX | evaluations | R² (mean) | R² (min) | within 0.05 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for sp in (r for r in records if r["method"] == "spex_mech_spex"):
+        for method in sorted({r["method"] for r in records if r["method"] != "spex_mech_spex"}):
+            group = [r for r in records if r["case"] == sp["case"] and r["b"] == sp["b"] and r["method"] == method]
+            if not group:
+                continue
+            mean, low = _mean(group, "faithfulness"), min(r["faithfulness"] for r in group)
+            ok = "yes" if mean >= sp["faithfulness"] - 0.05 else "no"
+            lines.append(
+                f"| {sp['case']} | {sp['b']} | {sp['n_evaluations']} | {sp['faithfulness']:.4f} | {method.rsplit('_', 1)[1]} | "
+                f"{group[0]['n_evaluations']} | {mean:.4f} | {low:.4f} | {ok} |"
+            )
+    return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------------------------------ reports
@@ -344,7 +429,7 @@ def hpo_markdown(records: list[dict], command: str) -> str:
         "LightGBM over max_depth {3, 5} × n_estimators {500, 1000} × learning_rate {0.01, 0.1}, 5-fold CV on R² "
         "(shapiq's default ProxySPEX grid; 40 fits + refit). Lean (proxyspex's default): depths 3 and 5, one fit "
         "each with learning rate 0.1 and up to 1,000 trees, stopped after 25 rounds without improvement on a 20 % "
-        "split; the depth whose surrogate validates best is kept (budgets ≤ 1,000: refitted on all masks). "
+        "split; the depth whose surrogate validates best is kept (budgets ≤ 500: refitted on all masks). "
         "Faithfulness: planted functions — "
         "R² on 1,000 uniform test masks; induction heads — R² on all 256 masks. Means over seeds.",
         "",
@@ -366,6 +451,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small smoke run")
     ap.add_argument("--hpo", action="store_true", help="compare the lean proxy search with the published grid")
+    ap.add_argument("--induction", action="store_true", help="ProxySPEX at 1/5 of SPEX's evaluations on the demo induction model")
     ap.add_argument("--n", type=int, nargs="*", help="subset of n values (default 64 256 1024)")
     ap.add_argument("--seeds", type=int, nargs="*", default=[0], help="function/design seeds")
     ap.add_argument("--induction-seeds", type=int, nargs="*", default=[0, 1, 2], help="design seeds on the induction model (--hpo)")
@@ -384,6 +470,11 @@ def main() -> None:
         saved = (args.out / f"{name}.md").read_text().split("Command: `", 1)[1].split("`", 1)[0]
         render = hpo_markdown if args.hpo else curves_markdown
         (args.out / f"{name}.md").write_text(render(records, saved))
+        return
+    if args.induction:
+        records = induction_compare(args.induction_seeds, args.proxies)
+        (args.out / "proxyspex_induction.json").write_text(json.dumps(records, indent=1))
+        (args.out / "proxyspex_induction.md").write_text(induction_markdown(records, command))
         return
     if args.hpo:
         records = hpo_compare(args.seeds, args.quick, args.induction_seeds)
