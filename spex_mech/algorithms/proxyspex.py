@@ -356,7 +356,8 @@ def _select_support(
     Fold i's held-out masks score the prefixes of *fold i's own* ranking (a proxy that did not see
     them: with one split, the final proxy itself); only the prefix length and the penalty are chosen
     on held-out data, and then applied to the ``final`` ranking. Columns are the base terms (always
-    kept), then the interactions by decreasing proxy |F|; each prefix is scored with ``refine`` as a
+    kept), then the interactions in ranking order (proxy |F|, or the greedy order of the Möbius
+    read-out); each prefix is scored with ``refine`` as a
     ridge fit on the fold's training masks, otherwise as the proxy's own truncated spectrum. The
     smallest prefix within ``_SE_RULE`` standard errors of the best wins. A cheap screen bounds each
     fold's search: 4× the prefix at which the proxy's own truncated spectrum is best (at least 256).
@@ -392,8 +393,9 @@ def _select_support(
         mse, se, alpha_idx = _pooled_curve(parts)
         k = _smallest_good(mse, se)
         alpha = float(_ALPHAS[alpha_idx[k]])
-        n_base = final.base_keys.shape[0]
-        order = _reorder_by_refit(final.features(final_keys, masks, n), n_base, values, final_rows, alpha_first)
+        order = _reorder_by_refit(
+            final.features(final_keys, masks, n), final.base_keys.shape[0], values, final_rows, alpha_first
+        )
         final_keys, final_vals = final_keys[order], final_vals[order]
     n_base = final.base_keys.shape[0]
     kept = final_keys[: n_base + k]
