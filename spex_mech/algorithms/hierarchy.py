@@ -18,16 +18,14 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
+from ..results import spectrum as spec
+
 __all__ = ["grow_and_terms"]
 
 
 def and_features(terms: Sequence[tuple[int, ...]], masks: np.ndarray) -> np.ndarray:
     """Π_{i∈T} x_i for every term T (∅ → 1): float [N, len(terms)]."""
-    out = np.ones((masks.shape[0], len(terms)), dtype=np.float64)
-    for c, term in enumerate(terms):
-        if term:
-            out[:, c] = np.all(masks[:, list(term)], axis=1)
-    return out
+    return spec.and_features(spec.canonical_keys(terms), masks, masks.shape[1])
 
 
 def _ridge(A: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
@@ -43,7 +41,8 @@ def _ridge(A: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
     return np.concatenate([[mean_y - mean_a @ beta], beta])
 
 
-def _cv_mse(A: np.ndarray, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]], alpha: float) -> float:
+def cv_mse(A: np.ndarray, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]], alpha: float) -> float:
+    """Held-out MSE of ridge fits of the fixed columns A (column 0 all ones), pooled over ``folds``."""
     err, count = 0.0, 0
     for train, held in folds:
         beta = _ridge(A[train], y[train], alpha)
@@ -76,7 +75,7 @@ def grow_and_terms(
     if len(terms) == 1 or len(terms) > masks.shape[0] // 2:
         return None  # nothing to grow from, or a Möbius support too large to refit on these masks
     A = and_features(terms, masks)
-    start = best_mse = _cv_mse(A, y, folds, alpha)
+    start = best_mse = cv_mse(A, y, folds, alpha)
     present = set(terms)
     added: list[tuple[int, ...]] = []
     X = masks.astype(np.float64)
@@ -112,7 +111,7 @@ def grow_and_terms(
         if best_term is None or best_score < np.sqrt(2.0 * np.log(max(n_candidates, 2)) / y.shape[0]):
             break
         A_new = np.concatenate([A, and_features([best_term], masks)], axis=1)
-        mse = _cv_mse(A_new, y, folds, alpha)
+        mse = cv_mse(A_new, y, folds, alpha)
         if mse >= best_mse:
             break
         A, best_mse = A_new, mse

@@ -39,7 +39,7 @@ from ..results import spectrum as spec
 from ..results.interactions import Interactions
 from ..valuefn import ValueFunction, uniform_masks
 from . import trees
-from .hierarchy import grow_and_terms
+from .hierarchy import cv_mse, grow_and_terms
 from .proxy_models import fit_proxy, refit_proxy, resolve_backend
 
 __all__ = ["proxyspex", "confirm_interactions", "design_masks", "LOW_R2_WARNING"]
@@ -89,24 +89,6 @@ def _evaluate(vf: ValueFunction, masks: np.ndarray, batch_size: Optional[int]) -
 
 
 # ----------------------------------------------------------------------------- support and ridge refit
-
-
-def fourier_features(keys: np.ndarray, masks: np.ndarray, n: int) -> np.ndarray:
-    """χ_k(x) = (−1)^⟨x,k⟩ for every mask row and support row: float64 [B, K]."""
-    if keys.shape[0] == 0:
-        return np.zeros((masks.shape[0], 0))
-    smat = spec.support_matrix(keys, n)
-    counts = np.asarray(smat @ np.asarray(masks, dtype=np.float32).T).T
-    return 1.0 - 2.0 * (np.rint(counts).astype(np.int64) & 1)
-
-
-def and_features(keys: np.ndarray, masks: np.ndarray, n: int) -> np.ndarray:
-    """AND_S(x) = Π_{i∈S} x_i (1 when every unit of S is kept; ∅ → 1): float64 [B, K]."""
-    if keys.shape[0] == 0:
-        return np.zeros((masks.shape[0], 0))
-    smat = spec.support_matrix(keys, n)
-    counts = np.rint(np.asarray(smat @ np.asarray(masks, dtype=np.float32).T).T).astype(np.int64)
-    return (counts == spec.key_orders(keys)[None, :]).astype(np.float64)
 
 
 def _centre(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -212,7 +194,7 @@ class _Ranking(NamedTuple):
     basis: str  # "fourier": parity columns χ_S; "mobius": AND columns
 
     def features(self, keys: np.ndarray, masks: np.ndarray, n: int) -> np.ndarray:
-        return (fourier_features if self.basis == "fourier" else and_features)(keys, masks, n)
+        return (spec.fourier_features if self.basis == "fourier" else spec.and_features)(keys, masks, n)
 
     def columns(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Keys and proxy values of the base terms and the first k ranked ones."""
@@ -308,16 +290,6 @@ def _smallest_good(mse: np.ndarray, se: np.ndarray) -> int:
     """The smallest prefix whose error is within _SE_RULE standard errors of the best prefix's."""
     best = int(np.argmin(mse))
     return int(np.nonzero(mse <= mse[best] + _SE_RULE * se[best])[0][0])
-
-
-def _fixed_support_mse(F: np.ndarray, values: np.ndarray, folds: list, alpha: float) -> float:
-    """Held-out MSE of ridge fits of the columns F (fixed), pooled over ``folds``."""
-    err, count = 0.0, 0
-    for train, held in folds:
-        intercept, beta = _ridge_solve(F[train], values[train], alpha)
-        err += float(np.sum((values[held] - intercept - F[held] @ beta) ** 2))
-        count += held.shape[0]
-    return err / count
 
 
 def _column_cap(ranking: _Ranking, n_rows: int, n_train: int, refine: bool, fixed_k: Optional[int]) -> int:
@@ -700,7 +672,8 @@ def proxyspex(
             # (With CV folds the supports were found on all masks, so these errors are optimistic; the
             # reported R² is the honest one of the Fourier support plus the gain the growth showed.)
             held = np.concatenate([h for _, h in folds])
-            before = _fixed_support_mse(ranking.features(kept, masks, n), values, folds, float(choice["alpha"]))
+            columns = np.concatenate([np.ones((m, 1)), ranking.features(kept, masks, n)], axis=1)
+            before = cv_mse(columns, values, folds, float(choice["alpha"]))
             grown_r2 = choice["validation_r2"] + (before - grown["mse_after"]) / (float(np.var(values[held])) or 1.0)
             grown = grown if grown["mse_after"] < before else None
         if grown is not None:

@@ -182,28 +182,39 @@ def _support_counts(smat: sp.csr_matrix, masks: np.ndarray) -> np.ndarray:
     return np.asarray(smat @ masks.T.astype(np.float32)).T
 
 
-def evaluate_fourier(keys: np.ndarray, values: np.ndarray, masks: np.ndarray, n: int) -> np.ndarray:
-    """Σ_k F(k)(−1)^⟨x,k⟩ for each row x of ``masks`` (bool [B, n])."""
+def fourier_features(keys: np.ndarray, masks: np.ndarray, n: int) -> np.ndarray:
+    """χ_k(x) = (−1)^⟨x,k⟩ for every mask row x and support row k: float64 [B, K]."""
     masks = np.asarray(masks)
-    smat = support_matrix(keys, n)
+    if keys.shape[0] == 0:
+        return np.zeros((masks.shape[0], 0))
+    counts = _support_counts(support_matrix(keys, n), masks)
+    return 1.0 - 2.0 * (np.rint(counts).astype(np.int64) & 1)
+
+
+def and_features(keys: np.ndarray, masks: np.ndarray, n: int) -> np.ndarray:
+    """AND_S(x) = Π_{i∈S} x_i (1 when every unit of S is kept; ∅ → 1): float64 [B, K]."""
+    masks = np.asarray(masks)
+    if keys.shape[0] == 0:
+        return np.zeros((masks.shape[0], 0))
+    counts = np.rint(_support_counts(support_matrix(keys, n), masks)).astype(np.int64)
+    return (counts == key_orders(keys)[None, :]).astype(np.float64)
+
+
+def _evaluate(features, keys: np.ndarray, values: np.ndarray, masks: np.ndarray, n: int) -> np.ndarray:
+    """features(keys, rows) @ values, in row chunks of about 2e7 cells."""
+    masks = np.asarray(masks)
     out = np.empty(masks.shape[0], dtype=np.float64)
     per = max(1, int(2e7 // max(1, keys.shape[0])))
     for sl in _chunks(masks.shape[0], per):
-        counts = _support_counts(smat, masks[sl])
-        signs = 1.0 - 2.0 * (np.rint(counts).astype(np.int64) & 1)
-        out[sl] = signs @ values
+        out[sl] = features(keys, masks[sl], n) @ values
     return out
+
+
+def evaluate_fourier(keys: np.ndarray, values: np.ndarray, masks: np.ndarray, n: int) -> np.ndarray:
+    """Σ_k F(k)(−1)^⟨x,k⟩ for each row x of ``masks`` (bool [B, n])."""
+    return _evaluate(fourier_features, keys, values, masks, n)
 
 
 def evaluate_mobius(keys: np.ndarray, values: np.ndarray, masks: np.ndarray, n: int) -> np.ndarray:
     """Σ_{S ⊆ x} a(S) for each row x of ``masks``."""
-    masks = np.asarray(masks)
-    smat = support_matrix(keys, n)
-    orders = key_orders(keys).astype(np.float32)
-    out = np.empty(masks.shape[0], dtype=np.float64)
-    per = max(1, int(2e7 // max(1, keys.shape[0])))
-    for sl in _chunks(masks.shape[0], per):
-        counts = _support_counts(smat, masks[sl])
-        present = np.rint(counts) == orders[None, :]
-        out[sl] = present.astype(np.float64) @ values
-    return out
+    return _evaluate(and_features, keys, values, masks, n)
