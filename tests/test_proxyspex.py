@@ -310,10 +310,13 @@ def test_errors_and_metadata():
         proxyspex(f, budget=100, proxy="catboost")
     with pytest.raises(ValueError, match="exceed max_order"):
         proxyspex(f, budget=100, max_order=2, depths=(3,))
+    with pytest.raises(ValueError, match="basis must be 'auto', 'fourier' or 'mobius', got 'walsh'"):
+        proxyspex(f, budget=100, basis="walsh")
     result = proxyspex(f, budget=300, seed=2)
     assert result.algorithm == "proxyspex"
     assert result.n_evaluations == 300
     assert result.labels == f.labels
+    assert result.params["basis"] in ("fourier", "mobius")
     for key in ("proxy_validation_r2", "validation_r2", "n_interactions", "fit_seconds", "extract_seconds"):
         assert key in result.params
     result.to_json()  # params stay JSON-serialisable
