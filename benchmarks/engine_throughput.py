@@ -32,13 +32,22 @@ GPT2_SMALL = dict(
 )
 
 
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def timed(fn, repeats: int) -> float:
-    """Best of ``repeats`` wall-clock seconds (after one warm-up call)."""
+    """Best of ``repeats`` wall-clock seconds (after one warm-up call). On a GPU the clock stops only
+    when the queued kernels have finished (the plain forward reads no result, so it would otherwise
+    time kernel launches)."""
     fn()
+    _sync()
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
+        _sync()
         best = min(best, time.perf_counter() - start)
     return best
 
