@@ -113,6 +113,62 @@ def test_lightgbm_early_stopping_uses_the_best_iteration():
     np.testing.assert_allclose(dense_inverse(keys, values, n), model.predict(masks), rtol=0, atol=1e-9)
 
 
+@pytest.mark.skipif(not HAS_LGB, reason="lightgbm not installed")
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(boosting_type="rf", subsample=0.7, subsample_freq=1, colsample_bytree=0.8),  # averaged output
+        dict(min_child_samples=900),  # single-leaf trees
+        dict(min_child_samples=600),  # stumps
+        dict(objective="huber", max_depth=3, num_leaves=8),
+    ],
+    ids=["random_forest", "single_leaf_trees", "stumps", "huber"],
+)
+def test_lightgbm_text_format_variants_are_exact(params):
+    import lightgbm as lgb
+
+    n = 10
+    X, y = training_data(n, 1500, seed=11, levels=2)
+    model = lgb.LGBMRegressor(n_estimators=30, verbose=-1, random_state=0, n_jobs=1, **params).fit(X, y)
+    keys, values = fourier_spectrum(model)
+    masks = all_masks(n).astype(np.float64)
+    np.testing.assert_allclose(dense_inverse(keys, values, n), model.predict(masks), rtol=0, atol=1e-9)
+
+
+@pytest.mark.skipif(not HAS_LGB, reason="lightgbm not installed")
+def test_lightgbm_zero_as_missing_splits_are_exact():
+    """Splits whose missing type is "zero" send x = 0 the default way, whatever the threshold: the
+    model text is edited to give every split that type (default left on even nodes, right on odd),
+    and LightGBM's own predict on the edited model is the oracle."""
+    import lightgbm as lgb
+
+    n = 10
+    X, y = training_data(n, 1500, seed=11, levels=2)
+    text = lgb.LGBMRegressor(n_estimators=20, verbose=-1, random_state=0, n_jobs=1).fit(X, y).booster_.model_to_string()
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("decision_type="):
+            count = len(line.split("=", 1)[1].split())
+            line = "decision_type=" + " ".join("6" if i % 2 == 0 else "4" for i in range(count))
+        lines.append(line)
+    booster = lgb.Booster(model_str="\n".join(lines) + "\n")
+    masks = all_masks(n).astype(np.float64)
+    keys, values = fourier_spectrum(booster, n)
+    np.testing.assert_allclose(dense_inverse(keys, values, n), booster.predict(masks), rtol=0, atol=1e-9)
+    original = lgb.Booster(model_str=text)
+    assert np.abs(booster.predict(masks) - original.predict(masks)).max() > 1e-3  # the edit changed the model
+
+
+@pytest.mark.skipif(not HAS_LGB, reason="lightgbm not installed")
+def test_lightgbm_linear_trees_are_refused():
+    import lightgbm as lgb
+
+    X, y = training_data(8, 600, seed=3)
+    model = lgb.LGBMRegressor(n_estimators=5, linear_tree=True, verbose=-1, n_jobs=1).fit(X, y)
+    with pytest.raises(ValueError, match="linear trees"):
+        fourier_spectrum(model)
+
+
 @pytest.mark.skipif(not HAS_XGB, reason="xgboost not installed")
 @pytest.mark.parametrize("levels", [2, 3])
 def test_xgboost_spectrum_is_exact(levels):
