@@ -19,8 +19,8 @@ from sklearn.ensemble import (
 )
 from sklearn.tree import DecisionTreeRegressor
 
-from spex_mech.algorithms.trees import TreeEnsemble, fourier_spectrum, tree_table
-from spex_mech.transforms import all_masks, inverse_fourier_transform
+from spex_mech.algorithms.trees import TreeEnsemble, fourier_spectrum, mobius_spectrum, tree_table
+from spex_mech.transforms import all_masks, inverse_fourier_transform, inverse_mobius_transform
 
 HAS_LGB = importlib.util.find_spec("lightgbm") is not None
 
@@ -41,6 +41,14 @@ def dense_inverse(keys: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     codes = np.where(keys >= 0, np.left_shift(1, np.maximum(keys, 0)), 0).sum(axis=1)
     np.add.at(table, codes, values)
     return inverse_fourier_transform(table)
+
+
+def dense_mobius_inverse(keys: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """f on all 2^n masks from a sparse Möbius (AND-basis) spectrum, by the dense zeta transform."""
+    table = np.zeros(1 << n)
+    codes = np.where(keys >= 0, np.left_shift(1, np.maximum(keys, 0)), 0).sum(axis=1)
+    np.add.at(table, codes, values)
+    return inverse_mobius_transform(table)
 
 
 def training_data(n: int, rows: int, seed: int, levels: int = 2):
@@ -69,6 +77,33 @@ def test_sklearn_spectrum_is_exact(name, n):
     keys, values = fourier_spectrum(model)
     masks = all_masks(n)
     np.testing.assert_allclose(dense_inverse(keys, values, n), model.predict(masks.astype(np.float64)), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("levels", [2, 3])
+@pytest.mark.parametrize("name", list(sklearn_models(0)) + (["lightgbm"] if HAS_LGB else []))
+def test_mobius_spectrum_is_exact(name, levels):
+    """Read straight off the leaves, the AND-basis spectrum reproduces predict on all masks (3-level
+    training data adds thresholds above 1 and repeated units on a path)."""
+    n = 11
+    X, y = training_data(n, 2000, seed=7, levels=levels)
+    if name == "lightgbm":
+        import lightgbm as lgb
+
+        model = lgb.LGBMRegressor(n_estimators=40, num_leaves=20, verbose=-1, random_state=0, n_jobs=1).fit(X, y)
+    else:
+        model = sklearn_models(7)[name].fit(X, y)
+    keys, values = mobius_spectrum(model)
+    masks = all_masks(n).astype(np.float64)
+    np.testing.assert_allclose(dense_mobius_inverse(keys, values, n), model.predict(masks), rtol=0, atol=1e-9)
+    # the same function as the Fourier read-out, and as sparse (no zero coefficients kept beyond ∅)
+    fourier_keys, fourier_values = fourier_spectrum(model)
+    np.testing.assert_allclose(dense_mobius_inverse(keys, values, n), dense_inverse(fourier_keys, fourier_values, n), rtol=0, atol=1e-9)
+    assert np.all((values != 0) | np.all(keys < 0, axis=1))
+    # drop_zeros=False: every path subset, the Fourier spectrum's support, zeros included
+    closure_keys, closure_values = mobius_spectrum(model, drop_zeros=False)
+    all_fourier_keys, _ = fourier_spectrum(model, drop_zeros=False)
+    np.testing.assert_array_equal(closure_keys, all_fourier_keys)
+    np.testing.assert_allclose(dense_mobius_inverse(closure_keys, closure_values, n), model.predict(masks), rtol=0, atol=1e-9)
 
 
 @pytest.mark.parametrize("name", ["decision_tree", "hist_gradient_boosting"])

@@ -225,20 +225,22 @@ def _greedy_order(ranking: _Ranking, masks: np.ndarray, values: np.ndarray, rows
         q, _ = np.linalg.qr(X[:, :n_base])
         X[:, n_base:] -= q @ (q.T @ X[:, n_base:])
         r -= q @ (q.T @ r)
-    # C is never updated: r ⟂ the taken columns, so cᵀr equals (c's orthogonal part)ᵀr. float32 halves
-    # the memory traffic of the two passes over C per step (the order it yields is what matters here).
+    # C is never updated: r ⟂ the taken columns, so cᵀr equals (c's orthogonal part)ᵀr. One pass over
+    # C per step, qᵀC, updates both the residual correlations (r ← r − q·qᵀr gives Cᵀr ← Cᵀr − qᵀr·Cᵀq)
+    # and the orthogonal parts' norms; float32 halves its memory traffic (the order is what matters).
     C = np.ascontiguousarray(X[:, n_base:], dtype=np.float32)
     sq_norm = np.einsum("ij,ij->j", C, C).astype(np.float64)  # ‖orthogonal part‖², lowered by (qᵀc)² per new q
+    dots = (r.astype(np.float32) @ C).astype(np.float64)  # cᵀr
     floor = 1e-9 * max(1.0, float(sq_norm.max(initial=0.0)))
     stop = np.log(max(n_cand, 2)) / max(1, rows.shape[0])  # well below the largest null share, 2 ln K / N
     taken = np.zeros(n_cand, dtype=bool)
     order: list[int] = []
     Q = np.zeros((C.shape[0], steps))
+    r0_sq = float(r @ r)
     for step in range(steps):
         r_sq = float(r @ r)
-        if r_sq <= 0.0:
+        if r_sq <= 1e-12 * r0_sq:  # explained to rounding error: any further order would be arbitrary
             break
-        dots = (r.astype(np.float32) @ C).astype(np.float64)
         score = np.where(taken | (sq_norm <= floor), -1.0, dots**2 / np.maximum(sq_norm, floor))
         j = int(np.argmax(score))
         if score[j] <= stop * r_sq:  # the best candidate explains no more than noise would
@@ -249,8 +251,11 @@ def _greedy_order(ranking: _Ranking, masks: np.ndarray, values: np.ndarray, rows
         q = col - Q[:, :step] @ (Q[:, :step].T @ col)
         q /= np.linalg.norm(q)
         Q[:, step] = q
-        r -= q * float(q @ r)
-        sq_norm = sq_norm - (q.astype(np.float32) @ C).astype(np.float64) ** 2
+        qr = float(q @ r)
+        r -= q * qr
+        qc = (q.astype(np.float32) @ C).astype(np.float64)
+        dots -= qr * qc
+        sq_norm -= qc**2
     rest = np.concatenate([np.nonzero(~taken)[0], np.arange(n_cand, ranking.ranked.shape[0])])
     idx = np.concatenate([np.array(order, dtype=np.int64), rest.astype(np.int64)])
     return ranking._replace(ranked=ranking.ranked[idx], ranked_vals=ranking.ranked_vals[idx])
@@ -587,17 +592,23 @@ def proxyspex(
     n_train_min = min(t.shape[0] for t, _ in folds)
     best, searched, extract_seconds, cv_fit_seconds = None, [], 0.0, 0.0
 
-    def spectrum_of(model) -> tuple[np.ndarray, np.ndarray]:
+    def spectrum_of(model) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The proxy's exact spectrum in each basis searched (both read off one tree table)."""
         nonlocal extract_seconds
         start = time.perf_counter()
-        out = trees.fourier_spectrum(model, n)
+        table = trees.tree_table(model, n)
+        out = {"fourier": trees.fourier_spectrum(table)}
+        if "mobius" in bases:
+            # every path subset stays a candidate, zero coefficients included: greedy selection on
+            # the masks may still take an AND term the proxy spread over its subsets or supersets
+            out["mobius"] = trees.mobius_spectrum(table, drop_zeros=False)
         extract_seconds += time.perf_counter() - start
         return out
 
-    def ranking_of(keys: np.ndarray, coefs: np.ndarray, mode: str, basis: str) -> tuple[_Ranking, str]:
+    def ranking_of(spectra: dict, mode: str, basis: str) -> tuple[_Ranking, str]:
+        keys, coefs = spectra[basis]
         scores = None
         if basis == "mobius":  # AND terms ranked by the variance each explains alone: |a(S)|·sd(AND_S)
-            keys, coefs = spec.fourier_to_mobius(keys, coefs)
             p = np.power(0.5, spec.key_orders(keys))
             scores = np.abs(coefs) * np.sqrt(p * (1.0 - p))
         const = float(coefs[spec.key_orders(keys) == 0].sum())
@@ -617,9 +628,9 @@ def proxyspex(
             cv_fit_seconds += time.perf_counter() - start
             fold_spectra = [spectrum_of(model) for model in fold_models]
         for basis_name in bases:
-            final, mode = ranking_of(*spectrum, singletons, basis_name)
+            final, mode = ranking_of(spectrum, singletons, basis_name)
             if small:
-                fold_rankings = [ranking_of(*sp, mode, basis_name)[0] for sp in fold_spectra]
+                fold_rankings = [ranking_of(sp, mode, basis_name)[0] for sp in fold_spectra]
                 final_rows = np.arange(m)
             else:  # one split: the proxy was fitted on the training masks only
                 fold_rankings, final_rows = [final], folds[0][0]
@@ -633,7 +644,7 @@ def proxyspex(
                         else [final]
                     )
                 choice = _select_support(final, fold_rankings, masks, values, folds, final_rows, n, refine, fixed_k)
-            choice.update(fit=fit, const=final.const, proxy_coefficients=int(spectrum[0].shape[0]), singletons=mode, ranking=final)
+            choice.update(fit=fit, const=final.const, proxy_coefficients=int(spectrum["fourier"][0].shape[0]), singletons=mode, ranking=final)
             searched.append(
                 {
                     "depth": fit.depth,

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..results import spectrum as spec
 
-__all__ = ["TreeEnsemble", "tree_table", "fourier_spectrum", "MAX_TERMS"]
+__all__ = ["TreeEnsemble", "tree_table", "fourier_spectrum", "mobius_spectrum", "MAX_TERMS"]
 
 # Extraction expands Σ_leaves 2^depth terms before summing duplicates; refuse beyond this many.
 MAX_TERMS = 60_000_000
@@ -409,22 +409,42 @@ def _leaf_paths(ens: TreeEnsemble) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     return leaves, pf, ps, lengths
 
 
-def _subset_terms(feats: np.ndarray, signs: np.ndarray, values: np.ndarray, d: int, shift: int):
-    """All 2^d path subsets of L leaves of path length d: (packed codes or padded keys, coefficients)."""
+def _subset_terms(
+    feats: np.ndarray, signs: np.ndarray, values: np.ndarray, d: int, shift: int, basis: str = "fourier", closure: bool = False
+):
+    """Path-subset terms of L leaves of path length d: (packed codes or padded keys, coefficients).
+
+    Fourier: every subset T of the path, value · 2^−d · Π_{j∈T} s_j. Möbius: with P1 the path's
+    x_j = 1 units and P0 its x_j = 0 units, Π_{P1} x_j · Π_{P0} (1 − x_j) = Σ_{T⊆P0} (−1)^|T| AND(P1 ∪ T),
+    so only subsets containing P1 carry a (±value) coefficient; the others are dropped unless
+    ``closure`` (then they stay, with coefficient 0).
+    """
     patterns = np.arange(1 << d, dtype=np.int64)
     bits = ((patterns[:, None] >> np.arange(d)[None, :]) & 1).astype(np.int64)  # [P, d]
-    neg = (signs[:, :d] < 0).astype(np.int64)  # [L, d]
-    parity = (neg @ bits.T) & 1  # [L, P]
-    coef = (values / float(1 << d))[:, None] * (1.0 - 2.0 * parity)
+    neg = (signs[:, :d] < 0).astype(np.int64)  # [L, d]: the x_j = 1 branch
+    if basis == "fourier":
+        parity = (neg @ bits.T) & 1  # [L, P]
+        coef = (values / float(1 << d))[:, None] * (1.0 - 2.0 * parity)
+        take = None
+    else:
+        parity = ((1 - neg) @ bits.T) & 1  # |T ∩ P0| mod 2
+        coef = values[:, None] * (1.0 - 2.0 * parity)
+        valid = (neg @ (1 - bits).T) == 0  # the subset keeps every P1 unit
+        if closure:
+            coef, take = coef * valid, None
+        else:
+            take = valid.reshape(-1)
     if shift:
         rank = np.cumsum(bits, axis=1) - 1  # position of unit i among the chosen ones
         codes = np.zeros((feats.shape[0], bits.shape[0]), np.int64)
         for i in range(d):
             term = (feats[:, i, None] + 1) << (shift * rank[None, :, i])
             codes += np.where(bits[None, :, i].astype(bool), term, 0)
-        return codes.reshape(-1), coef.reshape(-1)
+        codes, coef = codes.reshape(-1), coef.reshape(-1)
+        return (codes, coef) if take is None else (codes[take], coef[take])
     keys = np.where(bits[None, :, :].astype(bool), feats[:, None, :d], -1).reshape(-1, d)
-    return keys, coef.reshape(-1)
+    coef = coef.reshape(-1)
+    return (keys, coef) if take is None else (keys[take], coef[take])
 
 
 def _decode_codes(codes: np.ndarray, shift: int, width: int) -> np.ndarray:
@@ -449,7 +469,29 @@ def fourier_spectrum(
     ``Σ_k F(k)(−1)^⟨x,k⟩`` equals the model's prediction at every mask x. Cost: Σ over leaves of
     2^(path length) terms (refused above ``max_terms``); cap tree depth to keep it small.
     """
-    ens = tree_table(model, n)
+    return _expand(tree_table(model, n), "fourier", max_terms, drop_zeros)
+
+
+def mobius_spectrum(
+    model: Any,
+    n: Optional[int] = None,
+    *,
+    max_terms: int = MAX_TERMS,
+    drop_zeros: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The exact Möbius (AND-basis) spectrum of a tree model on masks: ``(keys [K, D], values [K])``.
+
+    ``Σ_k a(k)·Π_{i∈k} x_i`` equals the model's prediction at every mask x (the baseline is a(∅)).
+    Read straight off the leaf paths (a leaf with kept units P1 and ablated units P0 contributes
+    ±value to AND(P1 ∪ T) for every T ⊆ P0), which is cheaper than converting the Fourier spectrum.
+    With ``drop_zeros=False`` the support is every subset of every reachable leaf path (the zero
+    coefficients included), the same support as the Fourier spectrum's.
+    """
+    return _expand(tree_table(model, n), "mobius", max_terms, drop_zeros)
+
+
+def _expand(ens: TreeEnsemble, basis: str, max_terms: int, drop_zeros: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Sum every reachable leaf's path-subset terms (see :func:`_subset_terms`) over the ensemble."""
     nf = ens.n_features
     leaves, pf, ps, lengths = _leaf_paths(ens)
     values = ens.value[leaves]
@@ -469,7 +511,7 @@ def fourier_spectrum(
         per = max(1, _CHUNK_TERMS >> d)
         for start in range(0, rows.shape[0], per):
             sel = rows[start : start + per]
-            keys, coef = _subset_terms(pf[sel], ps[sel], values[sel], d, shift if packed else 0)
+            keys, coef = _subset_terms(pf[sel], ps[sel], values[sel], d, shift if packed else 0, basis, not drop_zeros)
             if not packed:
                 full = np.full((keys.shape[0], max(max_len, 1)), -1, np.int64)
                 full[:, : keys.shape[1]] = keys
