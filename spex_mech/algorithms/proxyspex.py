@@ -53,6 +53,7 @@ _SCREEN_MIN = 256  # the refit searches at most max(this, 4 × the proxy-only op
 _SCREEN_FACTOR = 4
 _GREEDY_CANDIDATES = 4000  # Möbius candidates (by the proxy's |a(S)|·sd) ordered by greedy selection
 _GREEDY_STEPS = 200  # most greedy steps; also at most a quarter of the training masks
+_GREEDY_FIRST_STEPS = 48  # greedy steps tried first; 4× more while the chosen prefix reaches past 3/4 of them
 _SE_RULE = 0.0  # keep the smallest support within this many standard errors of the best validation MSE
 _ALL_SINGLETONS_RATIO = 4  # singletons="auto": all n singletons when n ≤ training masks / this
 _VAL_FRACTION = 0.2
@@ -218,24 +219,30 @@ def _greedy_order(ranking: _Ranking, masks: np.ndarray, values: np.ndarray, rows
     steps = min(int(steps), n_cand)
     if steps <= 0:
         return ranking
-    X = ranking.features(np.concatenate([ranking.base_keys, ranking.ranked[:n_cand]]), masks[rows], n)
-    X -= X.mean(axis=0)
+    sub = masks[rows]
+    base = ranking.features(ranking.base_keys, sub, n)
+    base -= base.mean(axis=0)
+    # candidates in float32: each pass over them is memory-bound, and only their order is kept
+    C = ranking.features(ranking.ranked[:n_cand], sub, n).astype(np.float32)
+    C -= C.mean(axis=0)
     r = values[rows] - values[rows].mean()
+    # C is never projected: every q below is orthogonal to the columns taken before it (base terms
+    # first), so qᵀc = qᵀ(c's orthogonal part) and, with r ⟂ the taken columns, cᵀr = (c's orthogonal
+    # part)ᵀr. One pass over C per step, qᵀC, updates both the residual correlations (r ← r − q·qᵀr
+    # gives Cᵀr ← Cᵀr − qᵀr·Cᵀq) and the orthogonal parts' squared norms (lowered by (qᵀc)²).
+    Q = np.zeros((C.shape[0], n_base + steps))
+    sq_norm = np.einsum("ij,ij->j", C, C, dtype=np.float64)
     if n_base:
-        q, _ = np.linalg.qr(X[:, :n_base])
-        X[:, n_base:] -= q @ (q.T @ X[:, n_base:])
+        q, _ = np.linalg.qr(base)
+        Q[:, :n_base] = q
         r -= q @ (q.T @ r)
-    # C is never updated: r ⟂ the taken columns, so cᵀr equals (c's orthogonal part)ᵀr. One pass over
-    # C per step, qᵀC, updates both the residual correlations (r ← r − q·qᵀr gives Cᵀr ← Cᵀr − qᵀr·Cᵀq)
-    # and the orthogonal parts' norms; float32 halves its memory traffic (the order is what matters).
-    C = np.ascontiguousarray(X[:, n_base:], dtype=np.float32)
-    sq_norm = np.einsum("ij,ij->j", C, C).astype(np.float64)  # ‖orthogonal part‖², lowered by (qᵀc)² per new q
+        along_base = q.T.astype(np.float32) @ C
+        sq_norm -= np.einsum("ij,ij->j", along_base, along_base, dtype=np.float64)
     dots = (r.astype(np.float32) @ C).astype(np.float64)  # cᵀr
     floor = 1e-9 * max(1.0, float(sq_norm.max(initial=0.0)))
     stop = np.log(max(n_cand, 2)) / max(1, rows.shape[0])  # well below the largest null share, 2 ln K / N
     taken = np.zeros(n_cand, dtype=bool)
     order: list[int] = []
-    Q = np.zeros((C.shape[0], steps))
     r0_sq = float(r @ r)
     for step in range(steps):
         r_sq = float(r @ r)
@@ -247,10 +254,11 @@ def _greedy_order(ranking: _Ranking, masks: np.ndarray, values: np.ndarray, rows
             break
         taken[j] = True
         order.append(j)
+        used = Q[:, : n_base + step]
         col = C[:, j].astype(np.float64)
-        q = col - Q[:, :step] @ (Q[:, :step].T @ col)
+        q = col - used @ (used.T @ col)
         q /= np.linalg.norm(q)
-        Q[:, step] = q
+        Q[:, n_base + step] = q
         qr = float(q @ r)
         r -= q * qr
         qc = (q.astype(np.float32) @ C).astype(np.float64)
@@ -382,6 +390,7 @@ def _select_support(
         "keys": kept,
         "values": final_vals[: n_base + k],
         "n_interactions": int(kept.shape[0] - n_base),
+        "first_prefix": int(k_first),  # ranked terms the first prefix search kept (before re-ranking)
         "alpha": alpha,
         "validation_r2": float(1.0 - mse[k] / var),
         "curve": [{"n_interactions": int(c), "validation_r2": float(first_curve[c])} for c in sizes],
@@ -636,14 +645,24 @@ def proxyspex(
                 fold_rankings, final_rows = [final], folds[0][0]
             with threadpool_limits(n_jobs):  # BLAS threads fighting the model or each other: 100× slower
                 if basis_name == "mobius" and refine:
-                    steps = min(_GREEDY_STEPS, n_train_min // 4)
-                    final = _greedy_order(final, masks, values, final_rows, n, steps)
-                    fold_rankings = (
-                        [_greedy_order(r, masks, values, tr, n, steps) for r, (tr, _) in zip(fold_rankings, folds)]
-                        if small
-                        else [final]
-                    )
-                choice = _select_support(final, fold_rankings, masks, values, folds, final_rows, n, refine, fixed_k)
+                    # greedy steps cost a pass over up to 4000 candidate columns each: order only as
+                    # many terms as the support search then wants, growing the order when it wants more
+                    most = min(_GREEDY_STEPS, n_train_min // 4)
+                    steps = most if fixed_k is not None else min(most, _GREEDY_FIRST_STEPS)
+                    unordered, unordered_folds = final, fold_rankings
+                    while True:
+                        final = _greedy_order(unordered, masks, values, final_rows, n, steps)
+                        fold_rankings = (
+                            [_greedy_order(r, masks, values, tr, n, steps) for r, (tr, _) in zip(unordered_folds, folds)]
+                            if small
+                            else [final]
+                        )
+                        choice = _select_support(final, fold_rankings, masks, values, folds, final_rows, n, refine, fixed_k)
+                        if steps >= most or 4 * choice["first_prefix"] <= 3 * steps:
+                            break
+                        steps = min(most, 4 * steps)
+                else:
+                    choice = _select_support(final, fold_rankings, masks, values, folds, final_rows, n, refine, fixed_k)
             choice.update(fit=fit, const=final.const, proxy_coefficients=int(spectrum["fourier"][0].shape[0]), singletons=mode, ranking=final)
             searched.append(
                 {
