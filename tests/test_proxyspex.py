@@ -7,6 +7,7 @@ Faithfulness is always measured against the true function (its clean values on f
 from __future__ import annotations
 
 import importlib.util
+import warnings
 
 import numpy as np
 import pytest
@@ -186,6 +187,32 @@ def test_greedy_order_puts_the_planted_terms_first():
     ordered = _greedy_order(ranking, masks, y, np.arange(400), n, steps=len(pool))
     first = {tuple(int(u) for u in row if u >= 0) for row in ordered.ranked[: len(planted)]}
     assert first == set(planted)
+
+
+def test_greedy_order_projects_out_the_base_terms():
+    """Base terms (always kept) enter first: a candidate that only copies a base term is not taken,
+    and a base wider than the sample (more columns than masks) leaves nothing to order, without error."""
+    from spex_mech.algorithms.proxyspex import _greedy_order, _Ranking
+    from spex_mech.results import spectrum as spec
+
+    n = 30
+    planted = {(0, 1, 2): 1.0, (3, 4): -0.7, (5,): 2.0, (6, 7, 8, 9): 0.9}
+    masks = uniform_masks(n, 400, seed=4)
+    y = spec.evaluate_mobius(spec.canonical_keys(list(planted)), np.array(list(planted.values())), masks, n)
+    base = spec.canonical_keys([(5,), (11,)], width=4)
+    pool = [(10, 12), (5,), (0, 1), (13, 14), (0, 1, 2), (3, 4), (6, 7, 8, 9)]
+    keys = spec.canonical_keys(pool, width=4)
+    ranking = _Ranking(base, np.zeros(2), keys, np.zeros(len(pool)), 0.0, "mobius")
+    ordered = _greedy_order(ranking, masks, y, np.arange(400), n, steps=len(pool))
+    first = {tuple(int(u) for u in row if u >= 0) for row in ordered.ranked[:3]}
+    assert first == {(0, 1, 2), (3, 4), (6, 7, 8, 9)}
+    wide = _Ranking(spec.canonical_keys([(i,) for i in range(n)], width=4), np.zeros(n), keys, np.zeros(len(pool)), 0.0, "mobius")
+    few = np.arange(20)  # 30 base columns, 20 masks: the base alone fits every row
+    np.testing.assert_array_equal(_greedy_order(wide, masks, y, few, n, steps=5).ranked, keys)
+    with warnings.catch_warnings():  # 60 kept singletons on 40 masks: a poor (and flagged) fit, but no error
+        warnings.simplefilter("ignore", UserWarning)
+        result = proxyspex(random_sparse_function(60, 6, orders=(1, 2), basis="mobius", seed=0), budget=40, seed=0, singletons="all")
+    assert result.params["singletons"] == "all" and np.isfinite(result.params["validation_r2"])
 
 
 def test_unique_rows_matches_numpy_unique():

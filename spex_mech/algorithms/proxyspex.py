@@ -226,15 +226,17 @@ def _greedy_order(ranking: _Ranking, masks: np.ndarray, values: np.ndarray, rows
     C = ranking.features(ranking.ranked[:n_cand], sub, n).astype(np.float32)
     C -= C.mean(axis=0)
     r = values[rows] - values[rows].mean()
+    r0_sq = float(r @ r)
     # C is never projected: every q below is orthogonal to the columns taken before it (base terms
     # first), so qᵀc = qᵀ(c's orthogonal part) and, with r ⟂ the taken columns, cᵀr = (c's orthogonal
     # part)ᵀr. One pass over C per step, qᵀC, updates both the residual correlations (r ← r − q·qᵀr
     # gives Cᵀr ← Cᵀr − qᵀr·Cᵀq) and the orthogonal parts' squared norms (lowered by (qᵀc)²).
-    Q = np.zeros((C.shape[0], n_base + steps))
+    q = np.linalg.qr(base)[0] if n_base else np.zeros((C.shape[0], 0))  # [rows, min(rows, n_base)]
+    n_q = q.shape[1]
+    Q = np.zeros((C.shape[0], n_q + steps))
     sq_norm = np.einsum("ij,ij->j", C, C, dtype=np.float64)
-    if n_base:
-        q, _ = np.linalg.qr(base)
-        Q[:, :n_base] = q
+    if n_q:
+        Q[:, :n_q] = q
         r -= q @ (q.T @ r)
         along_base = q.T.astype(np.float32) @ C
         sq_norm -= np.einsum("ij,ij->j", along_base, along_base, dtype=np.float64)
@@ -243,7 +245,6 @@ def _greedy_order(ranking: _Ranking, masks: np.ndarray, values: np.ndarray, rows
     stop = np.log(max(n_cand, 2)) / max(1, rows.shape[0])  # well below the largest null share, 2 ln K / N
     taken = np.zeros(n_cand, dtype=bool)
     order: list[int] = []
-    r0_sq = float(r @ r)
     for step in range(steps):
         r_sq = float(r @ r)
         if r_sq <= 1e-12 * r0_sq:  # explained to rounding error: any further order would be arbitrary
@@ -254,11 +255,11 @@ def _greedy_order(ranking: _Ranking, masks: np.ndarray, values: np.ndarray, rows
             break
         taken[j] = True
         order.append(j)
-        used = Q[:, : n_base + step]
+        used = Q[:, : n_q + step]
         col = C[:, j].astype(np.float64)
         q = col - used @ (used.T @ col)
         q /= np.linalg.norm(q)
-        Q[:, n_base + step] = q
+        Q[:, n_q + step] = q
         qr = float(q @ r)
         r -= q * qr
         qc = (q.astype(np.float32) @ C).astype(np.float64)
