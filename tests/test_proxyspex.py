@@ -215,6 +215,29 @@ def test_greedy_order_projects_out_the_base_terms():
     assert result.params["singletons"] == "all" and np.isfinite(result.params["validation_r2"])
 
 
+def test_greedy_order_grows_only_when_the_support_needs_more_terms(monkeypatch):
+    """The greedy order starts with 48 steps and is redone with 4× more only when the chosen prefix
+    reaches past 3/4 of them: a function with 90 interactions triggers it, one with 8 does not."""
+    import spex_mech.algorithms.proxyspex as module
+
+    calls = []
+    original = module._greedy_order
+
+    def recording(ranking, masks, values, rows, n, steps):
+        calls.append(steps)
+        return original(ranking, masks, values, rows, n, steps)
+
+    monkeypatch.setattr(module, "_greedy_order", recording)
+    many = random_sparse_function(100, 90, orders=(2, 3), basis="mobius", seed=5)
+    result = proxyspex(many, budget=2500, seed=0, basis="mobius", grow=False, depths=(5,))
+    assert calls[0] == 48 and max(calls) == 192
+    assert result.params["n_interactions"] > 48 and held_out_r2(result, many) > 0.99
+    calls.clear()
+    few = random_sparse_function(100, 8, orders=(2, 3), basis="mobius", seed=5)
+    proxyspex(few, budget=2500, seed=0, basis="mobius", grow=False, depths=(5,))
+    assert set(calls) == {48}
+
+
 def test_unique_rows_matches_numpy_unique():
     from spex_mech.results.spectrum import _unique_rows
 
