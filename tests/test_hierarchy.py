@@ -29,6 +29,19 @@ def test_a_partly_seen_and_is_completed_with_exact_coefficients():
     assert out["mse_after"] < 1e-8 < out["mse_before"]
 
 
+def test_an_and_with_no_found_subset_grows_from_a_singleton():
+    """A pair none of whose units the support has is reached from ∅: first a unit, then the pair."""
+    n = 300
+    f = SparseFunction(n, {(0, 1): 1.5, (2, 3): 1.2, (40, 41): 0.5, (7,): -0.8, (8, 9): 1.0}, basis="mobius")
+    masks = uniform_masks(n, 500, seed=4)
+    values = f(masks)
+    found = {(0, 1): 1.5, (2, 3): 1.2, (7,): -0.8, (8, 9): 1.0}  # the proxy missed (40, 41) entirely
+    out = grow_and_terms(found, masks, values, folds_of(500), max_order=4, alpha=1e-9)
+    assert out is not None and (40, 41) in out["added"]
+    assert out["terms"][(40, 41)] == pytest.approx(0.5, abs=1e-6)
+    assert out["mse_after"] < 1e-10
+
+
 def test_nothing_is_added_when_the_support_already_explains_f_up_to_noise():
     f = SparseFunction(40, {(0, 1): 1.0, (2,): 0.5}, basis="mobius", noise_sd=0.1, seed=3)
     masks = uniform_masks(40, 400, seed=2)

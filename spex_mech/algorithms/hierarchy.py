@@ -6,10 +6,14 @@ is one unit away from a found one. This step searches exactly there, greedily, i
 basis where such a term is one column instead of 2^k Fourier columns:
 
 1. fit the current Möbius support by ridge regression on all masks; residual r;
-2. candidates T = S ∪ {j} for the strongest found terms S (order < max_order) and every unit j;
-   score each by |corr(AND_T(x), r)|;
-3. accept the best only if its correlation beats the largest one expected among that many null
-   candidates (√(2 ln #candidates / N)) *and* it lowers the cross-validated error; else stop.
+2. candidates T = S ∪ {j} for ∅ and the strongest found terms S (order < max_order) and every unit j
+   (from ∅: the singletons, so an AND none of whose units was found can still be reached unit by
+   unit); score each by |corr(AND_T(x), r)|;
+3. each parent's extensions are one family: a candidate's excess is its correlation minus the largest
+   one expected among its family's null candidates (√(2 ln #family / N)); accept the candidate with the
+   largest excess only if that excess is positive *and* it lowers the cross-validated error; else stop.
+   (One threshold for all families together, √(2 ln #all / N), missed terms a family test finds:
+   measured on planted n = 1024 functions, 500 masks, 3 seeds: R² 0.846 → 0.879.)
 """
 
 from __future__ import annotations
@@ -87,7 +91,7 @@ def grow_and_terms(
         if resid_norm == 0.0:
             break
         strength = dict(zip(terms, np.abs(beta)))  # grow from the terms that carry the most weight now
-        parents = [t for t in sorted(terms[1:], key=lambda t: -strength[t]) if len(t) < max_order][:top_terms]
+        parents = [()] + [t for t in sorted(terms[1:], key=lambda t: -strength[t]) if len(t) < max_order][:top_terms]
         if not parents:
             break
         # AND(parent ∪ {j}) = AND(parent)·x_j for every parent and unit j at once; binary columns, centred r:
@@ -99,16 +103,19 @@ def grow_and_terms(
         score = np.abs(dots) / np.where(norms > 1e-9, norms, np.inf) / resid_norm
         for col, parent in enumerate(parents):
             score[list(parent), col] = 0.0  # j ∈ parent is the parent itself
-        n_candidates = int(np.count_nonzero(score))
-        best_score, best_term = 0.0, None
-        while score.any():  # the best candidate not already in the support
-            j, col = np.unravel_index(int(np.argmax(score)), score.shape)
+        # each parent's extensions are one family, tested against its own null maximum
+        family = np.maximum(np.count_nonzero(score, axis=0), 2)
+        excess = score - np.sqrt(2.0 * np.log(family) / y.shape[0])[None, :]
+        excess[score == 0.0] = -np.inf
+        best_term = None
+        while np.isfinite(excess).any():  # the best candidate not already in the support
+            j, col = np.unravel_index(int(np.argmax(excess)), excess.shape)
             candidate = tuple(sorted(parents[col] + (int(j),)))
             if candidate not in present:
-                best_score, best_term = float(score[j, col]), candidate
+                best_term = candidate if excess[j, col] > 0.0 else None
                 break
-            score[j, col] = 0.0
-        if best_term is None or best_score < np.sqrt(2.0 * np.log(max(n_candidates, 2)) / y.shape[0]):
+            excess[j, col] = -np.inf
+        if best_term is None:
             break
         A_new = np.concatenate([A, and_features([best_term], masks)], axis=1)
         mse = cv_mse(A_new, y, folds, alpha)
