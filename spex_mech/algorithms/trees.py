@@ -6,7 +6,8 @@ A regression tree on masks x ∈ {0,1}^n is a sum over its leaves of ``value · 
 Fourier coefficient of every subset T of its path. Summed over leaves this is the node recursion
 N[S] = (L+R)/2, N[S ∪ {j}] = (L−R)/2 unrolled; it is done here for all leaves of all trees at once
 with bit patterns, then identical supports are summed. Adding the ensemble's baseline (init score)
-to F(∅) makes the inverse transform equal the model's ``predict`` on every mask.
+to F(∅) makes the inverse transform equal the model's ``predict`` on every mask. The Möbius (AND-basis)
+spectrum is read off the same paths (:func:`mobius_spectrum`): [x_j = 1] = x_j, [x_j = 0] = 1 − x_j.
 
 Every supported model is first read into one flat table (:class:`TreeEnsemble`) by applying the
 model's own split rule to x_j = 0 and x_j = 1, so splits that cannot separate binary values (a
