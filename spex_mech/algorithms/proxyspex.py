@@ -398,6 +398,37 @@ def _select_support(
     }
 
 
+def _greedy_support(
+    final: _Ranking,
+    fold_rankings: Optional[list[_Ranking]],
+    masks: np.ndarray,
+    values: np.ndarray,
+    folds: list,
+    final_rows: np.ndarray,
+    n: int,
+    fixed_k: Optional[int],
+    most: int,
+) -> tuple[_Ranking, dict[str, Any]]:
+    """Greedy-order the Möbius rankings, then choose the support (:func:`_select_support`).
+
+    A greedy step costs a pass over up to 4000 candidate columns: order only as many terms as the
+    support search then wants — ``_GREEDY_FIRST_STEPS`` first, 4× more (up to ``most``) while the chosen
+    prefix reaches past 3/4 of the ordered ones. ``fold_rankings=None``: one split, scored by ``final``.
+    """
+    steps = most if fixed_k is not None else min(most, _GREEDY_FIRST_STEPS)
+    while True:
+        ordered = _greedy_order(final, masks, values, final_rows, n, steps)
+        ordered_folds = (
+            [ordered]
+            if fold_rankings is None
+            else [_greedy_order(r, masks, values, tr, n, steps) for r, (tr, _) in zip(fold_rankings, folds)]
+        )
+        choice = _select_support(ordered, ordered_folds, masks, values, folds, final_rows, n, True, fixed_k)
+        if steps >= most or 4 * choice["first_prefix"] <= 3 * steps:
+            return ordered, choice
+        steps = min(most, 4 * steps)
+
+
 # ------------------------------------------------------------------------------------- confirmation
 
 
@@ -646,22 +677,10 @@ def proxyspex(
                 fold_rankings, final_rows = [final], folds[0][0]
             with threadpool_limits(n_jobs):  # BLAS threads fighting the model or each other: 100× slower
                 if basis_name == "mobius" and refine:
-                    # greedy steps cost a pass over up to 4000 candidate columns each: order only as
-                    # many terms as the support search then wants, growing the order when it wants more
-                    most = min(_GREEDY_STEPS, n_train_min // 4)
-                    steps = most if fixed_k is not None else min(most, _GREEDY_FIRST_STEPS)
-                    unordered, unordered_folds = final, fold_rankings
-                    while True:
-                        final = _greedy_order(unordered, masks, values, final_rows, n, steps)
-                        fold_rankings = (
-                            [_greedy_order(r, masks, values, tr, n, steps) for r, (tr, _) in zip(unordered_folds, folds)]
-                            if small
-                            else [final]
-                        )
-                        choice = _select_support(final, fold_rankings, masks, values, folds, final_rows, n, refine, fixed_k)
-                        if steps >= most or 4 * choice["first_prefix"] <= 3 * steps:
-                            break
-                        steps = min(most, 4 * steps)
+                    final, choice = _greedy_support(
+                        final, fold_rankings if small else None, masks, values, folds, final_rows, n, fixed_k,
+                        min(_GREEDY_STEPS, n_train_min // 4),
+                    )
                 else:
                     choice = _select_support(final, fold_rankings, masks, values, folds, final_rows, n, refine, fixed_k)
             choice.update(fit=fit, const=final.const, proxy_coefficients=int(spectrum["fourier"][0].shape[0]), singletons=mode, ranking=final)

@@ -225,15 +225,15 @@ def _from_lightgbm(model: Any, n: int) -> TreeEnsemble:
     if np.any(decision & 1):
         raise ValueError("LightGBM categorical splits are not supported; fit on the 0/1 masks as numeric features")
     tree_of_inner = np.repeat(np.arange(n_trees), inner)
+    base = offset[tree_of_inner]  # first node of each internal node's tree
     start_inner = np.concatenate([[0], np.cumsum(inner)[:-1]])
-    inner_pos = offset[tree_of_inner] + np.arange(split.shape[0]) - start_inner[tree_of_inner]
+    inner_pos = base + np.arange(split.shape[0]) - start_inner[tree_of_inner]
     start_leaf = np.concatenate([[0], np.cumsum(leaves)[:-1]])
     tree_of_leaf = np.repeat(np.arange(n_trees), leaves)
     leaf_pos = offset[tree_of_leaf] + inner[tree_of_leaf] + np.arange(leaf_value.shape[0]) - start_leaf[tree_of_leaf]
     children = []
     for key in ("left_child", "right_child"):
         c = _lgbm_numbers(by_key[key], np.int64)
-        base = offset[tree_of_inner]
         children.append(np.where(c >= 0, base + c, base + inner[tree_of_inner] + ~c))
     zero_missing = ((decision >> 2) & 3) == 1
     to0_left = np.where(zero_missing, (decision & 2) != 0, 0.0 <= threshold)
@@ -437,13 +437,13 @@ def _subset_terms(
             take = valid.reshape(-1)
     if shift:
         rank = np.cumsum(bits, axis=1) - 1  # position of unit i among the chosen ones
-        codes = np.zeros((feats.shape[0], bits.shape[0]), np.int64)
+        keys = np.zeros((feats.shape[0], bits.shape[0]), np.int64)
         for i in range(d):
             term = (feats[:, i, None] + 1) << (shift * rank[None, :, i])
-            codes += np.where(bits[None, :, i].astype(bool), term, 0)
-        codes, coef = codes.reshape(-1), coef.reshape(-1)
-        return (codes, coef) if take is None else (codes[take], coef[take])
-    keys = np.where(bits[None, :, :].astype(bool), feats[:, None, :d], -1).reshape(-1, d)
+            keys += np.where(bits[None, :, i].astype(bool), term, 0)
+        keys = keys.reshape(-1)
+    else:
+        keys = np.where(bits[None, :, :].astype(bool), feats[:, None, :d], -1).reshape(-1, d)
     coef = coef.reshape(-1)
     return (keys, coef) if take is None else (keys[take], coef[take])
 
