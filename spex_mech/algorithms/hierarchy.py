@@ -14,6 +14,11 @@ basis where such a term is one column instead of 2^k Fourier columns:
    largest excess only if that excess is positive *and* it lowers the cross-validated error; else stop.
    (One threshold for all families together, √(2 ln #all / N), missed terms a family test finds:
    measured on planted n = 1024 functions, 500 masks, 3 seeds: R² 0.846 → 0.879.)
+
+The growth looks at every mask it is given, so its own cross-validated error is optimistic.
+:func:`growth_gain` measures the procedure honestly: on each outer fold it grows from the training
+masks alone (accepting terms by an inner split of them) and scores the grown support on the fold's
+held-out masks. The caller keeps a growth only when that gain is positive and reports that gain.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import numpy as np
 
 from ..results import spectrum as spec
 
-__all__ = ["grow_and_terms"]
+__all__ = ["grow_and_terms", "growth_gain", "inner_folds"]
 
 
 def and_features(terms: Sequence[tuple[int, ...]], masks: np.ndarray) -> np.ndarray:
@@ -129,3 +134,47 @@ def grow_and_terms(
         return None
     beta = _ridge(A, y, alpha)
     return {"terms": dict(zip(terms, beta.tolist())), "added": added, "mse_before": start, "mse_after": best_mse}
+
+
+def inner_folds(m: int, k: int, rng: np.random.Generator, val_fraction: float = 0.2) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``k`` cross-validation folds over ``m`` rows (k = 1: one split holding out ``val_fraction``)."""
+    perm = rng.permutation(m)
+    if k <= 1:
+        n_val = int(np.clip(round(val_fraction * m), 1, m - 1))
+        return [(perm[n_val:], perm[:n_val])]
+    return [(np.setdiff1d(perm, part), part) for part in np.array_split(perm, k)]
+
+
+def growth_gain(
+    mobius: Mapping[tuple[int, ...], float],
+    masks: np.ndarray,
+    values: np.ndarray,
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    *,
+    max_order: int,
+    alpha: float = 1e-6,
+    seed: int = 0,
+) -> float:
+    """Held-out MSE reduction of :func:`grow_and_terms`, each fold's growth run without its held-out masks.
+
+    For every (train, held) fold: grow ``mobius`` on the training masks only (terms accepted by an
+    inner split of them: as many inner folds as outer ones), refit the starting and the grown support
+    on those masks, and compare their squared errors on ``held``. Returns the pooled MSE before minus
+    after (positive: the growth generalises); 0 where a fold's growth added nothing.
+    """
+    masks = np.asarray(masks, dtype=bool)
+    y = np.asarray(values, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    start = [()] + [t for t in mobius if t]
+    gain, count = 0.0, 0
+    for train, held in folds:
+        count += held.shape[0]
+        inner = inner_folds(train.shape[0], len(folds), rng)
+        grown = grow_and_terms(mobius, masks[train], y[train], inner, max_order=max_order, alpha=alpha)
+        if grown is None:
+            continue
+        for terms, sign in ((start, 1.0), (list(grown["terms"]), -1.0)):
+            A = and_features(terms, masks)
+            beta = _ridge(A[train], y[train], alpha)
+            gain += sign * float(np.sum((y[held] - A[held] @ beta) ** 2))
+    return gain / max(1, count)
