@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spex_mech.algorithms.hierarchy import grow_and_terms, growth_gain
+from spex_mech.algorithms.hierarchy import cv_mse, grow_and_terms, growth_gain
 from spex_mech.algorithms.proxyspex import proxyspex
 from spex_mech.synthetic import SparseFunction, random_sparse_function
 from spex_mech.valuefn import uniform_masks
@@ -14,6 +14,23 @@ from spex_mech.valuefn import uniform_masks
 def folds_of(m: int, k: int = 5, seed: int = 0):
     perm = np.random.default_rng(seed).permutation(m)
     return [(np.setdiff1d(perm, part), part) for part in np.array_split(perm, k)]
+
+
+@pytest.mark.parametrize("alpha", [1e-9, 1e-3, 0.1])
+def test_cv_mse_equals_ridge_fitted_fold_by_fold(alpha):
+    """Oracle: each fold's ridge as an augmented least-squares problem (penalty rows, intercept free)."""
+    rng = np.random.default_rng(5)
+    m, k = 230, 25
+    X = (rng.random((m, k)) < 0.5).astype(float)
+    A = np.concatenate([np.ones((m, 1)), X], axis=1)
+    y = X[:, 0] * X[:, 1] - X[:, 2] + rng.standard_normal(m)
+    folds = folds_of(m)
+    err = 0.0
+    for train, held in folds:
+        penalty = np.sqrt(alpha * train.shape[0]) * np.eye(k + 1)[1:]
+        beta = np.linalg.lstsq(np.concatenate([A[train], penalty]), np.concatenate([y[train], np.zeros(k)]), rcond=None)[0]
+        err += np.sum((y[held] - A[held] @ beta) ** 2)
+    assert cv_mse(A, y, folds, alpha) == pytest.approx(err / m, rel=1e-9)
 
 
 def test_a_partly_seen_and_is_completed_with_exact_coefficients():
