@@ -717,15 +717,15 @@ def proxyspex(
             grown = grow_and_terms(
                 surrogate.mobius(), masks, values, folds, max_order=top_order, alpha=float(choice["alpha"])
             )
-        if grown is not None:  # keep it only if growing generalises: each fold grown without its held-out masks
+        if grown is not None:  # report the gain the growth procedure makes on masks it never saw
+            # (each fold grown without its held-out masks); the terms grown on all masks are kept — a
+            # rejection on that noisier estimate lost more than it saved (n = 1024, 1,000 masks: 0.98 → 0.87)
             with threadpool_limits(n_jobs):
                 gain = growth_gain(
                     surrogate.mobius(), masks, values, folds, max_order=top_order, alpha=float(choice["alpha"]), seed=seed
                 )
             held = np.concatenate([h for _, h in folds])
             grown_r2 = choice["validation_r2"] + gain / (float(np.var(values[held])) or 1.0)
-            grown = grown if gain > 0.0 else None
-        if grown is not None:
             width = max(1, max(len(t) for t in grown["terms"]))
             mkeys = np.full((len(grown["terms"]), width), -1, np.int64)
             for row, term in enumerate(grown["terms"]):
