@@ -33,12 +33,12 @@ import warnings
 from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from ..results import spectrum as spec
 from ..results.interactions import Interactions
 from ..valuefn import ValueFunction, uniform_masks
 from . import trees
+from ._threads import thread_limit
 from .hierarchy import grow_and_terms, growth_gain
 from .proxy_models import fit_proxy, refit_proxy, resolve_backend
 
@@ -675,7 +675,7 @@ def proxyspex(
                 final_rows = np.arange(m)
             else:  # one split: the proxy was fitted on the training masks only
                 fold_rankings, final_rows = [final], folds[0][0]
-            with threadpool_limits(n_jobs):  # BLAS threads fighting the model or each other: 100× slower
+            with thread_limit(n_jobs):  # BLAS threads fighting the model or each other: 100× slower
                 if basis_name == "mobius" and refine:
                     final, choice = _greedy_support(
                         final, fold_rankings if small else None, masks, values, folds, final_rows, n, fixed_k,
@@ -699,7 +699,7 @@ def proxyspex(
     choice, fit = best, best["fit"]
     t_refit = time.perf_counter()
     kept, ranking = choice["keys"], choice["ranking"]
-    with threadpool_limits(n_jobs):
+    with thread_limit(n_jobs):
         if refine:
             intercept, beta = _ridge_solve(ranking.features(kept, masks, n), values, choice["alpha"])
         else:
@@ -713,14 +713,14 @@ def proxyspex(
     if grow and refine and fixed_k is None:
         surrogate = Interactions(out_keys, out_vals, n)
         top_order = int(max_order) if max_order is not None else max(depths)
-        with threadpool_limits(n_jobs):
+        with thread_limit(n_jobs):
             grown = grow_and_terms(
                 surrogate.mobius(), masks, values, folds, max_order=top_order, alpha=float(choice["alpha"])
             )
         if grown is not None:  # report the gain the growth procedure makes on masks it never saw
             # (each fold grown without its held-out masks); the terms grown on all masks are kept — a
             # rejection on that noisier estimate lost more than it saved (n = 1024, 1,000 masks: 0.98 → 0.87)
-            with threadpool_limits(n_jobs):
+            with thread_limit(n_jobs):
                 gain = growth_gain(
                     surrogate.mobius(), masks, values, folds, max_order=top_order, alpha=float(choice["alpha"]), seed=seed
                 )
