@@ -177,7 +177,7 @@ def growth_gain(
     masks = np.asarray(masks, dtype=bool)
     y = np.asarray(values, dtype=np.float64)
     rng = np.random.default_rng(seed)
-    start = [()] + [t for t in mobius if t]
+    start = and_features([()] + [t for t in mobius if t], masks)
     gain, count = 0.0, 0
     for train, held in folds:
         count += held.shape[0]
@@ -185,8 +185,7 @@ def growth_gain(
         grown = grow_and_terms(mobius, masks[train], y[train], inner, max_order=max_order, alpha=alpha)
         if grown is None:
             continue
-        for terms, sign in ((start, 1.0), (list(grown["terms"]), -1.0)):
-            A = and_features(terms, masks)
+        for A, sign in ((start, 1.0), (and_features(list(grown["terms"]), masks), -1.0)):
             beta = _ridge(A[train], y[train], alpha)
             gain += sign * float(np.sum((y[held] - A[held] @ beta) ** 2))
     return gain / max(1, count)
