@@ -18,7 +18,7 @@ basis where such a term is one column instead of 2^k Fourier columns:
 The growth looks at every mask it is given, so its own cross-validated error is optimistic.
 :func:`growth_gain` measures the procedure honestly: on each outer fold it grows from the training
 masks alone (accepting terms by an inner split of them) and scores the grown support on the fold's
-held-out masks. The caller keeps a growth only when that gain is positive and reports that gain.
+held-out masks. ProxySPEX keeps the growth found on all masks and reports only that honest gain.
 """
 
 from __future__ import annotations

@@ -711,18 +711,16 @@ def proxyspex(
         out_keys, out_vals = spec.mobius_to_fourier(out_keys, out_vals)
     grown = None
     if grow and refine and fixed_k is None:
-        surrogate = Interactions(out_keys, out_vals, n)
+        start_terms = Interactions(out_keys, out_vals, n).mobius()
         top_order = int(max_order) if max_order is not None else max(depths)
         with thread_limit(n_jobs):
-            grown = grow_and_terms(
-                surrogate.mobius(), masks, values, folds, max_order=top_order, alpha=float(choice["alpha"])
-            )
+            grown = grow_and_terms(start_terms, masks, values, folds, max_order=top_order, alpha=float(choice["alpha"]))
         if grown is not None:  # report the gain the growth procedure makes on masks it never saw
             # (each fold grown without its held-out masks); the terms grown on all masks are kept — a
             # rejection on that noisier estimate lost more than it saved (n = 1024, 1,000 masks: 0.98 → 0.87)
             with thread_limit(n_jobs):
                 gain = growth_gain(
-                    surrogate.mobius(), masks, values, folds, max_order=top_order, alpha=float(choice["alpha"]), seed=seed
+                    start_terms, masks, values, folds, max_order=top_order, alpha=float(choice["alpha"]), seed=seed
                 )
             held = np.concatenate([h for _, h in folds])
             grown_r2 = choice["validation_r2"] + gain / (float(np.var(values[held])) or 1.0)
