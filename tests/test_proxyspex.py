@@ -149,6 +149,51 @@ def test_validation_r2_is_honest_with_few_masks():
     assert r2 > 0.6
 
 
+BACKENDS = [
+    "sklearn",
+    pytest.param("lightgbm", marks=pytest.mark.skipif(not HAS_LGB, reason="lightgbm not installed")),
+    pytest.param("xgboost", marks=pytest.mark.skipif(not HAS_XGB, reason="xgboost not installed")),
+]
+
+
+@pytest.mark.parametrize("proxy", BACKENDS)
+def test_the_early_stopped_proxy_is_the_first_folds_proxy(proxy):
+    """Cross-validation reuses the early-stopped fit as the proxy of its first fold (held out: the
+    validation split): it must be the same trees as refitting that configuration on the training masks."""
+    from spex_mech.algorithms import trees
+    from spex_mech.algorithms.proxy_models import fit_proxy, refit_proxy
+
+    f = random_sparse_function(20, 8, orders=(1, 2, 3), basis="mobius", seed=4)
+    masks = uniform_masks(20, 400, seed=0)
+    values = f.clean(masks)
+    train, val = np.arange(80, 400), np.arange(80)
+    test = all_masks(20)[::37]
+    for fit in fit_proxy(proxy, masks[train], values[train], masks[val], values[val], depths=(3, 5), seed=3):
+        again = refit_proxy(fit, masks[train], values[train], seed=3)
+        early, refit = trees.tree_table(fit.model, 20), trees.tree_table(again, 20)
+        assert early.n_trees == refit.n_trees == fit.n_trees
+        np.testing.assert_allclose(early.predict(test), refit.predict(test), rtol=0, atol=1e-9)
+
+
+def test_cross_validation_is_skipped_only_when_one_split_already_explains_nearly_everything():
+    easy = random_sparse_function(16, 6, orders=(1, 2, 3), basis="mobius", seed=5)
+    hard = random_sparse_function(256, 30, orders=(1, 2, 3, 4), basis="mobius", seed=0)
+    quick = proxyspex(easy, budget=300, seed=0)
+    assert quick.params["cv_folds"] == 1 and quick.params["split_validation_r2"] >= 0.99
+    assert held_out_r2(quick, easy) > 0.99
+    forced = proxyspex(easy, budget=300, seed=0, cross_validation=True)
+    assert forced.params["cv_folds"] == 5 and forced.params["split_validation_r2"] is None
+    assert held_out_r2(forced, easy) > 0.99
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        noisy = proxyspex(hard, budget=200, seed=0)  # one split explains far less: cross-validate
+    assert noisy.params["cv_folds"] == 5 and noisy.params["split_validation_r2"] < 0.99
+    single = proxyspex(easy, budget=300, seed=0, cross_validation=False)
+    assert single.params["cv_folds"] == 1
+    with pytest.raises(ValueError, match="cross_validation must be"):
+        proxyspex(easy, budget=300, cross_validation="yes")
+
+
 def test_mobius_basis_recovers_exact_and_terms():
     """A Möbius-sparse function is refitted in the AND basis: exact coefficients, Fourier output."""
     f = random_sparse_function(20, 8, orders=(1, 2, 3, 4), basis="mobius", seed=11)

@@ -15,9 +15,10 @@ Procedure (Butler et al., NeurIPS 2025, with the changes marked *):
    (parities ranked by the proxy's |F|) and a Möbius one (AND terms from the proxy's Möbius
    spectrum, ordered by greedy orthogonal least squares on the masks; a hierarchical spectrum is far
    sparser there). The depth and read-out whose surrogate validates best are kept. With at most 500
-   masks the held-out masks are 5 cross-validation folds instead of one split, each fold scored with
-   a proxy refitted without it (so the reported validation R² is not inflated by a support chosen
-   on the masks that score it), and the final proxy is refitted on all masks.
+   masks, unless the one split's choice already explains ≥ 99 % of the held-out variance, the
+   held-out masks are 5 cross-validation folds instead (the split is the first), each fold scored
+   with a proxy refitted without it (so the reported validation R² is not inflated by a support
+   chosen on the masks that score it), and the final proxy is refitted on all masks.
 5. *Optional confirmation: for the top interactions, evaluate the joint mask and all its sub-masks
    on a few base masks and compare the measured discrete derivative with the surrogate's.
 
@@ -28,6 +29,7 @@ Known failure mode (paper App. B.4, and ``tests/test_proxyspex.py``): trees cann
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
@@ -60,6 +62,7 @@ _VAL_FRACTION = 0.2
 _DEFAULT_DEPTH = 5  # deepest proxy trees (highest order) without max_order, as in the published grid
 _SHALLOW_DEPTH = 3  # the other depth tried: better proxies when few masks support deep trees
 _SMALL_BUDGET = 500  # at most this many masks: support chosen by nested CV, final proxy fitted on all of them
+_CV_SKIP_R2 = 0.99  # ... unless one split's surrogate already explains this share of the held-out variance
 _CV_FOLDS = 5
 _MIN_BUDGET = 10
 
@@ -203,6 +206,22 @@ class _Ranking(NamedTuple):
             np.concatenate([self.base_keys, self.ranked[:k]]),
             np.concatenate([self.base_vals, self.ranked_vals[:k]]),
         )
+
+
+def _ranking(spectra: dict, mode: str, basis: str, n: int, max_order: Optional[int], n_train: int) -> tuple[_Ranking, str]:
+    """One proxy spectrum (both bases) as a :class:`_Ranking` in ``basis``, and the singleton mode used.
+
+    Möbius AND terms are ranked by the variance each explains alone, |a(S)|·sd(AND_S).
+    """
+    keys, coefs = spectra[basis]
+    orders = spec.key_orders(keys)
+    scores = None
+    if basis == "mobius":
+        p = np.power(0.5, orders)
+        scores = np.abs(coefs) * np.sqrt(p * (1.0 - p))
+    const = float(coefs[orders == 0].sum())
+    base_keys, base_vals, ranked, ranked_vals, mode = _rank_candidates(keys, coefs, n, mode, max_order, n_train, scores)
+    return _Ranking(base_keys, base_vals, ranked, ranked_vals, const, basis), mode
 
 
 def _greedy_order(ranking: _Ranking, masks: np.ndarray, values: np.ndarray, rows: np.ndarray, n: int, steps: int) -> _Ranking:
@@ -512,6 +531,7 @@ def proxyspex(
     grow: bool = True,
     basis: str = "auto",
     n_jobs: int = 1,
+    cross_validation: Union[str, bool] = "auto",
 ) -> Interactions:
     """Sparse Fourier interactions of ``f`` from a tree proxy fitted on ``budget`` random masks.
 
@@ -548,7 +568,8 @@ def proxyspex(
     learning_rate, max_trees, patience:
         Boosting step, cap on trees, early-stopping patience (rounds without validation improvement).
     validation_fraction:
-        Share of the masks held out for early stopping and for choosing the support and penalty.
+        Share of the masks held out for early stopping and for choosing the support and penalty
+        (where cross-validation may run, the first of 5 folds instead: see ``cross_validation``).
     singletons:
         ``"all"`` always keeps all n singletons; ``"proxy"`` those of the units the proxy splits on;
         ``"ranked"`` lets singletons compete with interactions on |F|. ``"auto"`` (default) is "all"
@@ -567,6 +588,14 @@ def proxyspex(
         few masks it often needs far fewer columns. The result is always a Fourier spectrum.
     n_jobs:
         Threads for tree fitting (1 by default; see :mod:`spex_mech.algorithms.proxy_models`).
+    cross_validation:
+        How the support, penalty, depth and basis are chosen: ``False``, on one split (the proxies
+        fitted on the training masks, scored on the ``validation_fraction`` held out); ``True``, by
+        5-fold cross-validation (the validation split is then the first fold, whatever
+        ``validation_fraction`` says; each fold is scored by a proxy refitted without it; the final
+        proxy is refitted on all masks: 6× the tree fits); ``"auto"``
+        (default), one split, then cross-validation if there are at most 500 masks and that split's
+        surrogate explains less than 99 % of the held-out variance.
 
     Returns
     -------
@@ -587,6 +616,8 @@ def proxyspex(
     bases = ("fourier", "mobius") if basis == "auto" else (basis,)
     if singletons not in ("auto", "all", "proxy", "ranked"):
         raise ValueError(f"singletons must be 'auto', 'all', 'proxy' or 'ranked', got {singletons!r}")
+    if cross_validation not in ("auto", True, False):
+        raise ValueError(f"cross_validation must be 'auto', True or False, got {cross_validation!r}")
     if not 0.0 < validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must lie in (0, 1), got {validation_fraction!r}")
     if depths is None:
@@ -605,14 +636,16 @@ def proxyspex(
     t_fit = time.perf_counter()
 
     m = masks.shape[0]
-    n_val = int(np.clip(round(validation_fraction * m), 2, m - 2))
     perm = rng.permutation(m)
-    val, train = perm[:n_val], perm[n_val:]
-    small = m <= _SMALL_BUDGET
-    if small:  # few masks: choose the support by K-fold CV over all of them, not one small split
-        folds = [(np.setdiff1d(perm, part), part) for part in np.array_split(perm, _CV_FOLDS)]
+    may_cv = cross_validation is True or (cross_validation == "auto" and m <= _SMALL_BUDGET)
+    if may_cv:  # the validation split is the first of the cross-validation folds
+        parts = np.array_split(perm, _CV_FOLDS)
+        val, train = parts[0], np.concatenate(parts[1:])
     else:
-        folds = [(train, val)]
+        n_val = int(np.clip(round(validation_fraction * m), 2, m - 2))
+        val, train = perm[:n_val], perm[n_val:]
+    n_val = val.shape[0]
+    estimator = proxy if backend == "estimator" else None
     fits = fit_proxy(
         backend,
         masks[train],
@@ -625,13 +658,11 @@ def proxyspex(
         patience=patience,
         seed=seed,
         n_jobs=n_jobs,
-        estimator=proxy if backend == "estimator" else None,
-        refit_all=small,
+        estimator=estimator,
     )
     t_extract = time.perf_counter()
     fixed_k = None if n_coefficients == "auto" else int(n_coefficients)
-    n_train_min = min(t.shape[0] for t, _ in folds)
-    best, searched, extract_seconds, cv_fit_seconds = None, [], 0.0, 0.0
+    extract_seconds, cv_fit_seconds = 0.0, 0.0
 
     def spectrum_of(model) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """The proxy's exact spectrum in each basis searched (both read off one tree table)."""
@@ -646,56 +677,68 @@ def proxyspex(
         extract_seconds += time.perf_counter() - start
         return out
 
-    def ranking_of(spectra: dict, mode: str, basis: str) -> tuple[_Ranking, str]:
-        keys, coefs = spectra[basis]
-        scores = None
-        if basis == "mobius":  # AND terms ranked by the variance each explains alone: |a(S)|·sd(AND_S)
-            p = np.power(0.5, spec.key_orders(keys))
-            scores = np.abs(coefs) * np.sqrt(p * (1.0 - p))
-        const = float(coefs[spec.key_orders(keys) == 0].sum())
-        base_keys, base_vals, ranked, ranked_vals, mode = _rank_candidates(
-            keys, coefs, n, mode, max_order, n_train_min, scores
-        )
-        return _Ranking(base_keys, base_vals, ranked, ranked_vals, const, basis), mode
+    def search(candidates: list, folds: list, final_rows: np.ndarray) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The (proxy, basis) whose surrogate validates best on ``folds``, and every one's record.
 
-    for fit in fits:  # one per depth; keep the proxy and basis whose surrogate validates best
-        spectrum = spectrum_of(fit.model)
-        if small:  # each fold's support is scored by a proxy refitted without the fold's held-out masks
-            start = time.perf_counter()
-            fold_models = [
-                refit_proxy(fit, masks[tr], values[tr], seed=seed, n_jobs=n_jobs, estimator=proxy if backend == "estimator" else None)
-                for tr, _ in folds
-            ]
-            cv_fit_seconds += time.perf_counter() - start
-            fold_spectra = [spectrum_of(model) for model in fold_models]
-        for basis_name in bases:
-            final, mode = ranking_of(spectrum, singletons, basis_name)
-            if small:
-                fold_rankings = [ranking_of(sp, mode, basis_name)[0] for sp in fold_spectra]
-                final_rows = np.arange(m)
-            else:  # one split: the proxy was fitted on the training masks only
-                fold_rankings, final_rows = [final], folds[0][0]
-            with thread_limit(n_jobs):  # BLAS threads fighting the model or each other: 100× slower
-                if basis_name == "mobius" and refine:
-                    final, choice = _greedy_support(
-                        final, fold_rankings if small else None, masks, values, folds, final_rows, n, fixed_k,
-                        min(_GREEDY_STEPS, n_train_min // 4),
-                    )
+        ``candidates``: (fit, spectrum of the proxy giving the final ranking, spectra of the fold
+        proxies or None for one split scored by that proxy itself).
+        """
+        n_train_min = min(t.shape[0] for t, _ in folds)
+        best, searched = None, []
+        for fit, spectrum, fold_spectra in candidates:
+            for basis_name in bases:
+                final, mode = _ranking(spectrum, singletons, basis_name, n, max_order, n_train_min)
+                if fold_spectra is None:
+                    fold_rankings = [final]
                 else:
-                    choice = _select_support(final, fold_rankings, masks, values, folds, final_rows, n, refine, fixed_k)
-            choice.update(fit=fit, const=final.const, proxy_coefficients=int(spectrum["fourier"][0].shape[0]), singletons=mode, ranking=final)
-            searched.append(
-                {
-                    "depth": fit.depth,
-                    "basis": basis_name,
-                    "n_trees": fit.n_trees,
-                    "proxy_validation_r2": fit.validation_r2,
-                    "validation_r2": choice["validation_r2"],
-                }
-            )
-            if best is None or choice["validation_r2"] > best["validation_r2"]:
-                best = choice
-    assert best is not None
+                    fold_rankings = [_ranking(sp, mode, basis_name, n, max_order, n_train_min)[0] for sp in fold_spectra]
+                with thread_limit(n_jobs):  # BLAS threads fighting the model or each other: 100× slower
+                    if basis_name == "mobius" and refine:
+                        final, choice = _greedy_support(
+                            final, None if fold_spectra is None else fold_rankings, masks, values, folds, final_rows,
+                            n, fixed_k, min(_GREEDY_STEPS, n_train_min // 4),
+                        )
+                    else:
+                        choice = _select_support(final, fold_rankings, masks, values, folds, final_rows, n, refine, fixed_k)
+                choice.update(fit=fit, const=final.const, proxy_coefficients=int(spectrum["fourier"][0].shape[0]), singletons=mode, ranking=final)
+                searched.append(
+                    {
+                        "depth": fit.depth,
+                        "basis": basis_name,
+                        "n_trees": fit.n_trees,
+                        "proxy_validation_r2": fit.validation_r2,
+                        "validation_r2": choice["validation_r2"],
+                    }
+                )
+                if best is None or choice["validation_r2"] > best["validation_r2"]:
+                    best = choice
+        assert best is not None
+        return best, searched
+
+    # Each early-stopped proxy was fitted on the training masks alone: scored on the validation split
+    # it is one split's estimate, and it is exactly the first cross-validation fold's proxy.
+    spectra = [spectrum_of(fit.model) for fit in fits]
+    split_folds = [(train, val)]
+    use_cv, split_r2 = may_cv, None
+    if cross_validation is not True:
+        best, searched = search([(fit, sp, None) for fit, sp in zip(fits, spectra)], split_folds, train)
+        split_r2 = float(best["validation_r2"])
+        # few masks make one split's choice noisy, unless it already explains nearly all held-out
+        # variance: then 5-fold CV (6× the tree fits) has at most the rest to gain
+        use_cv = may_cv and split_r2 < _CV_SKIP_R2
+    folds = split_folds
+    if use_cv:  # choose the support by K-fold CV: each fold scored by a proxy refitted without it
+        folds = split_folds + [(np.setdiff1d(perm, part), part) for part in parts[1:]]
+        candidates = []
+        for fit, spectrum in zip(fits, spectra):
+            start = time.perf_counter()
+            kw = dict(seed=seed, n_jobs=n_jobs, estimator=estimator)
+            full = refit_proxy(fit, masks, values, **kw)  # the final proxy: this configuration on all masks
+            others = [refit_proxy(fit, masks[tr], values[tr], **kw) for tr, _ in folds[1:]]
+            cv_fit_seconds += time.perf_counter() - start
+            fold_spectra = [spectrum] + [spectrum_of(model) for model in others]
+            candidates.append((dataclasses.replace(fit, model=full), spectrum_of(full), fold_spectra))
+        best, searched = search(candidates, folds, np.arange(m))
     choice, fit = best, best["fit"]
     t_refit = time.perf_counter()
     kept, ranking = choice["keys"], choice["ranking"]
@@ -753,6 +796,8 @@ def proxyspex(
         "ridge_alpha": float(choice["alpha"]),
         "validation_r2": float(choice["validation_r2"]),
         "support_curve": choice["curve"],
+        "cv_folds": len(folds),  # 1: one split; else the folds the support was chosen on
+        "split_validation_r2": split_r2,  # the one-split choice's R² (None when not computed)
         "grown_terms": [] if grown is None else [list(t) for t in grown["added"]],
         "evaluate_seconds": t_fit - t0,
         "fit_seconds": t_extract - t_fit + cv_fit_seconds,
