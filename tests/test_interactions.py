@@ -266,3 +266,26 @@ def test_sparse_helpers_vectorised():
     assert spec.keys_to_tuples(k) == [(), (1, 3), (2,)] and list(v) == [2.0, 4.0, 4.0]
     with pytest.raises(ValueError, match="lists a unit twice"):
         spec.canonical_keys([(1, 1)])
+
+
+def test_parity_and_and_features_match_their_definitions():
+    """χ_S(x) = (−1)^|x ∩ S| and AND_S(x) = [S ⊆ x], term by term, for keys of mixed width (∅ too)."""
+    rng = np.random.default_rng(3)
+    n = 13
+    terms = [()] + [tuple(sorted(rng.choice(n, size=k, replace=False).tolist())) for k in rng.integers(1, 6, size=40)]
+    keys = spec.canonical_keys(terms)
+    masks = rng.random((57, n)) < 0.5
+    parity = spec.fourier_features(keys, masks, n)
+    kept = spec.and_features(keys, masks, n)
+    for j, term in enumerate(terms):
+        inside = masks[:, list(term)] if term else np.zeros((masks.shape[0], 0), bool)
+        np.testing.assert_array_equal(parity[:, j], np.where(inside.sum(axis=1) % 2 == 1, -1.0, 1.0))
+        np.testing.assert_array_equal(kept[:, j], inside.all(axis=1).astype(float))
+    assert parity.dtype == kept.dtype == np.float64
+    np.testing.assert_array_equal(spec.and_features(keys, masks.astype(np.int8), n), kept)  # 0/1 masks
+    only_empty = np.full((3, 0), -1, np.int64)
+    np.testing.assert_array_equal(spec.and_features(only_empty, masks, n), np.ones((57, 3)))
+    with pytest.raises(ValueError, match="support mentions unit 13 but n=13"):
+        spec.and_features(np.array([[13]]), masks, n)
+    with pytest.raises(ValueError, match=r"masks must have shape \[B, 13\]"):
+        spec.fourier_features(keys, masks[:, :12], n)
