@@ -176,15 +176,14 @@ def fit_proxy(
     seed: int = 0,
     n_jobs: int = 1,
     estimator: Any = None,
-    refit_all: bool = False,
 ) -> list[ProxyFit]:
     """One early-stopped proxy per depth, fitted on (X, y): a list of :class:`ProxyFit`.
 
     X are 0/1 masks; early stopping watches the loss on (X_val, y_val) and each fit reports its
     validation R². The caller picks the depth (ProxySPEX picks by the validation R² of the *surrogate*
-    read off each proxy: a shallower proxy can predict better yet miss higher-order terms). With
-    ``refit_all`` each configuration (depth, tree count) is then refitted on all the masks, which
-    matters when there are few of them. A passed-in ``estimator`` is fitted once, as given.
+    read off each proxy: a shallower proxy can predict better yet miss higher-order terms; with few
+    masks it refits each configuration on all of them with :func:`refit_proxy`). A passed-in
+    ``estimator`` is fitted once, as given.
     """
     _import_backend(backend)  # before the thread limit, so that it covers the library's own runtime
     Xf = np.ascontiguousarray(X, dtype=np.float32)
@@ -193,8 +192,6 @@ def fit_proxy(
         with thread_limit(n_jobs):
             model = _fit_estimator(estimator, Xf, y)
             r2 = r2_score(y_val, np.asarray(model.predict(Xvf), dtype=np.float64))
-            if refit_all:
-                model = _fit_estimator(estimator, np.concatenate([Xf, Xvf]), np.concatenate([y, y_val]))
         return [ProxyFit(model, type(model).__name__, None, -1, r2, None)]
     fits = []
     for depth in depths:
@@ -208,9 +205,6 @@ def fit_proxy(
             else:  # pragma: no cover - resolve_backend guards this
                 raise ValueError(backend)
             r2 = r2_score(y_val, np.asarray(model.predict(Xvf), dtype=np.float64))
-            if refit_all:
-                Xa, ya = np.concatenate([Xf, Xvf]), np.concatenate([y, y_val])
-                model = _refit(backend, Xa, ya, int(depth), learning_rate, max(1, trees), seed, n_jobs)
         fits.append(ProxyFit(model, backend, int(depth), trees, r2, learning_rate))
     return fits
 
@@ -257,8 +251,10 @@ def _refit(backend: str, X, y, depth, lr, n_trees, seed, n_jobs) -> Any:
 def refit_proxy(fit: ProxyFit, X: np.ndarray, y: np.ndarray, *, seed: int = 0, n_jobs: int = 1, estimator: Any = None) -> Any:
     """``fit``'s configuration (backend, depth, tree count) refitted on (X, y), without early stopping.
 
-    Used for cross-validation folds: each fold's proxy is built the same way as the final one, so
-    the support chosen on the held-out masks is not chosen by a proxy that saw them.
+    Used when ProxySPEX cross-validates: for the final proxy on all masks and for each fold's proxy,
+    built the same way, so the support chosen on a fold's held-out masks is not chosen by a proxy
+    that saw them. Refitting on the early-stopping split's training masks gives the early-stopped
+    model's trees again (tested per backend).
     """
     Xf = np.ascontiguousarray(X, dtype=np.float32)
     _import_backend(fit.backend)

@@ -593,9 +593,9 @@ def proxyspex(
         fitted on the training masks, scored on the ``validation_fraction`` held out); ``True``, by
         5-fold cross-validation (the validation split is then the first fold, whatever
         ``validation_fraction`` says; each fold is scored by a proxy refitted without it; the final
-        proxy is refitted on all masks: 6× the tree fits); ``"auto"``
-        (default), one split, then cross-validation if there are at most 500 masks and that split's
-        surrogate explains less than 99 % of the held-out variance.
+        proxy is refitted on all masks: 6× the tree fits); ``"auto"`` (default), one split, then
+        cross-validation if there are at most 500 masks and that split's surrogate explains less
+        than 99 % of the held-out variance.
 
     Returns
     -------
