@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
-import scipy.sparse as sp
 
 __all__ = [
     "canonical_keys",
@@ -21,7 +20,6 @@ __all__ = [
     "superset_weighted_sum",
     "fourier_to_mobius",
     "mobius_to_fourier",
-    "support_matrix",
     "evaluate_fourier",
     "evaluate_mobius",
 ]
@@ -161,42 +159,31 @@ def mobius_to_fourier(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray,
     return superset_weighted_sum(keys, values, lambda s, t: np.power(-1.0, t) / np.power(2.0, s))
 
 
-def support_matrix(keys: np.ndarray, n: int) -> sp.csr_matrix:
-    """Sparse 0/1 matrix [K, n] with row k marking the units of support k."""
-    keys = np.asarray(keys, dtype=np.int64)
-    rows, cols = np.nonzero(keys >= 0)
-    units = keys[rows, cols]
-    if units.size and units.max() >= n:
-        raise ValueError(f"support mentions unit {int(units.max())} but n={n}")
-    data = np.ones(units.shape[0], dtype=np.float32)
-    return sp.csr_matrix((data, (rows, units)), shape=(keys.shape[0], n))
-
-
 def _chunks(total: int, per: int):
     for start in range(0, total, per):
         yield slice(start, min(total, start + per))
 
 
-def _gathered_columns(keys: np.ndarray, masks: np.ndarray, n: int, pad: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(masks as bool [B, n + 1] with a constant ``pad`` column at n, key units with −1 → n).
+def _combined_columns(keys: np.ndarray, masks: np.ndarray, n: int, combine: np.ufunc, empty: bool) -> np.ndarray:
+    """``combine`` (XOR or AND) of each support's mask columns: bool [B, K]; ∅ gives ``empty``.
 
     A support's units are read as columns of the masks: gathering one column per key slot costs
     B × K bytes per slot, far less than a sparse product and its float conversions (5–8× faster at
-    4,000 × 4,000).
+    4,000 × 4,000). Key slots of −1 read a constant column equal to ``empty`` (neutral for combine).
     """
     keys = np.asarray(keys, dtype=np.int64)
-    masks = np.asarray(masks)
     if masks.ndim != 2 or masks.shape[1] != n:
         raise ValueError(f"masks must have shape [B, {n}], got {masks.shape}")
     if keys.size and int(keys.max()) >= n:
         raise ValueError(f"support mentions unit {int(keys.max())} but n={n}")
     padded = np.empty((masks.shape[0], n + 1), dtype=bool)
     padded[:, :n] = masks != 0
-    padded[:, n] = pad
+    padded[:, n] = empty
     idx = np.where(keys < 0, n, keys).reshape(keys.shape[0], -1)
-    if idx.shape[1] == 0:  # only empty supports
-        idx = np.full((keys.shape[0], 1), n, dtype=np.int64)
-    return padded, idx
+    out = padded[:, idx[:, 0]] if idx.shape[1] else np.full((masks.shape[0], keys.shape[0]), empty)
+    for slot in range(1, idx.shape[1]):
+        combine(out, padded[:, idx[:, slot]], out=out)
+    return out
 
 
 def fourier_features(keys: np.ndarray, masks: np.ndarray, n: int) -> np.ndarray:
@@ -204,11 +191,7 @@ def fourier_features(keys: np.ndarray, masks: np.ndarray, n: int) -> np.ndarray:
     masks = np.asarray(masks)
     if keys.shape[0] == 0:
         return np.zeros((masks.shape[0], 0))
-    padded, idx = _gathered_columns(keys, masks, n, pad=False)
-    odd = padded[:, idx[:, 0]]
-    for slot in range(1, idx.shape[1]):
-        odd ^= padded[:, idx[:, slot]]
-    return 1.0 - 2.0 * odd
+    return 1.0 - 2.0 * _combined_columns(keys, masks, n, np.logical_xor, empty=False)
 
 
 def and_features(keys: np.ndarray, masks: np.ndarray, n: int) -> np.ndarray:
@@ -216,11 +199,7 @@ def and_features(keys: np.ndarray, masks: np.ndarray, n: int) -> np.ndarray:
     masks = np.asarray(masks)
     if keys.shape[0] == 0:
         return np.zeros((masks.shape[0], 0))
-    padded, idx = _gathered_columns(keys, masks, n, pad=True)
-    kept = padded[:, idx[:, 0]]
-    for slot in range(1, idx.shape[1]):
-        kept &= padded[:, idx[:, slot]]
-    return kept.astype(np.float64)
+    return _combined_columns(keys, masks, n, np.logical_and, empty=True).astype(np.float64)
 
 
 def _evaluate(features, keys: np.ndarray, values: np.ndarray, masks: np.ndarray, n: int) -> np.ndarray:
