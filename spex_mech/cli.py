@@ -33,13 +33,8 @@ def _algorithm(name: str):
 
 def run_sweep(config_path: str, out: Optional[str] = None, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
     """Run one sweep; returns the run facts written to ``results.json``."""
-    from .circuit import extract_circuit
     from .config import ConfigError, load_config, resolve
-    from .engine import AblationGame
-    from .report import summary_table, write_figures, write_report
-    from .results.interactions import jsonable
-    from .store import MaskStore, StoredValueFunction
-    from .valuefn import uniform_masks
+    from .store import MaskStore
 
     cfg = load_config(config_path)
     out_dir = Path(out) if out else Path("runs") / cfg.path.stem
@@ -50,10 +45,42 @@ def run_sweep(config_path: str, out: Optional[str] = None, resume: bool = False,
     started = time.time()
     resolved = resolve(cfg)  # model, units, prompts, metric, budget: all checked before any masked evaluation
     n = len(resolved.units)
+    new_out = not out_dir.exists()
     try:
         store = MaskStore(store_dir, n, cfg.game_identity())
     except ValueError as err:
         raise ConfigError(f"--resume: {err}") from err
+    try:
+        return _sweep(cfg, resolved, store, out_dir, started, quiet)
+    except BaseException:
+        _discard_if_unused(store_dir, out_dir if new_out else None)
+        raise
+
+
+def _discard_if_unused(store_dir: Path, out_dir: Optional[Path]) -> None:
+    """After a failed run: remove the store if it holds no evaluated mask (and the output folder if this
+    run created it and it is now empty), so no half-made run folder is left behind; evaluated masks stay
+    for ``--resume``."""
+    import shutil
+
+    records = store_dir / "records.bin"
+    if records.exists() and records.stat().st_size > 0:
+        return
+    shutil.rmtree(store_dir, ignore_errors=True)
+    if out_dir is not None and out_dir.is_dir() and not any(out_dir.iterdir()):
+        out_dir.rmdir()
+
+
+def _sweep(cfg, resolved, store, out_dir: Path, started: float, quiet: bool) -> dict[str, Any]:
+    """Evaluate, fit, and write the run folder (``run_sweep`` after its checks)."""
+    from .circuit import extract_circuit
+    from .engine import AblationGame
+    from .report import summary_table, write_figures, write_report
+    from .results.interactions import jsonable
+    from .store import StoredValueFunction
+    from .valuefn import uniform_masks
+
+    n = len(resolved.units)
     log = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
     log(f"spex-mech: {n} units, algorithm {resolved.algorithm}, planned evaluations ≈ {resolved.planned_evaluations}")
     game = AblationGame(

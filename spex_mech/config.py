@@ -151,6 +151,7 @@ def load_config(path: str | os.PathLike) -> SweepConfig:
     name = data["algorithm"]["name"]
     if name not in ALGORITHMS:
         raise ConfigError(f"[algorithm] name: unknown algorithm '{name}'{_suggest(name, ALGORITHMS)}")
+    _check_options(name, data["algorithm"])
     kind = data.get("metric", {}).get("kind")
     if kind is not None and kind not in METRICS:
         raise ConfigError(f"[metric] kind: unknown metric '{kind}'{_suggest(kind, METRICS)}")
@@ -161,6 +162,27 @@ def load_config(path: str | os.PathLike) -> SweepConfig:
     if frac is not None and not 0 < frac <= 1:
         raise ConfigError(f"[output] circuit_fraction must be in (0, 1], got {frac}")
     return SweepConfig(path=path, data=data)
+
+
+def _check_options(name: str, algo: dict[str, Any]) -> None:
+    """[algorithm] options must be keyword arguments of the algorithm (checked before the model loads,
+    so a typo fails in a second, not after the sweep has started)."""
+    import inspect
+
+    import spex_mech
+
+    params = inspect.signature(getattr(spex_mech, name)).parameters
+    accepted = [k for k, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and k not in ("f", "n")]
+    for key in algo.get("options", {}):
+        if key in ("f", "n"):
+            raise ConfigError(f"[algorithm] options: '{key}' is set by the sweep (the game and its units), not an option")
+        if key in SCHEMA["algorithm"] and key in algo:
+            raise ConfigError(f"[algorithm] options: '{key}' is also set as [algorithm] {key}; give it once")
+        if key not in accepted:
+            raise ConfigError(
+                f"[algorithm] options: {name} has no option '{key}'{_suggest(key, accepted)} "
+                f"(its options: {', '.join(k for k in accepted if k not in SCHEMA['algorithm'])})"
+            )
 
 
 def _entry(spec: str, base: Path, key: str) -> Callable[..., Any]:

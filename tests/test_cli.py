@@ -86,6 +86,15 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
         ('[model]\nzoo = "induction"\n[algorithm]\nname = "spex"\nbudget = "lots"\n', "[algorithm] budget must be model evaluations"),
         ('[model]\nzoo = "induction"\n[ablation]\nkind = "mean_tokenwize"\n[algorithm]\nname = "spex"\n', "[ablation] kind: unknown ablation 'mean_tokenwize'"),
         ('[model]\nentry = "nowhere:load"\n[algorithm]\nname = "spex"\n', "[model] entry: cannot import module 'nowhere'"),
+        (
+            '[model]\nzoo = "induction"\n[algorithm]\nname = "proxyspex"\nbudget = 100\noptions = { depth = 4 }\n',
+            "[algorithm] options: proxyspex has no option 'depth'; did you mean 'depths'?",
+        ),
+        (
+            '[model]\nzoo = "induction"\n[algorithm]\nname = "spex"\nseed = 1\noptions = { seed = 2 }\n',
+            "[algorithm] options: 'seed' is also set as [algorithm] seed; give it once",
+        ),
+        ('[model]\nzoo = "induction"\n[algorithm]\nname = "exhaustive"\noptions = { n = 3 }\n', "[algorithm] options: 'n' is set by the sweep"),
     ],
 )
 def test_bad_config_rejected_before_compute(tmp_path, capsys, body, message):
@@ -95,6 +104,21 @@ def test_bad_config_rejected_before_compute(tmp_path, capsys, body, message):
     err = capsys.readouterr().err
     assert message in err, err
     assert not (out / "store" / "records.bin").exists()  # nothing was evaluated
+
+
+def test_failed_run_leaves_no_empty_run_folder(tmp_path):
+    """An option the algorithm rejects before evaluating anything: its own error, and no store or run
+    folder left behind (a folder that already existed stays)."""
+    cfg = write(tmp_path, "cfg.toml", '[model]\nzoo = "induction"\n[algorithm]\nname = "proxyspex"\nbudget = 100\nmax_order = 3\noptions = { depths = [3, 6] }\n')
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"depths \(3, 6\) exceed max_order=3"):
+        run_sweep(str(cfg), str(out), quiet=True)
+    assert not out.exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    with pytest.raises(ValueError, match="exceed max_order"):
+        run_sweep(str(cfg), str(kept), quiet=True)
+    assert kept.is_dir() and not any(kept.iterdir())
 
 
 def _records(out: Path) -> int:
