@@ -74,6 +74,7 @@ def _discard_if_unused(store_dir: Path, out_dir: Optional[Path]) -> None:
 def _sweep(cfg, resolved, store, out_dir: Path, started: float, quiet: bool) -> dict[str, Any]:
     """Evaluate, fit, and write the run folder (``run_sweep`` after its checks)."""
     from .circuit import extract_circuit
+    from .config import ConfigError
     from .engine import AblationGame
     from .report import summary_table, write_figures, write_report
     from .results.interactions import jsonable
@@ -97,7 +98,12 @@ def _sweep(cfg, resolved, store, out_dir: Path, started: float, quiet: bool) -> 
     f = StoredValueFunction(game, store, flush_every=cfg.get("output", "flush_every", 256), progress=not quiet)
     f.ids = game.ids
     t0 = time.time()
-    result = _algorithm(resolved.algorithm)(f, **resolved.algorithm_kwargs)
+    try:
+        result = _algorithm(resolved.algorithm)(f, **resolved.algorithm_kwargs)
+    except (ValueError, TypeError) as err:
+        if f.n_calls == 0:  # refused its arguments before asking for a single value: a config problem
+            raise ConfigError(f"[algorithm] {resolved.algorithm}: {err}") from err
+        raise
     t_algo = time.time() - t0
     samples = cfg.get("output", "faithfulness_samples", 1000)
     faith = None

@@ -121,7 +121,8 @@ class StoredValueFunction:
     """A value function that answers stored masks from a :class:`MaskStore` and stores new ones.
 
     New masks are evaluated in batches of ``flush_every`` rows; each finished batch is on disk before
-    the next starts. ``n_evaluations`` counts fresh evaluations, ``n_reused`` answers from the store.
+    the next starts. ``n_evaluations`` counts fresh evaluations, ``n_reused`` answers from the store,
+    ``n_calls`` the calls received.
     """
 
     def __init__(
@@ -145,8 +146,10 @@ class StoredValueFunction:
         self.flush_every = int(flush_every)
         self.n_evaluations = 0
         self.n_reused = 0
+        self.n_calls = 0
 
     def __call__(self, masks: Any) -> np.ndarray:
+        self.n_calls += 1
         arr = to_mask_array(masks, self.n)
         found, values = self.store.lookup(arr)
         todo = np.nonzero(~found)[0]

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from spex_mech.cli import main, run_sweep
+from spex_mech.config import ConfigError
 from spex_mech.store import MaskStore
 
 SLOW_MODEL = textwrap.dedent(
@@ -106,19 +107,39 @@ def test_bad_config_rejected_before_compute(tmp_path, capsys, body, message):
     assert not (out / "store" / "records.bin").exists()  # nothing was evaluated
 
 
-def test_failed_run_leaves_no_empty_run_folder(tmp_path):
-    """An option the algorithm rejects before evaluating anything: its own error, and no store or run
-    folder left behind (a folder that already existed stays)."""
+def test_option_value_refused_by_the_algorithm_leaves_no_run_folder(tmp_path, capsys):
+    """An option value the algorithm rejects before asking for any value: a config error carrying the
+    algorithm's message, and no store or run folder left behind (a folder that already existed stays)."""
     cfg = write(tmp_path, "cfg.toml", '[model]\nzoo = "induction"\n[algorithm]\nname = "proxyspex"\nbudget = 100\nmax_order = 3\noptions = { depths = [3, 6] }\n')
     out = tmp_path / "out"
-    with pytest.raises(ValueError, match=r"depths \(3, 6\) exceed max_order=3"):
-        run_sweep(str(cfg), str(out), quiet=True)
+    assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 2
+    assert "config error: [algorithm] proxyspex: depths (3, 6) exceed max_order=3" in capsys.readouterr().err
     assert not out.exists()
     kept = tmp_path / "kept"
     kept.mkdir()
-    with pytest.raises(ValueError, match="exceed max_order"):
+    with pytest.raises(ConfigError, match="exceed max_order"):
         run_sweep(str(cfg), str(kept), quiet=True)
     assert kept.is_dir() and not any(kept.iterdir())
+
+
+def test_model_errors_during_the_run_are_not_config_errors(tmp_path):
+    """A value function that fails on the algorithm's first masked batch (the clean pass worked) keeps
+    its own exception and traceback, even a ValueError: only an algorithm that never asked for a value
+    is refusing its configuration."""
+    (tmp_path / "broken_metric.py").write_text(
+        "def metric(logits):  # logits [mask, prompt, k, vocab]; the clean pass has one mask row\n"
+        "    if logits.shape[0] > 1:\n"
+        "        raise ValueError('broken forward')\n"
+        "    return logits[..., 0, 1] - logits[..., 0, 0]\n"
+    )
+    body = SLOW_CONFIG.replace('[model]\nentry = "slow_planted:load"', '[model]\nzoo = "planted"').replace("budget = 3000", "budget = 600")
+    body = body.replace('kind = "logit_diff"\ncorrect = 1\nincorrect = 0', 'kind = "entry"\nentry = "broken_metric:metric"')
+    cfg = write(tmp_path, "cfg.toml", body)
+    with pytest.raises(ValueError, match="broken forward") as caught:
+        run_sweep(str(cfg), str(tmp_path / "out"), quiet=True)
+    assert not isinstance(caught.value, ConfigError)
+    assert "algorithms" in "".join(str(entry.path) for entry in caught.traceback)  # raised inside the algorithm's call
+    assert not (tmp_path / "out").exists()  # nothing was evaluated: no store left
 
 
 def _records(out: Path) -> int:
