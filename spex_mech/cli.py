@@ -53,20 +53,19 @@ def run_sweep(config_path: str, out: Optional[str] = None, resume: bool = False,
     try:
         return _sweep(cfg, resolved, store, out_dir, started, quiet)
     except BaseException:
-        _discard_if_unused(store_dir, out_dir if new_out else None)
+        _discard_if_unused(store, out_dir if new_out else None)
         raise
 
 
-def _discard_if_unused(store_dir: Path, out_dir: Optional[Path]) -> None:
+def _discard_if_unused(store, out_dir: Optional[Path]) -> None:
     """After a failed run: remove the store if it holds no evaluated mask (and the output folder if this
     run created it and it is now empty), so no half-made run folder is left behind; evaluated masks stay
     for ``--resume``."""
     import shutil
 
-    records = store_dir / "records.bin"
-    if records.exists() and records.stat().st_size > 0:
+    if len(store):
         return
-    shutil.rmtree(store_dir, ignore_errors=True)
+    shutil.rmtree(store.path, ignore_errors=True)
     if out_dir is not None and out_dir.is_dir() and not any(out_dir.iterdir()):
         out_dir.rmdir()
 
