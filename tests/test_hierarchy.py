@@ -184,16 +184,20 @@ def test_pair_search_agrees_with_scoring_every_pair_one_by_one():
     assert search.best(r, float(np.linalg.norm(r)), set())[0] == (4, 17)
 
 
+def _pair_and_friends() -> SparseFunction:
+    return SparseFunction(64, {(7, 40): 1.0, (7,): -0.5, (40,): -0.5, (3,): 0.3, (5, 9): 0.4, (5,): 0.2}, basis="mobius")
+
+
 def test_proxyspex_takes_the_growth_from_nothing_when_it_validates_better():
-    """Oracle: the exact function. A balanced pair no unit of which moves f alone: at 160 masks the
-    proxy's read-out misses part of it on this design, the growth from ∅ (pair families) is exact, and the
-    reported validation R² of either path never passes 1."""
+    """Oracle: the exact function. A balanced pair no unit of which moves f alone, at 120 masks for 64
+    units: the proxy's read-out misses part of it on this design, the growth from ∅ (pair families) is
+    exact and validates better, so it is kept."""
     pytest.importorskip("lightgbm")
-    f = SparseFunction(64, {(7, 40): 1.0, (7,): -0.5, (40,): -0.5, (3,): 0.3, (5, 9): 0.4, (5,): 0.2}, basis="mobius")
-    result = proxyspex(f, budget=160, seed=3, proxy="lightgbm")
+    f = _pair_and_friends()
+    result = proxyspex(f, budget=120, seed=4, proxy="lightgbm")
     p = result.params
     assert p["support_search"] == "growth"
-    assert p["proxy_path_validation_r2"] < p["growth_validation_r2"] <= 1.0 + 1e-12
+    assert p["proxy_path_validation_r2"] < 0.9 < p["growth_validation_r2"] <= 1.0 + 1e-12
     assert p["validation_r2"] == p["growth_validation_r2"]
     test = uniform_masks(64, 500, seed=99)
     assert result.faithfulness(f, masks=test) > 1.0 - 1e-8
@@ -202,9 +206,19 @@ def test_proxyspex_takes_the_growth_from_nothing_when_it_validates_better():
         assert found.get(term, 0.0) == pytest.approx(truth.get(term, 0.0), abs=1e-4), term
 
 
-def test_growth_from_nothing_runs_only_at_small_budgets():
-    f = SparseFunction(20, {(0, 1): 1.0, (2,): 0.5}, basis="mobius")
-    big = proxyspex(f, budget=600, seed=0)
-    assert big.params["support_search"] == "proxy" and big.params["growth_validation_r2"] is None
-    small = proxyspex(f, budget=200, seed=0)
-    assert small.params["growth_validation_r2"] is not None
+def test_reported_r2_after_growth_never_passes_one():
+    """Proxy R² plus the growth's held-out gain once reported 1.036 here (the gain's baseline is not the
+    proxy's); it is capped by the grown support's own held-out R²."""
+    pytest.importorskip("lightgbm")
+    result = proxyspex(_pair_and_friends(), budget=160, seed=3, proxy="lightgbm")
+    assert result.params["grown_terms"]
+    assert result.params["validation_r2"] <= 1.0 + 1e-12
+
+
+def test_growth_from_nothing_runs_only_with_fewer_than_two_masks_per_unit():
+    f = SparseFunction(64, {(0, 1): 1.0, (2,): 0.5}, basis="mobius")
+    for budget, runs in ((100, True), (127, True), (128, False), (400, False), (600, False)):
+        p = proxyspex(f, budget=budget, seed=0).params
+        assert (p["growth_validation_r2"] is not None) is runs, budget
+        if not runs:
+            assert p["support_search"] == "proxy" and p["proxy_path_validation_r2"] is None
