@@ -18,13 +18,14 @@ basis where such a term is one column instead of 2^k Fourier columns:
    n × n product): a pair AND whose units show nothing alone is reachable without a found parent.
 
 With an empty start (``mobius`` holding at most ∅) the growth is a support search of its own, one
-term at a time from nothing; ProxySPEX runs it next to the proxy's read-outs at small budgets, where
-a proxy's spurious splits can mislead the support more than they guide it.
+term at a time from nothing; ProxySPEX runs it next to the proxy's read-outs when it has fewer than
+2 masks per unit, where a proxy's spurious splits can mislead the support more than they guide it.
 
 The growth looks at every mask it is given, so its own cross-validated error is optimistic.
-:func:`growth_gain` measures the procedure honestly: on each outer fold it grows from the training
-masks alone (accepting terms by an inner split of them) and scores the grown support on the fold's
-held-out masks. ProxySPEX keeps the growth found on all masks and reports only that honest gain.
+:func:`growth_cv_mse` measures the procedure honestly: on each outer fold it grows from the training
+masks alone (accepting terms by an inner split of them) and scores the start and the grown support on
+the fold's held-out masks (:func:`growth_gain` is the difference). ProxySPEX keeps the growth found on
+all masks and reports only that honest gain.
 """
 
 from __future__ import annotations
