@@ -199,6 +199,8 @@ def test_proxyspex_takes_the_growth_from_nothing_when_it_validates_better():
     assert p["support_search"] == "growth"
     assert p["proxy_path_validation_r2"] < 0.9 < p["growth_validation_r2"] <= 1.0 + 1e-12
     assert p["validation_r2"] == p["growth_validation_r2"]
+    assert p["basis"] == "mobius" and p["ridge_alpha"] == 1e-6
+    assert {tuple(t) for t in p["grown_terms"]} == {t for t, v in result.mobius().items() if t and abs(v) > 1e-8}
     test = uniform_masks(64, 500, seed=99)
     assert result.faithfulness(f, masks=test) > 1.0 - 1e-8
     truth, found = f.truth.mobius(), result.mobius()

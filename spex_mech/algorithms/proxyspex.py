@@ -68,6 +68,7 @@ _DEFAULT_DEPTH = 5  # deepest proxy trees (highest order) without max_order, as 
 _SHALLOW_DEPTH = 3  # the other depth tried: better proxies when few masks support deep trees
 _SMALL_BUDGET = 500  # at most this many masks: support chosen by nested CV, final proxy fitted on all of them
 _FROM_EMPTY_MASKS_PER_UNIT = 2  # the growth from ∅ competes only with fewer masks than this × n
+_FROM_EMPTY_ALPHA = 1e-6  # ridge penalty / samples of the growth from ∅ (hierarchy's default)
 _CV_SKIP_R2 = 0.99  # ... unless one split's surrogate already explains this share of the held-out variance
 _CV_FOLDS = 5
 _MIN_BUDGET = 10
@@ -617,8 +618,9 @@ def proxyspex(
     Returns
     -------
     Interactions with ``algorithm="proxyspex"``; ``params`` holds the proxy and surrogate validation
-    R² (``proxy_validation_r2``, ``validation_r2``), the chosen support size and the R² curve, which
-    support search won (``support_search``: ``"proxy"`` or ``"growth"`` from ∅; where both ran, their
+    R² (``proxy_validation_r2``, ``validation_r2``), the read-out's support size and R² curve
+    (``n_interactions``, ``support_curve``; with ``support_search="growth"`` the result is instead the
+    AND terms in ``grown_terms``, grown from ∅, with ``basis="mobius"``), which support search won (``support_search``: ``"proxy"`` or ``"growth"`` from ∅; where both ran, their
     held-out R², ``proxy_path_validation_r2`` and ``growth_validation_r2``; else None), timings
     and, with ``confirm``, the confirmation table. A UserWarning is issued when the surrogate's
     validation R² is below ``LOW_R2_WARNING``.
@@ -772,6 +774,7 @@ def proxyspex(
     if ranking.basis == "mobius":
         out_keys, out_vals = spec.mobius_to_fourier(out_keys, out_vals)
     grown, support_search, proxy_path_r2, growth_r2 = None, "proxy", None, None
+    out_basis = ranking.basis
     if grow and refine and fixed_k is None:
         start_terms = Interactions(out_keys, out_vals, n).mobius()
         top_order = int(max_order) if max_order is not None else max(depths)
@@ -798,14 +801,18 @@ def proxyspex(
         # and chosen by the held-out R² in 3 of 80 runs, each time worse)
         if small and m < _FROM_EMPTY_MASKS_PER_UNIT * n:
             with thread_limit(n_jobs):
-                _, plain_mse = growth_cv_mse({}, masks, values, folds, max_order=top_order, seed=seed, pairs=True)
+                _, plain_mse = growth_cv_mse(
+                    {}, masks, values, folds, max_order=top_order, alpha=_FROM_EMPTY_ALPHA, seed=seed, pairs=True
+                )
             plain_r2 = growth_r2 = 1.0 - plain_mse / var_held
             proxy_path_r2 = float(choice["validation_r2"])
             if plain_r2 > choice["validation_r2"]:
                 with thread_limit(n_jobs):
-                    plain = grow_and_terms({}, masks, values, folds, max_order=top_order, pairs=True)
-                if plain is not None:
+                    plain = grow_and_terms({}, masks, values, folds, max_order=top_order, alpha=_FROM_EMPTY_ALPHA, pairs=True)
+                if plain is not None:  # the read-out's basis and penalty no longer describe the result
                     grown, support_search = plain, "growth"
+                    choice["alpha"] = _FROM_EMPTY_ALPHA
+                    out_basis = "mobius"
                     out_keys, out_vals = _and_terms_to_fourier(plain["terms"])
                     choice["validation_r2"] = plain_r2
     t_end = time.perf_counter()
@@ -819,7 +826,7 @@ def proxyspex(
         "max_order": None if max_order is None else int(max_order),
         "proxy": fit.backend,
         "depth": fit.depth,
-        "basis": ranking.basis,
+        "basis": out_basis,
         "n_trees": fit.n_trees,
         "learning_rate": fit.learning_rate,
         "proxy_search": searched,
