@@ -175,7 +175,7 @@ class _PairSearch:
         N, n = masks.shape
         counts = (self.X.T @ self.X).astype(np.float64)
         norms = np.sqrt(np.clip(counts - counts**2 / N, 0.0, None))
-        self.inv_norms = np.triu(np.where(norms > 1e-9, 1.0 / np.where(norms > 1e-9, norms, 1.0), 0.0), 1)
+        self.inv_norms = np.triu(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 1e-9), 1)
         self.threshold = np.sqrt(2.0 * np.log(n * (n - 1) / 2) / N)  # the pairs' null maximum
 
     def best(self, resid: np.ndarray, resid_norm: float, present: set) -> tuple[Optional[tuple[int, int]], float]:

@@ -455,15 +455,6 @@ def _greedy_support(
         steps = min(most, 4 * steps)
 
 
-def _and_terms_to_fourier(terms: dict) -> tuple[np.ndarray, np.ndarray]:
-    """A {units: Möbius coefficient} dict as Fourier (keys, values)."""
-    width = max(1, max(len(t) for t in terms))
-    keys = np.full((len(terms), width), -1, np.int64)
-    for row, term in enumerate(terms):
-        keys[row, : len(term)] = term
-    return spec.mobius_to_fourier(keys, np.array(list(terms.values()), dtype=np.float64))
-
-
 # ------------------------------------------------------------------------------------- confirmation
 
 
@@ -793,7 +784,6 @@ def proxyspex(
                 before, after = growth_cv_mse(
                     start_terms, masks, values, folds, max_order=top_order, alpha=alpha, seed=seed, pairs=small
                 )
-            out_keys, out_vals = _and_terms_to_fourier(grown["terms"])
             choice["validation_r2"] = min(choice["validation_r2"] + (before - after) / var_held, 1.0 - after / var_held)
         # the growth alone, from ∅, scored the same honest way (each fold grown without its masks), where
         # masks are too few per unit for the trees to try most units: with more, it only adds a noisy
@@ -804,17 +794,19 @@ def proxyspex(
                 _, plain_mse = growth_cv_mse(
                     {}, masks, values, folds, max_order=top_order, alpha=_FROM_EMPTY_ALPHA, seed=seed, pairs=True
                 )
-            plain_r2 = growth_r2 = 1.0 - plain_mse / var_held
+            growth_r2 = 1.0 - plain_mse / var_held
             proxy_path_r2 = float(choice["validation_r2"])
-            if plain_r2 > choice["validation_r2"]:
+            if growth_r2 > choice["validation_r2"]:
                 with thread_limit(n_jobs):
                     plain = grow_and_terms({}, masks, values, folds, max_order=top_order, alpha=_FROM_EMPTY_ALPHA, pairs=True)
                 if plain is not None:  # the read-out's basis and penalty no longer describe the result
                     grown, support_search = plain, "growth"
                     choice["alpha"] = _FROM_EMPTY_ALPHA
                     out_basis = "mobius"
-                    out_keys, out_vals = _and_terms_to_fourier(plain["terms"])
-                    choice["validation_r2"] = plain_r2
+                    choice["validation_r2"] = growth_r2
+        if grown is not None:  # the returned support: the grown Möbius terms, as Fourier coefficients
+            terms = grown["terms"]
+            out_keys, out_vals = spec.mobius_to_fourier(spec.canonical_keys(terms), np.array(list(terms.values())))
     t_end = time.perf_counter()
 
     params: dict[str, Any] = {
