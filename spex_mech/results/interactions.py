@@ -16,6 +16,7 @@ import numpy as np
 from ..transforms import fourier_to_mobius_dense
 from ..valuefn import ValueFunction, labels_or_default, to_mask_array, uniform_masks
 from . import spectrum as spec
+from .params import ParamsBase
 from .indices import INDEX_NAMES, compute_index_dense, compute_index_sparse, index_spec
 
 __all__ = ["Interactions", "Term", "r2_score"]
@@ -96,7 +97,8 @@ class Interactions:
         self.ids = list(ids) if ids is not None else list(self.labels)
         self.n_evaluations = int(n_evaluations)
         self.algorithm = algorithm
-        self.params = dict(params or {})
+        # a typed ParamsBase record is kept as is (it is a read-only Mapping); anything else is copied
+        self.params = params if isinstance(params, ParamsBase) else dict(params or {})
         if dense_fourier is not None:
             dense_fourier = np.asarray(dense_fourier, dtype=np.float64)
             if dense_fourier.shape != (1 << self.n,):
@@ -379,6 +381,8 @@ class Interactions:
 
 def jsonable(obj: Any) -> Any:
     """A JSON-serialisable copy: numpy scalars and arrays become Python numbers and lists."""
+    if isinstance(obj, ParamsBase):
+        return jsonable(obj.to_dict())
     if isinstance(obj, dict):
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
