@@ -152,16 +152,23 @@ def run_case(factory: Callable[[], Any], kwargs: dict[str, Any]) -> dict[str, An
     }
 
 
-def _diff(before: dict[str, Any], after: dict[str, Any]) -> str:
-    parts = []
+def _diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[str, str]:
+    """(what differs, params keys absent before and None now); empty strings when nothing does.
+
+    A params key the reference lacks and the new record holds as None (a typed record lists every
+    field; ``confirmation`` is None without ``confirm``) carries no value, so it is reported apart.
+    """
+    parts, added = [], []
     for field in ("keys", "coefficients", "n_evaluations"):
         if before[field] != after[field]:
             parts.append(field)
     pb, pa = before["params"], after["params"]
     for key in sorted(set(pb) | set(pa)):
-        if pb.get(key, "<absent>") != pa.get(key, "<absent>"):
+        if key not in pb and key in pa and pa[key] is None:
+            added.append(key)
+        elif pb.get(key, "<absent>") != pa.get(key, "<absent>"):
             parts.append(f"params[{key}]")
-    return ", ".join(parts)
+    return ", ".join(parts), ", ".join(added)
 
 
 def main() -> int:
@@ -183,16 +190,24 @@ def main() -> int:
         args.path.write_text(json.dumps(records, indent=0, sort_keys=True) + "\n")
         return 0
     before = json.loads(args.path.read_text())
-    lines = ["# ProxySPEX bit-for-bit comparison", "", f"Reference: `{args.path}`", "", "| case | result |", "|---|---|"]
+    lines = [
+        "# ProxySPEX bit-for-bit comparison",
+        "",
+        f"Reference: `{args.path}`. Compared: spectrum keys, coefficient bits, n_evaluations, every params",
+        "value (floats by their bits; timings excluded).",
+        "",
+        "| case | result | params keys new (None) |",
+        "|---|---|---|",
+    ]
     differs = 0
     for name, (factory, kwargs) in todo.items():
         if name not in before:
-            lines.append(f"| {name} | not in the reference |")
+            lines.append(f"| {name} | not in the reference | |")
             differs += 1
             continue
-        diff = _diff(before[name], run_case(factory, kwargs))
+        diff, added = _diff(before[name], run_case(factory, kwargs))
         differs += bool(diff)
-        lines.append(f"| {name} | {'identical' if not diff else 'DIFFERENT: ' + diff} |")
+        lines.append(f"| {name} | {'identical' if not diff else 'DIFFERENT: ' + diff} | {added} |")
         print(lines[-1], flush=True)
     lines += ["", f"{len(todo) - differs} of {len(todo)} cases identical."]
     report = "\n".join(lines) + "\n"
