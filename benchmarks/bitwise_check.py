@@ -40,7 +40,9 @@ def _rsf(n: int, k: int, orders: tuple, basis: str, seed: int) -> Callable[[], A
 
 
 def _pair_and_friends() -> SparseFunction:
-    return SparseFunction(64, {(7, 40): 1.0, (7,): -0.5, (40,): -0.5, (3,): 0.3, (5, 9): 0.4, (5,): 0.2}, basis="mobius")
+    return SparseFunction(
+        64, {(7, 40): 1.0, (7,): -0.5, (40,): -0.5, (3,): 0.3, (5, 9): 0.4, (5,): 0.2}, basis="mobius"
+    )
 
 
 def _sum_game():
@@ -58,17 +60,23 @@ def _estimator():
 
 
 def cases() -> dict[str, tuple[Callable[[], Any], dict[str, Any]]]:
-    """name → (function factory, proxyspex keyword arguments)."""
+    """Return every case: name → (function factory, proxyspex keyword arguments)."""
     out: dict[str, tuple[Callable[[], Any], dict[str, Any]]] = {
         # tests/test_proxyspex.py
-        "hier64_fifth": (_rsf(64, 15, (1, 2, 3), "mobius", 4), dict(budget=413, max_order=3, seed=0)),  # SPEX b=5 cost // 5
+        "hier64_fifth": (
+            _rsf(64, 15, (1, 2, 3), "mobius", 4),
+            dict(budget=413, max_order=3, seed=0),
+        ),  # SPEX b=5 cost // 5
         "exhaustive14": (_rsf(14, 10, (1, 2, 3, 4), "mobius", 7), dict(budget=1500, seed=1)),
         "honest_small": (_rsf(1024, 40, (1, 2, 3, 4), "mobius", 2), dict(budget=500, seed=2)),
         "cv_easy": (_rsf(16, 6, (1, 2, 3), "mobius", 5), dict(budget=300, seed=0)),
         "cv_easy_forced": (_rsf(16, 6, (1, 2, 3), "mobius", 5), dict(budget=300, seed=0, cross_validation=True)),
         "cv_easy_single": (_rsf(16, 6, (1, 2, 3), "mobius", 5), dict(budget=300, seed=0, cross_validation=False)),
         "cv_hard": (_rsf(256, 30, (1, 2, 3, 4), "mobius", 0), dict(budget=200, seed=0)),
-        "mobius_basis": (_rsf(20, 8, (1, 2, 3, 4), "mobius", 11), dict(budget=1500, seed=0, basis="mobius", grow=False)),
+        "mobius_basis": (
+            _rsf(20, 8, (1, 2, 3, 4), "mobius", 11),
+            dict(budget=1500, seed=0, basis="mobius", grow=False),
+        ),
         "fourier_basis": (_rsf(64, 20, (1, 2, 3, 4), "mobius", 1), dict(budget=250, seed=1, basis="fourier")),
         "auto_basis": (_rsf(64, 20, (1, 2, 3, 4), "mobius", 1), dict(budget=250, seed=1)),
         "wide_base": (_rsf(60, 6, (1, 2), "mobius", 0), dict(budget=40, seed=0, singletons="all")),
@@ -82,7 +90,10 @@ def cases() -> dict[str, tuple[Callable[[], Any], dict[str, Any]]]:
         ),
         "non_hierarchical": (_rsf(32, 8, (4, 5), "fourier", 3), dict(budget=1500, seed=0)),
         "confirm": (_rsf(20, 8, (2, 3), "mobius", 11), dict(budget=800, seed=0, confirm=3, confirm_bases=2)),
-        "backend_sklearn": (_rsf(24, 6, (1, 2, 3), "mobius", 5), dict(budget=1200, proxy="sklearn", max_order=3, seed=0)),
+        "backend_sklearn": (
+            _rsf(24, 6, (1, 2, 3), "mobius", 5),
+            dict(budget=1200, proxy="sklearn", max_order=3, seed=0),
+        ),
         "estimator": (_rsf(16, 6, (1, 2, 3), "mobius", 8), dict(budget=600, proxy="estimator", max_order=2, seed=0)),
         "ranked_singletons": (_rsf(300, 10, (1, 2, 3), "mobius", 3), dict(budget=400, seed=0)),
         "refine_off": (
@@ -92,7 +103,10 @@ def cases() -> dict[str, tuple[Callable[[], Any], dict[str, Any]]]:
         "metadata": (_rsf(12, 4, (1, 2), "mobius", 1), dict(budget=300, seed=2)),
         "small_design": (_sum_game, dict(budget=100, seed=0)),
         # tests/test_hierarchy.py
-        "fourier_plain": (_rsf(256, 30, (1, 2, 3, 4), "mobius", 0), dict(budget=500, seed=0, grow=False, basis="fourier")),
+        "fourier_plain": (
+            _rsf(256, 30, (1, 2, 3, 4), "mobius", 0),
+            dict(budget=500, seed=0, grow=False, basis="fourier"),
+        ),
         "fourier_grown": (_rsf(256, 30, (1, 2, 3, 4), "mobius", 0), dict(budget=500, seed=0, basis="fourier")),
     }
     for budget in (100, 127, 128, 400, 600):
@@ -110,7 +124,10 @@ def cases() -> dict[str, tuple[Callable[[], Any], dict[str, Any]]]:
         out["growth_cap_lgb"] = (_pair_and_friends, dict(budget=160, seed=3, proxy="lightgbm"))
     # benchmarks/proxyspex_benchmark.py --quick: n = 64, 20 planted terms, budgets 250 and 1000, seed 0
     for budget in (250, 1000):
-        out[f"bench64_{budget}"] = (_rsf(64, 20, (1, 2, 3, 4), "mobius", 0), dict(budget=budget, seed=0, proxy="sklearn"))
+        out[f"bench64_{budget}"] = (
+            _rsf(64, 20, (1, 2, 3, 4), "mobius", 0),
+            dict(budget=budget, seed=0, proxy="sklearn"),
+        )
     return out
 
 
@@ -153,7 +170,7 @@ def run_case(factory: Callable[[], Any], kwargs: dict[str, Any]) -> dict[str, An
 
 
 def _diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[str, str]:
-    """(what differs, params keys absent before and None now); empty strings when nothing does.
+    """Return (what differs, params keys absent before and None now); empty strings when nothing does.
 
     A params key the reference lacks and the new record holds as None (a typed record lists every
     field; ``confirmation`` is None without ``confirm``) carries no value, so it is reported apart.
@@ -172,6 +189,7 @@ def _diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[str, str]:
 
 
 def main() -> int:
+    """Record or compare (see the module docstring); the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=("record", "compare"))
     parser.add_argument("path", type=Path, help="the 'before' JSON file (written by record, read by compare)")

@@ -40,10 +40,10 @@ import numpy as np
 from ...results.interactions import Interactions
 from ...valuefn import ValueFunction
 from .confirm import confirm_interactions
-from .design import SMALL_BUDGET, Design, Split, design_masks, evaluate, split_design
+from .design import Design, Split, design_masks, evaluate, split_design
 from .proxy import ProxyConfig, ProxyFit
 from .readout import ProxySpectrum, Ranking, greedy_order, rank_spectrum, read_spectrum
-from .records import VAL_FRACTION, ProxySpexParams, Settings
+from .records import VAL_FRACTION, ProxySpexParams, Settings, stage_seconds
 from .refit import Surrogate, grow_support, refit_support
 from .selection import Readout, Selection, choose_support, search_readouts
 from .support import SupportChoice, greedy_support, select_support
@@ -180,7 +180,8 @@ def proxyspex(
     Interactions with ``algorithm="proxyspex"``; ``params`` holds the proxy and surrogate validation
     R² (``proxy_validation_r2``, ``validation_r2``), the read-out's support size and R² curve
     (``n_interactions``, ``support_curve``; with ``support_search="growth"`` the result is instead the
-    AND terms in ``grown_terms``, grown from ∅, with ``basis="mobius"``), which support search won (``support_search``: ``"proxy"`` or ``"growth"`` from ∅; where both ran, their
+    AND terms in ``grown_terms``, grown from ∅, with ``basis="mobius"``), which support search won
+    (``support_search``: ``"proxy"`` or ``"growth"`` from ∅; where both ran, their
     held-out R², ``proxy_path_validation_r2`` and ``growth_validation_r2``; else None), timings
     and, with ``confirm``, the confirmation table. A UserWarning is issued when the surrogate's
     validation R² is below ``LOW_R2_WARNING``. ``params`` is a :class:`ProxySpexParams` record.
@@ -194,48 +195,37 @@ def proxyspex(
     """
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or int(budget) < MIN_BUDGET:
         raise ValueError(f"budget must be an integer ≥ {MIN_BUDGET}, got {budget!r}")
+    # fmt: off
     settings = Settings.from_arguments(
         max_order=max_order, basis=basis, singletons=singletons, refine=refine, n_coefficients=n_coefficients,
-        grow=grow, cross_validation=cross_validation, validation_fraction=validation_fraction, n_jobs=n_jobs,
-    )  # fmt: skip
+        grow=grow, cross_validation=cross_validation, validation_fraction=validation_fraction, n_jobs=n_jobs)
     config = ProxyConfig.from_arguments(
-        proxy, max_order=max_order, n_jobs=n_jobs, depths=depths,
-        learning_rate=learning_rate, max_trees=max_trees, patience=patience,
-    )  # fmt: skip
+        proxy, max_order=max_order, n_jobs=n_jobs, depths=depths, learning_rate=learning_rate,
+        max_trees=max_trees, patience=patience)
+    # fmt: on
     vf = ValueFunction(f, n, max_batch=batch_size)
     rng = np.random.default_rng(seed)
-    # 1. design and evaluation; the early-stopping split (the first CV fold where CV may run)
     t0 = time.perf_counter()
+    # 1. design and evaluation; the early-stopping split (the first CV fold where CV may run)
     design = evaluate(vf, design_masks(vf.n, int(budget), rng), batch_size)
     t_fit = time.perf_counter()
-    may_cv = settings.cross_validation is True or (settings.cross_validation == "auto" and design.m <= SMALL_BUDGET)
-    split = split_design(design.m, rng, may_cv, settings.validation_fraction)
-    # 2. one early-stopped proxy per depth
-    fits = config.fit(design.masks[split.train], design.values[split.train], design.masks[split.val],
-                      design.values[split.val], seed=seed)  # fmt: skip
+    split = split_design(design.m, rng, settings.may_cross_validate(design.m), settings.validation_fraction)
+    # 2. one early-stopped proxy per depth, fitted on the training masks, stopped on the validation masks
+    fits = config.fit(*design.rows(split.train), *design.rows(split.val), seed=seed)
     t_extract = time.perf_counter()
-    # 3-4. read-outs and support, by one split or cross-validation
+    # 3-4. every proxy's read-outs and their supports, chosen by one split or cross-validation
     selection = choose_support(fits, config, design, split, settings, seed)
     t_refit = time.perf_counter()
-    # 5. refit on all masks, then growth
+    # 5. the support refitted on all masks, then AND terms grown onto it
     surrogate = refit_support(selection.best, design, settings.refine, n_jobs)
     if settings.grows:
         top_order = int(max_order) if max_order is not None else max(config.depths)
         surrogate = grow_support(surrogate, design, selection.folds, max_order=top_order, seed=seed, n_jobs=n_jobs)
-    t_end = time.perf_counter()
-    extract, cv_fit = selection.extract_seconds, selection.cv_fit_seconds
-    seconds = {
-        "evaluate": t_fit - t0,
-        "fit": t_extract - t_fit + cv_fit,
-        "extract": extract,
-        "select": t_refit - t_extract - extract - cv_fit,
-        "refit": t_end - t_refit,
-    }
-    params = ProxySpexParams.from_stages(
-        budget=budget, seed=seed, settings=settings, split=split, selection=selection, surrogate=surrogate,
-        seconds=seconds,
-    )  # fmt: skip
-    result = Interactions(surrogate.keys, surrogate.values, vf.n, **vf.provenance(), algorithm="proxyspex", params=params)
+    seconds = stage_seconds(t0, t_fit, t_extract, t_refit, time.perf_counter(), selection)
+    params = ProxySpexParams.from_stages(budget, seed, settings, split, selection, surrogate, seconds)
+    result = Interactions(
+        surrogate.keys, surrogate.values, vf.n, **vf.provenance(), algorithm="proxyspex", params=params
+    )
     # 6. confirmation
     if confirm:
         rows = confirm_interactions(f, result, int(confirm), n_bases=confirm_bases, seed=seed + 1, vf=vf)

@@ -33,6 +33,10 @@ class Design:
         """Number of units."""
         return int(self.masks.shape[1])
 
+    def rows(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the masks and values of the rows ``idx``."""
+        return self.masks[idx], self.values[idx]
+
 
 @dataclass(frozen=True)
 class Split:

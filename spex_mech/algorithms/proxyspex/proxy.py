@@ -77,7 +77,7 @@ def _installed(module: str) -> bool:
 
 
 def resolve_backend(proxy: Any) -> str:
-    """The backend name for ``proxy`` ("auto" → scikit-learn); a clear error if it is not installed."""
+    """Return the backend name for ``proxy`` ("auto" → scikit-learn); a clear error if it is not installed."""
     if not isinstance(proxy, str):
         if not (hasattr(proxy, "fit") and hasattr(proxy, "predict")):
             raise TypeError(f"proxy must be 'auto', one of {BACKENDS} or a regressor with fit/predict, got {proxy!r}")
@@ -242,7 +242,7 @@ def fit_proxy(
 
 
 def _refit(backend: str, X, y, depth, lr, n_trees, seed, n_jobs) -> Any:
-    """The chosen configuration with a fixed tree count, on all masks (no early stopping)."""
+    """Fit the chosen configuration with a fixed tree count, on all masks (no early stopping)."""
     leaf = min_leaf_samples(X.shape[0])
     if backend == "sklearn":
         from sklearn.ensemble import HistGradientBoostingRegressor
@@ -280,7 +280,9 @@ def _refit(backend: str, X, y, depth, lr, n_trees, seed, n_jobs) -> Any:
     return model
 
 
-def refit_proxy(fit: ProxyFit, X: np.ndarray, y: np.ndarray, *, seed: int = 0, n_jobs: int = 1, estimator: Any = None) -> Any:
+def refit_proxy(
+    fit: ProxyFit, X: np.ndarray, y: np.ndarray, *, seed: int = 0, n_jobs: int = 1, estimator: Any = None
+) -> Any:
     """``fit``'s configuration (backend, depth, tree count) refitted on (X, y), without early stopping.
 
     Used when ProxySPEX cross-validates: for the final proxy on all masks and for each fold's proxy,
@@ -369,7 +371,9 @@ class ProxyConfig:
         given = [k for k, v in knobs.items() if v is not None]
         if isinstance(proxy, ProxyConfig):
             if given:
-                raise ValueError(f"proxyspex: {', '.join(given)} given both in the ProxyConfig and as keywords; give them once")
+                raise ValueError(
+                    f"proxyspex: {', '.join(given)} given both in the ProxyConfig and as keywords; give them once"
+                )
             config = proxy
         else:
             backend = resolve_backend(proxy)
@@ -394,7 +398,9 @@ class ProxyConfig:
             raise ValueError(f"depths {config.depths} exceed max_order={max_order}")
         return config
 
-    def fit(self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *, seed: int = 0) -> list[ProxyFit]:
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *, seed: int = 0
+    ) -> list[ProxyFit]:
         """One early-stopped proxy per depth on (X, y), stopped on (X_val, y_val) (:func:`fit_proxy`)."""
         return fit_proxy(
             self.backend,

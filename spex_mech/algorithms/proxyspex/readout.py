@@ -60,7 +60,7 @@ class ProxySpectrum:
 
 
 def read_spectrum(model: Any, n: int, bases: Sequence[str]) -> ProxySpectrum:
-    """The proxy's exact spectrum in each basis of ``bases`` (both read off one tree table).
+    """Read the proxy's exact spectrum in each basis of ``bases`` (both off one tree table).
 
     Parameters
     ----------
@@ -108,7 +108,7 @@ class Ranking:
     basis: str
 
     def features(self, keys: np.ndarray, masks: np.ndarray, n: int) -> np.ndarray:
-        """The columns of ``keys`` on ``masks`` in this ranking's basis: float [m, len(keys)]."""
+        """Return the columns of ``keys`` on ``masks`` in this ranking's basis: float [m, len(keys)]."""
         return (spec.fourier_features if self.basis == "fourier" else spec.and_features)(keys, masks, n)
 
     def columns(self, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -178,7 +178,9 @@ def rank_spectrum(
     return Ranking(base_keys, base_vals, keys[rest], coefs[rest], const, basis), singletons
 
 
-def greedy_order(ranking: Ranking, masks: np.ndarray, values: np.ndarray, rows: np.ndarray, n: int, steps: int) -> Ranking:
+def greedy_order(
+    ranking: Ranking, masks: np.ndarray, values: np.ndarray, rows: np.ndarray, n: int, steps: int
+) -> Ranking:
     """Re-rank a ranking's candidates by orthogonal least squares (greedy forward selection) on ``rows``.
 
     The proxy's coefficients decide *which* terms are candidates (the first ``GREEDY_CANDIDATES``);

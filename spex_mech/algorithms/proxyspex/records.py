@@ -14,8 +14,9 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from ...results.params import ParamsBase
+from .design import SMALL_BUDGET
 
-__all__ = ["ConfirmationRow", "CurvePoint", "ProxySpexParams", "SearchRecord", "Settings"]
+__all__ = ["ConfirmationRow", "CurvePoint", "ProxySpexParams", "SearchRecord", "Settings", "stage_seconds"]
 
 VAL_FRACTION = 0.2
 _SINGLETON_MODES = ("auto", "all", "proxy", "ranked")
@@ -56,6 +57,10 @@ class Settings:
     cross_validation: Union[str, bool] = "auto"
     validation_fraction: float = VAL_FRACTION
     n_jobs: int = 1
+
+    def may_cross_validate(self, m: int) -> bool:
+        """Whether ``m`` masks may be cross-validated (``True``, or ``"auto"`` with at most ``SMALL_BUDGET``)."""
+        return self.cross_validation is True or (self.cross_validation == "auto" and m <= SMALL_BUDGET)
 
     @property
     def grows(self) -> bool:
@@ -270,7 +275,6 @@ class ProxySpexParams(ParamsBase):
     @classmethod
     def from_stages(
         cls,
-        *,
         budget: int,
         seed: int,
         settings: Settings,
@@ -337,5 +341,32 @@ class ProxySpexParams(ParamsBase):
         )
 
     def with_confirmation(self, rows: list) -> "ProxySpexParams":
-        """A copy with the confirmation table and its count."""
+        """Return a copy with the confirmation table and its count."""
         return dataclasses.replace(self, confirmation=rows, confirmed=int(sum(r["confirmed"] for r in rows)))
+
+
+def stage_seconds(t0: float, t_fit: float, t_extract: float, t_refit: float, t_end: float, selection: Any) -> dict:
+    """Stage times from the clock readings between stages.
+
+    Parameters
+    ----------
+    t0, t_fit, t_extract, t_refit, t_end : float
+        ``time.perf_counter()`` before the design, after the evaluations, after the proxy fits, after
+        the support search, after the refit and growth.
+    selection : Selection
+        Carries the time spent reading spectra and refitting fold proxies during the search.
+
+    Returns
+    -------
+    dict
+        ``evaluate``, ``fit`` (including the fold refits), ``extract``, ``select`` (the search without
+        those two), ``refit`` seconds.
+    """
+    extract, cv_fit = selection.extract_seconds, selection.cv_fit_seconds
+    return {
+        "evaluate": t_fit - t0,
+        "fit": t_extract - t_fit + cv_fit,
+        "extract": extract,
+        "select": t_refit - t_extract - extract - cv_fit,
+        "refit": t_end - t_refit,
+    }

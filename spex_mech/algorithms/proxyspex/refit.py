@@ -64,7 +64,7 @@ class Surrogate:
 
 
 def refit_support(readout: Readout, design: Design, refine: bool, n_jobs: int = 1) -> Surrogate:
-    """The chosen support on all masks, as a Fourier spectrum.
+    """Refit the chosen support on all masks; return it as a Fourier spectrum.
 
     Parameters
     ----------
@@ -153,7 +153,9 @@ def grow_support(
         proxy_path_r2 = float(r2)
         if growth_r2 > r2:
             with thread_limit(n_jobs):
-                plain = grow_and_terms({}, masks, values, folds, max_order=max_order, alpha=FROM_EMPTY_ALPHA, pairs=True)
+                plain = grow_and_terms(
+                    {}, masks, values, folds, max_order=max_order, alpha=FROM_EMPTY_ALPHA, pairs=True
+                )
             if plain is not None:  # the read-out's basis and penalty no longer describe the result
                 grown, search, alpha, basis, r2 = plain, "growth", FROM_EMPTY_ALPHA, "mobius", growth_r2
     keys, coefs = surrogate.keys, surrogate.values

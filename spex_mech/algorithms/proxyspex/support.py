@@ -109,7 +109,7 @@ def pooled_curve(parts: list[tuple[np.ndarray, np.ndarray, int]]) -> tuple[np.nd
 
 
 def smallest_good(mse: np.ndarray, se: np.ndarray) -> int:
-    """The smallest prefix whose error is within SE_RULE standard errors of the best prefix's."""
+    """Return the smallest prefix whose error is within SE_RULE standard errors of the best prefix's."""
     best = int(np.argmin(mse))
     return int(np.nonzero(mse <= mse[best] + SE_RULE * se[best])[0][0])
 
@@ -127,8 +127,10 @@ def column_cap(ranking: Ranking, n_rows: int, n_train: int, refine: bool, fixed_
 
 
 def reorder_by_refit(F: np.ndarray, n_base: int, values: np.ndarray, rows: np.ndarray, alpha: float) -> np.ndarray:
-    """Column order: the base terms, then the others by decreasing |ridge coefficient| × column SD
-    (the variance each explains), fitted on ``rows``."""
+    """Return a column order: the base terms, then the others by decreasing |ridge coefficient| × SD.
+
+    The product is the variance each column explains in a ridge fit on ``rows``.
+    """
     _, beta = ridge_fit(F[rows], values[rows], alpha)
     weight = np.abs(beta[n_base:]) * F[rows, n_base:].std(axis=0)
     return np.concatenate([np.arange(n_base), n_base + np.argsort(-weight, kind="stable")])
@@ -193,7 +195,9 @@ def select_support(
         final_keys, final_vals = final_keys[order], final_vals[order]
     n_base = final.base_keys.shape[0]
     kept = final_keys[: n_base + k]
-    sizes = np.unique(np.concatenate([np.rint(np.geomspace(1, max(1, first_curve.shape[0] - 1), 16)).astype(np.int64), [0]]))
+    sizes = np.unique(
+        np.concatenate([np.rint(np.geomspace(1, max(1, first_curve.shape[0] - 1), 16)).astype(np.int64), [0]])
+    )
     sizes = sizes[sizes < first_curve.shape[0]]
     return SupportChoice(
         keys=kept,
