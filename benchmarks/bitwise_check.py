@@ -12,7 +12,8 @@ Usage::
         [--out benchmarks/results/bitwise_compare.md]
 
 ``compare`` reruns every case on the current code and reports ``identical`` or what differs per case;
-it exits 1 when any case differs.
+it exits 1 when any case differs. ``benchmarks/results/bitwise_before.json`` was recorded on commit
+186531d (ProxySPEX still one module), the ``induction_heads`` case from a clean ``git archive`` of it.
 """
 
 from __future__ import annotations
@@ -51,6 +52,13 @@ def _sum_game():
 
     f.n = 8
     return f
+
+
+def _induction_heads():
+    """The demo model's 8-head game (tests/test_proxyspex.py::test_induction_model_against_exhaustive_and_spex)."""
+    from spex_mech.zoo import induction
+
+    return induction.game()
 
 
 def _estimator():
@@ -122,6 +130,8 @@ def cases() -> dict[str, tuple[Callable[[], Any], dict[str, Any]]]:
         out["growth_tiny_lgb"] = (_rsf(256, 30, (1, 2, 3, 4), "mobius", 0), dict(budget=162, seed=0, proxy="lightgbm"))
         out["growth_from_empty_lgb"] = (_pair_and_friends, dict(budget=120, seed=4, proxy="lightgbm"))
         out["growth_cap_lgb"] = (_pair_and_friends, dict(budget=160, seed=3, proxy="lightgbm"))
+    # the demo model's 8-head game at half of SPEX's evaluations (SPEX max_order=5, seed 0: 256 → 128)
+    out["induction_heads"] = (_induction_heads, dict(budget=128, seed=0))
     # benchmarks/proxyspex_benchmark.py --quick: n = 64, 20 planted terms, budgets 250 and 1000, seed 0
     for budget in (250, 1000):
         out[f"bench64_{budget}"] = (

@@ -6,7 +6,8 @@ split, with a fixed learning rate, and only the depth is searched (two values by
 per depth. ``benchmarks/proxyspex_benchmark.py --hpo`` compares the two.
 
 Backends: scikit-learn's ``HistGradientBoostingRegressor`` (always available), LightGBM and XGBoost
-(when installed), or any scikit-learn-style tree regressor passed in (fitted as given, no search).
+(when installed; the library calls are in :mod:`.backends`), or any scikit-learn-style tree regressor
+passed in (fitted as given, no search).
 Threads default to 1: the value function (a torch model) and other processes usually hold the cores,
 and OpenMP tree builders slow down by an order of magnitude when oversubscribed.
 
@@ -18,7 +19,6 @@ and :meth:`ProxyConfig.refit` (a chosen configuration on other masks).
 from __future__ import annotations
 
 import importlib.util
-import inspect
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence, Union
 
@@ -26,6 +26,7 @@ import numpy as np
 
 from ...results.interactions import r2_score
 from .._threads import thread_limit
+from .backends import fit_early_stopped, fit_estimator, import_backend, min_leaf_samples, refit_fixed
 
 __all__ = [
     "BACKENDS",
@@ -96,104 +97,6 @@ def resolve_backend(proxy: Any) -> str:
     raise ValueError(f"unknown proxy {proxy!r}: use 'auto', 'sklearn', 'lightgbm', 'xgboost' or an estimator")
 
 
-def min_leaf_samples(n_train: int) -> int:
-    """Smallest leaf: the usual 20, fewer for small samples (a 50-mask budget still needs splits)."""
-    return int(max(1, min(20, n_train // 20)))
-
-
-def _fit_sklearn(X, y, Xv, yv, depth, lr, max_trees, patience, seed):
-    from sklearn.ensemble import HistGradientBoostingRegressor
-
-    model = HistGradientBoostingRegressor(
-        learning_rate=lr,
-        max_iter=max_trees,
-        max_depth=depth,
-        max_leaf_nodes=None,
-        min_samples_leaf=min_leaf_samples(X.shape[0]),
-        max_bins=2,  # masks are 0/1: two bins give the same splits, binned faster
-        early_stopping=True,
-        n_iter_no_change=patience,
-        scoring="loss",
-        random_state=seed,
-    )
-    if "X_val" in inspect.signature(model.fit).parameters:  # scikit-learn ≥ 1.6
-        model.fit(X, y, X_val=Xv, y_val=yv)
-    else:  # older: the same masks, held out by the estimator's own split of their concatenation
-        model.set_params(validation_fraction=Xv.shape[0] / (X.shape[0] + Xv.shape[0]))
-        model.fit(np.concatenate([X, Xv]), np.concatenate([y, yv]))
-    return model, int(model.n_iter_)
-
-
-def _lightgbm_params(depth, lr, leaf, seed, n_jobs) -> dict:
-    """LGBMRegressor's defaults for these settings, as ``lgb.train`` parameters."""
-    return {
-        "objective": "regression",
-        "learning_rate": lr,
-        "max_depth": depth,
-        "num_leaves": min(1 << depth, 131072),
-        "min_child_samples": leaf,
-        "seed": seed,
-        "num_threads": n_jobs,
-        "verbosity": -1,
-    }
-
-
-def _fit_lightgbm(X, y, Xv, yv, depth, lr, max_trees, patience, seed, n_jobs):
-    # lgb.train keeping its booster: the scikit-learn wrapper round-trips every fitted model through
-    # its text format (cost: benchmarks/results/measured_notes.md), and the tree reader reads that text once more anyway
-    import lightgbm as lgb
-
-    params = _lightgbm_params(depth, lr, min_leaf_samples(X.shape[0]), seed, n_jobs)
-    train = lgb.Dataset(X, y, params={"verbosity": -1})
-    valid = lgb.Dataset(Xv, yv, reference=train)
-    booster = lgb.train(
-        params,
-        train,
-        num_boost_round=max_trees,
-        valid_sets=[valid],
-        callbacks=[lgb.early_stopping(patience, verbose=False)],
-        keep_training_booster=True,
-    )
-    return booster, int(booster.best_iteration or booster.current_iteration())
-
-
-def _fit_xgboost(X, y, Xv, yv, depth, lr, max_trees, patience, seed, n_jobs):
-    import xgboost as xgb
-
-    model = xgb.XGBRegressor(
-        n_estimators=max_trees,
-        learning_rate=lr,
-        max_depth=depth,
-        min_child_weight=float(min_leaf_samples(X.shape[0])),
-        tree_method="hist",
-        early_stopping_rounds=patience,
-        base_score=float(np.float32(np.mean(y))),
-        random_state=seed,
-        n_jobs=n_jobs,
-    )
-    model.fit(X, y, eval_set=[(Xv, yv)], verbose=False)
-    return model, int(model.best_iteration) + 1
-
-
-def _fit_estimator(estimator: Any, X, y) -> Any:
-    from sklearn.base import clone
-
-    try:
-        model = clone(estimator)
-    except Exception:  # not clonable: fit the object itself
-        model = estimator
-    model.fit(X, y)
-    return getattr(model, "best_estimator_", model)
-
-
-_BACKEND_MODULES = {"sklearn": "sklearn.ensemble", "lightgbm": "lightgbm", "xgboost": "xgboost"}
-
-
-def _import_backend(backend: str) -> None:
-    if backend in _BACKEND_MODULES:
-        importlib.import_module(_BACKEND_MODULES[backend])
-
-
 def fit_proxy(
     backend: str,
     X: np.ndarray,
@@ -217,67 +120,23 @@ def fit_proxy(
     masks it refits each configuration on all of them with :func:`refit_proxy`). A passed-in
     ``estimator`` is fitted once, as given.
     """
-    _import_backend(backend)  # before the thread limit, so that it covers the library's own runtime
+    import_backend(backend)  # before the thread limit, so that it covers the library's own runtime
     Xf = np.ascontiguousarray(X, dtype=np.float32)
     Xvf = np.ascontiguousarray(X_val, dtype=np.float32)
     if backend == "estimator":
         with thread_limit(n_jobs):
-            model = _fit_estimator(estimator, Xf, y)
+            model = fit_estimator(estimator, Xf, y)
             r2 = r2_score(y_val, np.asarray(model.predict(Xvf), dtype=np.float64))
         return [ProxyFit(model, type(model).__name__, None, -1, r2, None)]
     fits = []
     for depth in depths:
         with thread_limit(n_jobs):
-            if backend == "sklearn":
-                model, trees = _fit_sklearn(Xf, y, Xvf, y_val, depth, learning_rate, max_trees, patience, seed)
-            elif backend == "lightgbm":
-                model, trees = _fit_lightgbm(Xf, y, Xvf, y_val, depth, learning_rate, max_trees, patience, seed, n_jobs)
-            elif backend == "xgboost":
-                model, trees = _fit_xgboost(Xf, y, Xvf, y_val, depth, learning_rate, max_trees, patience, seed, n_jobs)
-            else:  # pragma: no cover - resolve_backend guards this
-                raise ValueError(backend)
+            model, trees = fit_early_stopped(
+                backend, Xf, y, Xvf, y_val, depth, learning_rate, max_trees, patience, seed, n_jobs
+            )
             r2 = r2_score(y_val, np.asarray(model.predict(Xvf), dtype=np.float64))
         fits.append(ProxyFit(model, backend, int(depth), trees, r2, learning_rate))
     return fits
-
-
-def _refit(backend: str, X, y, depth, lr, n_trees, seed, n_jobs) -> Any:
-    """Fit the chosen configuration with a fixed tree count, on all masks (no early stopping)."""
-    leaf = min_leaf_samples(X.shape[0])
-    if backend == "sklearn":
-        from sklearn.ensemble import HistGradientBoostingRegressor
-
-        model = HistGradientBoostingRegressor(
-            learning_rate=lr,
-            max_iter=n_trees,
-            max_depth=depth,
-            max_leaf_nodes=None,
-            min_samples_leaf=leaf,
-            max_bins=2,
-            early_stopping=False,
-            random_state=seed,
-        )
-    elif backend == "lightgbm":
-        import lightgbm as lgb
-
-        params = _lightgbm_params(depth, lr, leaf, seed, n_jobs)
-        train = lgb.Dataset(X, y, params={"verbosity": -1})
-        return lgb.train(params, train, num_boost_round=n_trees, keep_training_booster=True)
-    else:
-        import xgboost as xgb
-
-        model = xgb.XGBRegressor(
-            n_estimators=n_trees,
-            learning_rate=lr,
-            max_depth=depth,
-            min_child_weight=float(leaf),
-            tree_method="hist",
-            base_score=float(np.float32(np.mean(y))),
-            random_state=seed,
-            n_jobs=n_jobs,
-        )
-    model.fit(X, y)
-    return model
 
 
 def refit_proxy(
@@ -291,11 +150,11 @@ def refit_proxy(
     model's trees again (tested per backend).
     """
     Xf = np.ascontiguousarray(X, dtype=np.float32)
-    _import_backend(fit.backend)
+    import_backend(fit.backend)
     with thread_limit(n_jobs):
         if fit.depth is None:  # a passed-in estimator, fitted as given
-            return _fit_estimator(estimator, Xf, y)
-        return _refit(fit.backend, Xf, y, int(fit.depth), fit.learning_rate, max(1, fit.n_trees), seed, n_jobs)
+            return fit_estimator(estimator, Xf, y)
+        return refit_fixed(fit.backend, Xf, y, int(fit.depth), fit.learning_rate, max(1, fit.n_trees), seed, n_jobs)
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
 
 from ...results.params import ParamsBase
 from .design import SMALL_BUDGET
+
+if TYPE_CHECKING:  # the stage modules import these records
+    from .design import Split
+    from .refit import Surrogate
+    from .selection import Selection
 
 __all__ = ["ConfirmationRow", "CurvePoint", "ProxySpexParams", "SearchRecord", "Settings", "stage_seconds"]
 
@@ -278,9 +283,9 @@ class ProxySpexParams(ParamsBase):
         budget: int,
         seed: int,
         settings: Settings,
-        split: Any,
-        selection: Any,
-        surrogate: Any,
+        split: Split,
+        selection: Selection,
+        surrogate: Surrogate,
         seconds: dict,
     ) -> "ProxySpexParams":
         """Assemble the record from what the stages returned.
@@ -345,7 +350,9 @@ class ProxySpexParams(ParamsBase):
         return dataclasses.replace(self, confirmation=rows, confirmed=int(sum(r["confirmed"] for r in rows)))
 
 
-def stage_seconds(t0: float, t_fit: float, t_extract: float, t_refit: float, t_end: float, selection: Any) -> dict:
+def stage_seconds(
+    t0: float, t_fit: float, t_extract: float, t_refit: float, t_end: float, selection: Selection
+) -> dict:
     """Stage times from the clock readings between stages.
 
     Parameters
