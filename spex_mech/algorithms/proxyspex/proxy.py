@@ -209,7 +209,7 @@ class ProxyConfig:
         max_order : int or None
             Caps the depths; the default depths are ``(3, max_order or 5)`` (deduplicated).
         n_jobs : int
-            Threads (ignored when ``proxy`` is a ProxyConfig, which carries its own).
+            Tree-fitting threads (when ``proxy`` is a ProxyConfig, its own ``n_jobs`` is kept).
         depths, learning_rate, max_trees, patience : optional
             Tree knobs given as separate keyword arguments (the older spelling); None leaves the
             default.
