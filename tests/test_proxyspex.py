@@ -218,7 +218,7 @@ def test_auto_basis_beats_the_fourier_read_out_on_hierarchical_spectra():
 
 def test_greedy_order_puts_the_planted_terms_first():
     """Orthogonal least squares over a candidate pool of planted terms, their subsets and decoys."""
-    from spex_mech.algorithms.proxyspex import _greedy_order, _Ranking
+    from spex_mech.algorithms.proxyspex import Ranking, greedy_order
     from spex_mech.results import spectrum as spec
 
     n = 30
@@ -228,8 +228,8 @@ def test_greedy_order_puts_the_planted_terms_first():
     decoys = [(0, 1), (1, 2), (0,), (3,), (6, 7, 8), (7, 8, 9), (10, 11), (12,), (13, 14, 15), (6, 7)]
     pool = decoys + list(planted)  # the planted terms last: the proxy's order would rank them low
     keys = spec.canonical_keys(pool, width=4)
-    ranking = _Ranking(keys[:0], np.zeros(0), keys, np.zeros(len(pool)), 0.0, "mobius")
-    ordered = _greedy_order(ranking, masks, y, np.arange(400), n, steps=len(pool))
+    ranking = Ranking(keys[:0], np.zeros(0), keys, np.zeros(len(pool)), 0.0, "mobius")
+    ordered = greedy_order(ranking, masks, y, np.arange(400), n, steps=len(pool))
     first = {tuple(int(u) for u in row if u >= 0) for row in ordered.ranked[: len(planted)]}
     assert first == set(planted)
 
@@ -237,7 +237,7 @@ def test_greedy_order_puts_the_planted_terms_first():
 def test_greedy_order_projects_out_the_base_terms():
     """Base terms (always kept) enter first: a candidate that only copies a base term is not taken,
     and a base wider than the sample (more columns than masks) leaves nothing to order, without error."""
-    from spex_mech.algorithms.proxyspex import _greedy_order, _Ranking
+    from spex_mech.algorithms.proxyspex import Ranking, greedy_order
     from spex_mech.results import spectrum as spec
 
     n = 30
@@ -247,13 +247,13 @@ def test_greedy_order_projects_out_the_base_terms():
     base = spec.canonical_keys([(5,), (11,)], width=4)
     pool = [(10, 12), (5,), (0, 1), (13, 14), (0, 1, 2), (3, 4), (6, 7, 8, 9)]
     keys = spec.canonical_keys(pool, width=4)
-    ranking = _Ranking(base, np.zeros(2), keys, np.zeros(len(pool)), 0.0, "mobius")
-    ordered = _greedy_order(ranking, masks, y, np.arange(400), n, steps=len(pool))
+    ranking = Ranking(base, np.zeros(2), keys, np.zeros(len(pool)), 0.0, "mobius")
+    ordered = greedy_order(ranking, masks, y, np.arange(400), n, steps=len(pool))
     first = {tuple(int(u) for u in row if u >= 0) for row in ordered.ranked[:3]}
     assert first == {(0, 1, 2), (3, 4), (6, 7, 8, 9)}
-    wide = _Ranking(spec.canonical_keys([(i,) for i in range(n)], width=4), np.zeros(n), keys, np.zeros(len(pool)), 0.0, "mobius")
+    wide = Ranking(spec.canonical_keys([(i,) for i in range(n)], width=4), np.zeros(n), keys, np.zeros(len(pool)), 0.0, "mobius")
     few = np.arange(20)  # 30 base columns, 20 masks: the base alone fits every row
-    np.testing.assert_array_equal(_greedy_order(wide, masks, y, few, n, steps=5).ranked, keys)
+    np.testing.assert_array_equal(greedy_order(wide, masks, y, few, n, steps=5).ranked, keys)
     with warnings.catch_warnings():  # 60 kept singletons on 40 masks: a poor (and flagged) fit, but no error
         warnings.simplefilter("ignore", UserWarning)
         result = proxyspex(random_sparse_function(60, 6, orders=(1, 2), basis="mobius", seed=0), budget=40, seed=0, singletons="all")
@@ -263,16 +263,16 @@ def test_greedy_order_projects_out_the_base_terms():
 def test_greedy_order_grows_only_when_the_support_needs_more_terms(monkeypatch):
     """The greedy order starts with 48 steps and is redone with 4× more only when the chosen prefix
     reaches past 3/4 of them: a function with 90 interactions triggers it, one with 8 does not."""
-    import spex_mech.algorithms.proxyspex as module
+    import spex_mech.algorithms.proxyspex.support as module
 
     calls = []
-    original = module._greedy_order
+    original = module.greedy_order
 
     def recording(ranking, masks, values, rows, n, steps):
         calls.append(steps)
         return original(ranking, masks, values, rows, n, steps)
 
-    monkeypatch.setattr(module, "_greedy_order", recording)
+    monkeypatch.setattr(module, "greedy_order", recording)
     many = random_sparse_function(100, 90, orders=(2, 3), basis="mobius", seed=5)
     result = proxyspex(many, budget=2500, seed=0, basis="mobius", grow=False, depths=(5,))
     assert calls[0] == 48 and max(calls) == 192
@@ -418,7 +418,7 @@ def test_errors_and_metadata():
 
 
 def test_missing_backend_is_a_clear_error(monkeypatch):
-    import spex_mech.algorithms.proxy_models as pm
+    import spex_mech.algorithms.proxyspex.proxy as pm
 
     real = importlib.util.find_spec
     monkeypatch.setattr(pm.importlib.util, "find_spec", lambda name, *a: None if name == "lightgbm" else real(name, *a))

@@ -12,8 +12,8 @@ basis where such a term is one column instead of 2^k Fourier columns:
 3. each parent's extensions are one family: a candidate's excess is its correlation minus the largest
    one expected among its family's null candidates (√(2 ln #family / N)); accept the candidate with the
    largest excess only if that excess is positive *and* it lowers the cross-validated error; else stop.
-   (One threshold for all families together, √(2 ln #all / N), missed terms a family test finds:
-   measured on planted n = 1024 functions, 500 masks, 3 seeds: R² 0.846 → 0.879.)
+   (One threshold for all families together, √(2 ln #all / N), misses terms a family test finds:
+   see benchmarks/results/measured_notes.md.)
 4. with ``pairs``, every pair of units is one more family (from ∅, n(n−1)/2 members, scored by one
    n × n product): a pair AND whose units show nothing alone is reachable without a found parent.
 
@@ -35,6 +35,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from ..results import spectrum as spec
+from .ridge import ridge_fit
 
 __all__ = ["grow_and_terms", "growth_gain", "growth_cv_mse", "inner_folds"]
 
@@ -45,16 +46,13 @@ def and_features(terms: Sequence[tuple[int, ...]], masks: np.ndarray) -> np.ndar
 
 
 def _ridge(A: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
-    """Ridge with an unpenalised intercept column (column 0 is ∅ = all ones)."""
-    mean_a, mean_y = A[:, 1:].mean(axis=0), y.mean()
-    Ac = A[:, 1:] - mean_a
-    gram = Ac.T @ Ac + alpha * A.shape[0] * np.eye(Ac.shape[1])
-    rhs = Ac.T @ (y - mean_y)
-    try:
-        beta = np.linalg.solve(gram, rhs) if Ac.shape[1] else np.zeros(0)
-    except np.linalg.LinAlgError:  # numerically singular (duplicate AND columns): minimum-norm solution
-        beta = np.linalg.lstsq(gram, rhs, rcond=None)[0]
-    return np.concatenate([[mean_y - mean_a @ beta], beta])
+    """Ridge with an unpenalised intercept column (column 0 is ∅ = all ones): [intercept, β...].
+
+    Solved by :func:`.ridge.ridge_fit` with the ``"lu"`` factorisation (minimum-norm solution where
+    duplicate AND columns make the system numerically singular).
+    """
+    intercept, beta = ridge_fit(A[:, 1:], y, alpha, solver="lu")
+    return np.concatenate([[intercept], beta])
 
 
 def cv_mse(A: np.ndarray, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]], alpha: float) -> float:
