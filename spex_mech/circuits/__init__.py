@@ -5,6 +5,7 @@
 * :mod:`.curves` — faithfulness-versus-size curves measured on the game (keep only the circuit / ablate
   it), MIB's CPR and CMD, and the warnings for ratios that mean little;
 * :mod:`.minimal` — the smallest circuit whose measured faithfulness reaches a target;
+* :mod:`.roles` — previous-token, duplicate-token and induction heads from attention patterns;
 * :mod:`spex_mech.circuit` (kept as is) — surrogate-guided :func:`extract_circuit`, ROC/AUC helpers.
 """
 
@@ -21,10 +22,13 @@ from .curves import (
 )
 from .minimal import MinimalCircuit, minimal_circuit
 from .rankings import SCORE_KINDS, ranking, unit_scores
+from .roles import ROLES, HeadRoles, head_roles
 
 __all__ = [
     "MIB_PERCENTAGES",
+    "ROLES",
     "SCORE_KINDS",
+    "HeadRoles",
     "Circuit",
     "FaithfulnessCurve",
     "FaithfulnessWarning",
@@ -34,6 +38,7 @@ __all__ = [
     "faithfulness_curve",
     "faithfulness_curves",
     "faithfulness_warnings",
+    "head_roles",
     "interaction_auc",
     "minimal_circuit",
     "ranking",
