@@ -1,7 +1,7 @@
 """Head roles from attention patterns: previous-token, duplicate-token and induction heads.
 
 The check TransformerLens's ``head_detector`` makes, on token ids (no tokenizer needed): prompts are
-``[bos, r_1 … r_L, r_1 … r_L]`` with random ids r, and at every query in the second copy (position q,
+``[bos, r_1 … r_L, r_1 … r_L]`` with random ids r (distinct within a span when the vocabulary allows), and at every query in the second copy (position q,
 whose token first appeared at q − L) a head's attention is read at
 
 * q − 1 — **previous-token** (the score also averages every query of the first copy);
@@ -72,7 +72,10 @@ def head_roles(
         bos = int(tok.bos_token_id) if tok is not None and getattr(tok, "bos_token_id", None) is not None else 0
     rng = np.random.default_rng(seed)
     low = 1 if vocab > 2 else 0
-    rand = rng.integers(low, vocab, size=(n_prompts, span))
+    if vocab - low >= span:  # distinct ids within a span, so each token's earlier occurrence is unique
+        rand = np.stack([rng.permutation(np.arange(low, vocab))[:span] for _ in range(n_prompts)])
+    else:
+        rand = rng.integers(low, vocab, size=(n_prompts, span))
     toks = np.concatenate([np.full((n_prompts, 1), bos), rand, rand], axis=1)
     patterns: dict[int, torch.Tensor] = {}
 
