@@ -183,7 +183,7 @@ def interaction_graph(
     describe: Optional[Callable[[int], str]] = None,
 ) -> Figure:
     """Units placed by layer (x) and index (y); the ``k`` largest interactions of order ≥ 2 drawn as
-    edges (pairs) or hyperedges (a diamond hub linked to each member, labelled with the term's value);
+    edges (pairs) or hyperedges (a diamond hub linked to each member, labelled with its members and value);
     line width ∝ |value|, node size ∝ |first-order term|.
 
     ``units`` restricts the picture to a circuit's units; the title then says how many of the overall
@@ -220,7 +220,7 @@ def interaction_graph(
             for p in pts:
                 ax.plot([hub[0], p[0]], [hub[1], p[1]], color=color, lw=lw * 0.6, alpha=0.7, zorder=1, ls="--")
             ax.scatter([hub[0]], [hub[1]], s=60, color=color, zorder=2, marker="D")
-            ax.annotate(f"{t.order}-way {t.value:+.2g}", hub, xytext=(6, 4), textcoords="offset points", fontsize=FONT - 1, color=color, zorder=5)
+            ax.annotate(f"{'×'.join(t.labels)} {t.value:+.2g}", hub, xytext=(6, 4), textcoords="offset points", fontsize=FONT - 1, color=color, zorder=5)
     biggest_single = max([abs(v) for v in singles.values()] + [0.0]) or 1.0
     sizes = [500 + 1400 * abs(singles.get(u, 0.0)) / biggest_single for u in shown]
     ax.scatter([xy[u][0] for u in shown], [xy[u][1] for u in shown], s=sizes, color="#f4f6f7", edgecolors="#34495e", zorder=3)
