@@ -150,3 +150,28 @@ def test_minimal_circuit_on_the_planted_model_with_neurons():
     result = sm.spex(game, max_order=4, seed=0)
     c = minimal_circuit(result, game, target=0.99)
     assert c.found and c.units in minimal
+
+
+def test_large_n_curve_on_mibs_grid_equals_a_loop():
+    f = random_sparse_function(70, 30, orders=(1, 2), seed=2, basis="mobius")
+    order = ranking(unit_scores(f.truth, "mobius"))
+    curve = faithfulness_curve(f, order, warn=False)
+    assert curve.fractions == MIB_PERCENTAGES and curve.sizes == (0, 0, 0, 0, 1, 3, 7, 14, 35, 70)
+    ones = np.ones((1, 70), bool)
+    clean, empty = f.clean(ones)[0], f.clean(~ones)[0]
+    for j, k in enumerate(curve.sizes):
+        mask = np.zeros(70, bool)
+        mask[list(order[:k])] = True
+        assert curve.keep[j] == pytest.approx((f.clean(mask[None])[0] - empty) / (clean - empty), abs=1e-12)
+
+
+def test_top_k_overlap_by_hand():
+    from spex_mech.circuits import top_k_overlap
+
+    a = sm.Interactions.from_mobius({(0,): 3.0, (1,): 2.0, (0, 1): 1.0}, 3)
+    b = sm.Interactions.from_mobius({(0,): 3.0, (2,): 2.0, (0, 1): 1.0}, 3)
+    c = sm.Interactions.from_mobius({(2,): 3.0, (1, 2): 2.0, (1,): 1.0}, 3)
+    s = top_k_overlap([a, b, c], [0, 1, 2], k=2)
+    # top-2: a {0},{1}; b {0},{2}; c {2},{1,2} → overlaps ½, 0, ½
+    assert s.pairs == ((0, 1, 0.5), (0, 2, 0.0), (1, 2, 0.5))
+    assert s.mean == pytest.approx(1 / 3) and s.minimum == 0.0
