@@ -34,6 +34,7 @@ __all__ = ["faithfulness_curves", "head_heatmap", "interaction_graph", "pair_hea
 
 _LABEL = re.compile(r"^L(\d+)(H|N)(\d+)$")
 _ID_LAYER = re.compile(r"^blocks\.(\d+)\.")
+_HEAD_ID = re.compile(r"^blocks\.(\d+)\.attn\.hook_z\[(\d+)\]$")
 FONT = 10  # points: tick labels and annotations
 TITLE_FONT = 11
 
@@ -85,6 +86,10 @@ def head_heatmap(
     scores = result.shapley_values() if values == "shapley" else result.banzhaf_values()
     heads = {}
     for i, lab in enumerate(result.labels):
+        m = _HEAD_ID.match(result.ids[i]) if i < len(result.ids) else None
+        if m:
+            heads[(int(m.group(1)), int(m.group(2)))] = scores[i]
+            continue
         m = _LABEL.match(lab)
         if m and m.group(2) == "H":
             heads[(int(m.group(1)), int(m.group(3)))] = scores[i]

@@ -91,3 +91,15 @@ def test_report_renders_in_headless_chromium(tmp_path):
     run = subprocess.run(common + [f"--screenshot={shot}", "--window-size=1200,3000", (tmp_path / "report.html").as_uri()],
                          capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 0 and shot.stat().st_size > 20000, run.stderr[-2000:]
+
+
+def test_plots_read_layers_from_ids():
+    from spex_mech import plots
+    from spex_mech.results.interactions import Interactions
+
+    ids = ["blocks.3.attn.hook_z[1]", "blocks.0.mlp.hook_post[5]", "tok2"]
+    assert plots.unit_layers(["a", "b", "c"], ids) == [3, 0, None]
+    assert plots.unit_layers(["L2H0"]) == [2]
+    r = Interactions.from_mobius({(0,): 1.0, (0, 1): 0.5}, 3, labels=["x", "y", "z"], ids=ids)
+    fig = plots.head_heatmap(r)  # the head is found by its id although its label is "x"
+    assert fig.axes[0].get_images()[0].get_array().shape == (4, 2)
