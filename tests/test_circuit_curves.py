@@ -175,3 +175,26 @@ def test_top_k_overlap_by_hand():
     # top-2: a {0},{1}; b {0},{2}; c {2},{1,2} → overlaps ½, 0, ½
     assert s.pairs == ((0, 1, 0.5), (0, 2, 0.0), (1, 2, 0.5))
     assert s.mean == pytest.approx(1 / 3) and s.minimum == 0.0
+
+
+def test_cli_sweep_reports_minimal_circuit_curves_and_seed_stability(tmp_path):
+    import json
+
+    from spex_mech.cli import main
+
+    cfg = tmp_path / "planted.toml"
+    cfg.write_text(
+        '[model]\nzoo = "planted"\n[units]\nheads = "all"\n[ablation]\nkind = "zero"\n'
+        '[algorithm]\nname = "spex"\nmax_order = 3\nseed = 0\n'
+        "[output]\ncircuit_fraction = 0.99\nfaithfulness_samples = 0\nseed_stability = true\nfigures = [\"png\"]\n"
+    )
+    out = tmp_path / "run"
+    assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 0
+    run = json.loads((out / "results.json").read_text())["run"]
+    assert run["minimal_circuit"]["units"] == list(planted.CIRCUIT_HEADS) and run["minimal_circuit"]["found"]
+    assert set(run["curves"]) == {"spex Möbius share", "Shapley", "attribution patching"}
+    assert run["seed_stability"]["seeds"] == [0, 1, 2] and len(run["seed_stability"]["pairs"]) == 3
+    page = (out / "report.html").read_text()
+    assert "Minimal faithful circuit" in page and "Seed stability" in page and "faithfulness curves" in page
+    assert (out / "faithfulness_curves.png").exists()
+    assert "minimal circuit (target 0.99): 7 of 12 units" in (out / "summary.txt").read_text()
