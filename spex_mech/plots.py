@@ -13,14 +13,16 @@
 value measures; every axis or colour bar that shows values says so. Layers are read from unit ids
 (``blocks.1.attn.hook_z[2]``), falling back to labels (``L1H2``).
 
-Figures are plain :class:`matplotlib.figure.Figure` objects, not registered with pyplot, so importing
-this module never selects or changes the matplotlib backend and works headless. Save with
+Importing this module never imports pyplot nor selects or changes the matplotlib backend. Figures are
+plain :class:`matplotlib.figure.Figure` objects (headless savefig works), except when the caller has
+already imported pyplot: then they are pyplot figures, so notebooks display them inline as before. Save with
 ``fig.savefig("x.png")`` or ``"x.svg"``; in a notebook a returned figure displays as any other.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
@@ -266,7 +268,7 @@ def faithfulness_curves(
 ) -> Figure:
     """Measured faithfulness versus circuit size, one line per ranking: left keep only the circuit (MIB's
     faithfulness, CPR/CMD in the legend), right ablate the circuit. ``curves``: {name: FaithfulnessCurve}."""
-    fig = Figure(figsize=(12.0, 4.8))
+    fig = _new_figure((12.0, 4.8))
     left, right = fig.subplots(1, 2)
     what = _what(metric, ablation)
     for name, c in curves.items():
@@ -294,5 +296,14 @@ def faithfulness_curves(
 def _fig_ax(ax: Optional[Axes], size: tuple[float, float]) -> tuple[Figure, Axes]:
     if ax is not None:
         return ax.figure, ax
-    fig = Figure(figsize=size)  # not registered with pyplot: no backend is chosen or changed
+    fig = _new_figure(size)
     return fig, fig.add_subplot()
+
+
+def _new_figure(size: tuple[float, float]) -> Figure:
+    """A pyplot figure if the caller already uses pyplot (so notebooks show it inline as before), else a
+    plain Figure that no backend knows about; this module never imports pyplot itself."""
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:
+        return plt.figure(figsize=size)
+    return Figure(figsize=size)

@@ -103,3 +103,22 @@ def test_plots_read_layers_from_ids():
     r = Interactions.from_mobius({(0,): 1.0, (0, 1): 0.5}, 3, labels=["x", "y", "z"], ids=ids)
     fig = plots.head_heatmap(r)  # the head is found by its id although its label is "x"
     assert fig.axes[0].get_images()[0].get_array().shape == (4, 2)
+
+
+def test_with_pyplot_already_in_use_figures_are_pyplot_figures(tmp_path):
+    code = (
+        "import matplotlib\n"
+        "matplotlib.use('Agg')\n"
+        "import matplotlib.pyplot as plt\n"
+        "from spex_mech import plots\n"
+        "from spex_mech.report import write_figures\n"
+        "from spex_mech.results.interactions import Interactions\n"
+        "r = Interactions.from_mobius({(0,): 0.5, (0, 1): -0.25}, 3, labels=['L0H0', 'L0H1', 'L1H0'])\n"
+        "fig = plots.top_bar(r)\n"
+        "assert plt.get_fignums() == [fig.number], plt.get_fignums()\n"
+        "plt.close('all')\n"
+        f"write_figures(r, __import__('pathlib').Path(r'{tmp_path}'))\n"
+        "assert plt.get_fignums() == [], 'the report left pyplot figures open'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
