@@ -15,7 +15,8 @@ value measures; every axis or colour bar that shows values says so. Layers are r
 
 Importing this module never imports pyplot nor selects or changes the matplotlib backend. Figures are
 plain :class:`matplotlib.figure.Figure` objects (headless savefig works), except when the caller has
-already imported pyplot: then they are pyplot figures, so notebooks display them inline as before. Save with
+already imported pyplot or runs in a Jupyter kernel: then they are pyplot figures on the configured
+backend, so notebooks display them inline as before. Save with
 ``fig.savefig("x.png")`` or ``"x.svg"``; in a notebook a returned figure displays as any other.
 """
 
@@ -301,9 +302,11 @@ def _fig_ax(ax: Optional[Axes], size: tuple[float, float]) -> tuple[Figure, Axes
 
 
 def _new_figure(size: tuple[float, float]) -> Figure:
-    """A pyplot figure if the caller already uses pyplot (so notebooks show it inline as before), else a
-    plain Figure that no backend knows about; this module never imports pyplot itself."""
+    """A pyplot figure if the caller already uses pyplot or runs in a Jupyter kernel (so notebooks show it
+    inline, with the kernel's own backend), else a plain Figure that no backend knows about."""
     plt = sys.modules.get("matplotlib.pyplot")
+    if plt is None and "ipykernel" in sys.modules:
+        import matplotlib.pyplot as plt  # the kernel's configured (inline) backend; nothing is forced
     if plt is not None:
         return plt.figure(figsize=size)
     return Figure(figsize=size)

@@ -122,3 +122,19 @@ def test_with_pyplot_already_in_use_figures_are_pyplot_figures(tmp_path):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_in_a_jupyter_kernel_figures_go_through_pyplot():
+    code = (
+        "import sys, types\n"
+        "sys.modules['ipykernel'] = types.ModuleType('ipykernel')  # as inside a notebook kernel\n"
+        "from spex_mech import plots\n"
+        "assert 'matplotlib.pyplot' not in sys.modules  # importing still imports no pyplot\n"
+        "from spex_mech.results.interactions import Interactions\n"
+        "fig = plots.top_bar(Interactions.from_mobius({(0,): 0.5}, 2))\n"
+        "import matplotlib.pyplot as plt\n"
+        "assert plt.get_fignums() == [fig.number]\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                          env={**__import__("os").environ, "MPLBACKEND": "Agg"})
+    assert proc.returncode == 0, proc.stderr
