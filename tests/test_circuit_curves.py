@@ -94,6 +94,18 @@ def test_bad_ranking_is_refused():
     f = SparseFunction(3, {(0,): 1.0}, basis="mobius")
     with pytest.raises(ValueError, match="permutation of the 3 unit indices"):
         faithfulness_curve(f, [0, 1, 1])
+    with pytest.raises(ValueError, match="circuit sizes must lie in \\[0, 3\\]"):
+        faithfulness_curve(f, [0, 1, 2], sizes=[1, 4])
+    with pytest.raises(ValueError, match="equal length"):
+        faithfulness_curve(f, [0, 1, 2], sizes=[1, 2], fractions=[0.5])
+    with pytest.raises(ValueError, match="target must be in"):
+        minimal_circuit(f.truth, f, target=1.5)
+    with pytest.raises(ValueError, match="no effect"):
+        minimal_circuit(f.truth, SparseFunction(3, {(): 1.0}, basis="mobius"))
+    with pytest.raises(ValueError, match="score of unit 1 is not finite"):
+        ranking(np.array([1.0, np.nan, 0.0]))
+    with pytest.raises(ValueError, match="unknown score kind"):
+        unit_scores(f.truth, "lasso")
 
 
 def test_minimal_circuit_on_a_planted_function():
