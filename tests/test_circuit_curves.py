@@ -71,6 +71,18 @@ def test_cpr_and_cmd_by_hand():
     assert area_metrics([0.1, 0.5, 1.0], [0.0, 1.0, 1.0]) == pytest.approx((0.2 + 0.5, 0.2))
 
 
+def test_unit_scores_by_hand():
+    r = sm.Interactions.from_mobius({(): 5.0, (0,): -1.0, (0, 1): 0.6, (0, 1, 2): -0.3}, 4)
+    np.testing.assert_allclose(unit_scores(r, "mobius"), [1.0 + 0.3 + 0.1, 0.3 + 0.1, 0.1, 0.0])
+    np.testing.assert_allclose(unit_scores(r, "interaction"), [1.9, 0.9, 0.3, 0.0])
+    from spex_mech.circuit import unit_scores as old_scores
+
+    np.testing.assert_allclose(unit_scores(r, "interaction"), old_scores(r))
+    np.testing.assert_allclose(unit_scores(r, "shapley"), np.abs(r.shapley_values()))
+    assert ranking(unit_scores(r, "mobius")).tolist() == [0, 1, 2, 3]
+    assert ranking(np.array([1.0, 2.0, 2.0, 0.0])).tolist() == [1, 2, 0, 3]  # ties by index
+
+
 def test_large_n_uses_mibs_grid():
     sizes, x = size_grid(1000)
     assert tuple(x) == MIB_PERCENTAGES
