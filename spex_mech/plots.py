@@ -269,28 +269,28 @@ def faithfulness_curves(
 ) -> Figure:
     """Measured faithfulness versus circuit size, one line per ranking: left keep only the circuit (MIB's
     faithfulness, CPR/CMD in the legend), right ablate the circuit. ``curves``: {name: FaithfulnessCurve}."""
-    fig = _new_figure((12.0, 4.8))
+    fig = _new_figure((13.0, 6.5 + 0.22 * max(len(curves) - 4, 0)))
     left, right = fig.subplots(1, 2)
     what = _what(metric, ablation)
     for name, c in curves.items():
         x = np.asarray(c.fractions) * 100
-        left.plot(x, c.keep, marker="o", ms=4, label=f"{name}  CPR {c.cpr:.3f}, CMD {c.cmd:.3f}")
-        right.plot(x, c.ablate, marker="o", ms=4, label=name)
+        left.plot(x, c.keep, marker="o", ms=4, label=f"{name}: CPR {c.cpr:.3f}, CMD {c.cmd:.3f}")
+        right.plot(x, c.ablate, marker="o", ms=4)
     n = n_units or (len(next(iter(curves.values())).ranking) if curves else None)
-    for ax_, kind in ((left, "keep only the circuit"), (right, "ablate the circuit")):
+    panels = (
+        (left, "keep only the circuit", "faithfulness (f(C) − f(∅)) / (f(N) − f(∅))"),
+        (right, "ablate the circuit", "effect left (f(N∖C) − f(∅)) / (f(N) − f(∅))"),
+    )
+    for ax_, kind, ratio in panels:
         ax_.axhline(1.0, color="grey", lw=0.8, ls=":")
         ax_.axhline(0.0, color="grey", lw=0.8, ls=":")
         ax_.set_xlabel(f"circuit size, % of {n} units (top-ranked first)" if n else "circuit size, % of units", fontsize=FONT)
-        ax_.set_ylabel(
-            _with_what(f"faithfulness (f(C) − f(∅)) / (f(N) − f(∅)),\n{kind}", metric, ablation) if ax_ is left
-            else _with_what(f"effect left (f(N∖C) − f(∅)) / (f(N) − f(∅)),\n{kind}", metric, ablation),
-            fontsize=FONT,
-        )
+        ax_.set_ylabel(f"{kind}\n{what}" if what else kind, fontsize=FONT)
         ax_.tick_params(labelsize=FONT)
-        ax_.set_title(kind, fontsize=TITLE_FONT)
-        ax_.legend(fontsize=FONT - 1, loc="best")
-    fig.suptitle("measured faithfulness versus circuit size" + (f" ({what})" if what else ""), fontsize=TITLE_FONT)
-    fig.tight_layout()
+        ax_.set_title(ratio, fontsize=TITLE_FONT)
+    fig.legend(loc="lower center", ncol=2, fontsize=FONT - 1, frameon=False)
+    fig.suptitle("measured faithfulness versus circuit size (C: the top-ranked units; N: all units; ∅: none)", fontsize=TITLE_FONT)
+    fig.tight_layout(rect=(0, 0.02 + 0.026 * ((len(curves) + 1) // 2), 1, 1))
     return fig
 
 

@@ -40,7 +40,6 @@ def _report_folder(tmp_path):
     truth = Interactions.from_mobius(
         {(): -3.0, (0, 6): 1.5, (1, 5): 0.8, (0, 1, 3): -0.3, (2,): 0.1, (3, 7): 0.05}, 8, labels=labels, ids=ids, algorithm="exhaustive"
     )
-    f = truth.predict
     curves = faithfulness_curves(lambda m: truth.predict(m), {k: ranking(unit_scores(truth, k)) for k in ("mobius", "shapley")}, n=8, warn=False)
     minimal = minimal_circuit(truth, lambda m: truth.predict(m), target=0.9, warn=False)
     circuit = extract_circuit(truth, 0.5, f=lambda m: truth.predict(m))
@@ -51,7 +50,6 @@ def _report_folder(tmp_path):
     figures = write_figures(truth, tmp_path, circuit=minimal, curves=curves, roles=roles, **ctx)
     write_report(tmp_path, truth, title="test report", circuit=circuit, figures=figures, curves=curves, minimal=minimal,
                  roles=roles, stability=stability, **ctx)
-    del f
     return figures
 
 
