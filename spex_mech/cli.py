@@ -151,7 +151,9 @@ def _sweep(cfg, resolved, store, out_dir: Path, started: float, quiet: bool) -> 
             "",
             circuit.summary(),
             minimal.summary(),
-            *(f"curve {k}: CPR {c.cpr:.3f}, CMD {c.cmd:.3f}" for k, c in curves.items()),
+            "measured faithfulness (keep only the top-k units) at k = " + " ".join(str(k) for k in next(iter(curves.values())).sizes),
+            *(f"  {k}: " + " ".join(f"{v:.2f}" for v in c.keep) + f"  → CPR {c.cpr:.3f}, CMD {c.cmd:.3f}" for k, c in curves.items()),
+            *(f"  warning: {w}" for w in sorted({w for c in curves.values() for w in c.warnings})),
             f"held-out faithfulness R² ({samples} uniform masks): {faith:.4f}" if faith is not None else "",
             f"evaluations: {result.n_evaluations} by the algorithm; {f.n_evaluations} fresh, {f.n_reused} answered from the store",
         ]
