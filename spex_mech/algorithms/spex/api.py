@@ -158,11 +158,14 @@ def _fit_hint(n: int, max_order: int, n_groups: int, seed: int, budget: int) -> 
 
 
 def _evaluate_design(vf: ValueFunction, design: SpexDesign, batch_size: Optional[int]) -> np.ndarray:
-    """Values at every design row [C, P+1, 2^b], evaluating each distinct mask once, in large batches."""
+    """Values at every design row [C, P+1, 2^b], evaluating each distinct mask once, in large batches.
+
+    Value functions that declare ``accepts_packed`` receive :class:`~spex_mech.valuefn.PackedMasks`.
+    """
     chunk = int(batch_size) if batch_size else max(design.n_bins, (1 << 25) // max(1, design.n))
     values = np.empty(design.n_evaluations, dtype=np.float64)
     total = design.n_evaluations
-    for start, masks in design.unique_masks(chunk):
+    for start, masks in design.unique_masks(chunk, packed=vf.accepts_packed):
         try:
             values[start : start + masks.shape[0]] = vf(masks)
         except ValueError as err:
