@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import numpy as np
+from scipy import stats
 
 from ...results.interactions import Interactions
 from ...valuefn import ValueFunction
 from .bch import BCHCode, bch_parameters
 from .decoder import PeelingDecoder
 from .design import SpexDesign, build_design
-from .refit import refit_support
+from .refit import refit_support, singleton_scores
 from .wht import fwht
 
 __all__ = ["spex", "spex_plan", "SpexPlan", "DEFAULT_B", "MIN_B", "MAX_B"]
@@ -23,6 +24,7 @@ MIN_B = 3  # smallest b chosen from a budget (the reference's minimum)
 MAX_B = 20
 _SIGNIFICANCE_Z = 4.0  # refit terms within this many standard errors of zero are dropped
 _REL_FLOOR = 1e-12  # …and always those below this fraction of the function's RMS
+_SINGLETON_ALPHA = 0.01  # family-wise chance that the refine admits any singleton under pure noise
 
 
 @dataclass(frozen=True)
@@ -314,17 +316,23 @@ def _plain(value: Any) -> Any:
 def _refine(
     design: SpexDesign, samples: np.ndarray, observations: np.ndarray, units: np.ndarray, values: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Least squares on found ∪ {∅} ∪ singletons, drop insignificant terms (∅ too), refit the survivors.
+    """Least squares on found ∪ {∅} ∪ the singletons that a score test admits; drop insignificant terms.
 
-    The n singletons join only while the fit stays well determined (at most half as many unknowns as
-    distinct masks); with fewer samples than that, the refit covers the found support and ∅.
+    1. Fit the peeled support and ∅ on every sample.
+    2. Score each singleton not yet in the support against that fit's residual (its one-step
+       least-squares estimate, standard deviation σ/√N under noise alone, σ the fit's noise estimate
+       and N the number of design rows). A singleton joins only when its score clears the
+       Bonferroni-corrected two-sided level ``_SINGLETON_ALPHA`` over all singletons tested, so that under
+       pure noise the chance of admitting any is at most that level; at most as many join as keep the
+       fit at half as many unknowns as distinct masks, the strongest first.
+    3. Refit, drop terms (∅ too) within ``_SIGNIFICANCE_Z`` standard errors of zero, refit the survivors.
     """
     n, t = design.n, design.code.t
     width = max(t, 1)
-    with_singletons = units.shape[0] + n + 1 <= design.n_evaluations // 2
-    base = np.full((n + 1 if with_singletons else 1, width), -1, dtype=np.int64)
-    if with_singletons:
-        base[1:, 0] = np.arange(n)
+    rows = float(samples.size)
+    rms = float(np.sqrt(np.mean(samples**2)))
+    floor = _REL_FLOOR * rms
+    base = np.full((1, width), -1, dtype=np.int64)
     support = np.unique(np.concatenate([units.reshape(-1, width), base]), axis=0)
     start = np.zeros(support.shape[0])
     if units.shape[0]:
@@ -332,20 +340,48 @@ def _refine(
         _, inv = np.unique(np.concatenate([support, units]), axis=0, return_inverse=True)
         np.add.at(start, inv.reshape(-1)[support.shape[0] :], values)
     first = refit_support(design, observations, support, initial=start)
-    rms = float(np.sqrt(np.mean(samples**2)))
-    se = first.noise_sd / np.sqrt(samples.size)
-    threshold = max(_SIGNIFICANCE_Z * se, _REL_FLOOR * rms)
-    keep = np.abs(first.values) > threshold  # ∅ and singletons are refitted, but reported only if significant
-    final = first
+
+    scores = singleton_scores(design, first.residual)
+    present = support[(support[:, 0] >= 0) & ((support[:, 1:] < 0).all(axis=1) if width > 1 else True), 0]
+    tested = np.ones(n, dtype=bool)
+    tested[present] = False
+    n_tested = int(tested.sum())
+    score_se = first.noise_sd / np.sqrt(rows)
+    z_crit = float(stats.norm.isf(_SINGLETON_ALPHA / (2.0 * max(n_tested, 1))))
+    singleton_threshold = max(z_crit * score_se, floor)
+    admitted = np.nonzero(tested & (np.abs(scores) > singleton_threshold))[0]
+    room = max(0, design.n_evaluations // 2 - support.shape[0])
+    if admitted.size > room:
+        admitted = admitted[np.argsort(-np.abs(scores[admitted]), kind="stable")[:room]]
+    iterations = first.iterations
+    fit = first
+    if admitted.size:
+        extra = np.full((admitted.size, width), -1, dtype=np.int64)
+        extra[:, 0] = admitted
+        grown = np.concatenate([support, extra])
+        order = np.lexsort(grown.T[::-1])
+        support = grown[order]
+        fit = refit_support(
+            design, observations, support, initial=np.concatenate([first.values, scores[admitted]])[order]
+        )
+        iterations += fit.iterations
+    se = fit.noise_sd / np.sqrt(rows)
+    threshold = max(_SIGNIFICANCE_Z * se, floor)
+    keep = np.abs(fit.values) > threshold  # ∅ and singletons are refitted, but reported only if significant
+    final = fit
+    candidates = support.shape[0]
     if not np.all(keep):
-        final = refit_support(design, observations, support[keep], initial=first.values[keep])
+        final = refit_support(design, observations, support[keep], initial=fit.values[keep])
         support = support[keep]
+        iterations += final.iterations
     info = {
         "noise_sd": final.noise_sd,
         "refit_terms": int(support.shape[0]),
-        "refit_candidates": int(keep.shape[0]),
-        "refit_singletons": bool(with_singletons),
-        "refit_iterations": first.iterations + (final.iterations if final is not first else 0),
+        "refit_candidates": int(candidates),
+        "singletons_tested": n_tested,
+        "singletons_admitted": int(admitted.size),
+        "singleton_threshold": singleton_threshold,
+        "refit_iterations": iterations,
         "significance_threshold": threshold,
     }
     return support, final.values, info

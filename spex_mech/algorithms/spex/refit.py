@@ -11,6 +11,10 @@ H_bᵀH_b = 2^b·I,
 So least squares on all C·(P+1)·2^b samples is least squares of the bin observations on S, a sparse
 system with C·(P+1) entries per column. It is solved by conjugate gradients on SᵀS (its diagonal is
 the constant C·(P+1) and collisions are few, so it is well conditioned); no N × K matrix is formed.
+
+The same identity scores every singleton {i} against a residual in one pass: ⟨r, Φe_i⟩/N with
+N = C·(P+1)·2^b equals ⟨R, S e_i⟩/(C·(P+1)) for the residual's bin observations R, which under pure
+noise of standard deviation σ per sample has standard deviation σ/√N (see :func:`singleton_scores`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from scipy.sparse.linalg import LinearOperator, cg
 from .design import SpexDesign
 from .wht import fwht
 
-__all__ = ["RefitResult", "refit_support", "scatter_matrix", "predict_design"]
+__all__ = ["RefitResult", "refit_support", "scatter_matrix", "predict_design", "singleton_scores"]
+
+_SCORE_BLOCK = 8192  # units scored per block (bounds the gathered [P+1, block] arrays)
 
 
 @dataclass
@@ -34,6 +40,7 @@ class RefitResult:
     noise_sd: float  # √(RSS / (distinct masks − K)) over the distinct masks
     rss: float
     iterations: int
+    residual: np.ndarray  # float64 [C·(P+1)·2^b]: bin observations minus the fit's, flattened (c, p, j)
 
 
 def scatter_matrix(design: SpexDesign, units: np.ndarray) -> sp.csr_matrix:
@@ -98,4 +105,27 @@ def refit_support(
     distinct = resid_rows[design.unique_rows]
     rss = float(np.dot(distinct, distinct))
     dof = max(1, distinct.shape[0] - k)
-    return RefitResult(values=beta, noise_sd=float(np.sqrt(rss / dof)), rss=rss, iterations=count[0])
+    return RefitResult(
+        values=beta, noise_sd=float(np.sqrt(rss / dof)), rss=rss, iterations=count[0], residual=resid_bins
+    )
+
+
+def singleton_scores(design: SpexDesign, residual: np.ndarray) -> np.ndarray:
+    """One-step least-squares estimate of every singleton {i} from a residual: float64 [n].
+
+    ``residual`` holds bin observations [C, P+1, 2^b] (any shape that reshapes to it). The score of unit i
+    is ⟨R, S e_i⟩/(C·(P+1)) = Σ_c Σ_p (−1)^⟨d_p, e_i⟩·R[c, p, M_cᵀe_i] / (C·(P+1)), the correlation of
+    the sample-space residual with the column of {i} divided by that column's squared norm N. With
+    i.i.d. noise of standard deviation σ per sample and no signal on {i}, it has mean 0 and standard
+    deviation σ/√N. Units are scored in blocks, so memory stays O(C·(P+1)·2^b + (P+1)·block).
+    """
+    n_groups, n_delays, n_bins = design.n_groups, design.n_delays, design.n_bins
+    resid = np.asarray(residual, dtype=np.float64).reshape(n_groups, n_delays, n_bins)
+    codes = design.bin_codes[:, : design.n]  # [C, n]: bin of {i} in group c
+    out = np.zeros(design.n, dtype=np.float64)
+    for start in range(0, design.n, _SCORE_BLOCK):
+        block = slice(start, min(design.n, start + _SCORE_BLOCK))
+        signs = 1.0 - 2.0 * design.delays[:, block]  # [P+1, w]: (−1)^⟨d_p, e_i⟩ (row 0 is +1)
+        for c in range(n_groups):
+            out[block] += np.einsum("pw,pw->w", resid[c][:, codes[c, block]], signs)
+    return out / (n_groups * n_delays)
