@@ -55,7 +55,7 @@ class TestPlanted:
         return out
 
 
-Case = tuple[str, Callable[[], sm.Interactions]]
+Case = tuple[str, Callable[[], tuple[dict, sm.Interactions]]]  # name, run → (planted spectrum, result)
 
 
 def _test_cases() -> Iterator[Case]:
@@ -64,11 +64,11 @@ def _test_cases() -> Iterator[Case]:
             for seed in (0, 1, 2):
                 def clean(n=n, k=k, b=b, seed=seed):
                     sf = random_sparse_function(n, k, seed=10_000 + 97 * seed + n + k)
-                    return spex(TestPlanted(sf.truth), n, max_order=5, b=b, seed=seed)
+                    return sf.truth.fourier, spex(TestPlanted(sf.truth), n, max_order=5, b=b, seed=seed)
 
                 def noisy(n=n, k=k, b=b, seed=seed):
                     sf = random_sparse_function(n, k, snr_db=20.0, seed=20_000 + 89 * seed + n + k)
-                    return spex(TestPlanted(sf.truth, noise_sd=sf.noise_sd, seed=seed + 1), n, max_order=5, b=b, seed=seed)
+                    return sf.truth.fourier, spex(TestPlanted(sf.truth, noise_sd=sf.noise_sd, seed=seed + 1), n, max_order=5, b=b, seed=seed)
 
                 yield f"test/noiseless n={n} K={k} b={b} seed={seed}", clean
                 yield f"test/20dB n={n} K={k} b={b} seed={seed}", noisy
@@ -76,61 +76,61 @@ def _test_cases() -> Iterator[Case]:
     for refine in (False, True):
         def refit(refine=refine):
             sf = random_sparse_function(512, 60, snr_db=10.0, seed=5)
-            return spex(TestPlanted(sf.truth, noise_sd=sf.noise_sd, seed=6), 512, b=7, seed=1, refine=refine)
+            return sf.truth.fourier, spex(TestPlanted(sf.truth, noise_sd=sf.noise_sd, seed=6), 512, b=7, seed=1, refine=refine)
 
         yield f"test/refit 10dB refine={refine}", refit
     for decoder, refine in (("hard", True), ("soft", False)):
         def variant(decoder=decoder, refine=refine):
             sf = random_sparse_function(700, 80, seed=8, constant=1.5)
-            return spex(TestPlanted(sf.truth), 700, b=7, decoder=decoder, refine=refine, seed=2)
+            return sf.truth.fourier, spex(TestPlanted(sf.truth), 700, b=7, decoder=decoder, refine=refine, seed=2)
 
         yield f"test/decoder={decoder} refine={refine}", variant
     for constant in (0.0, 0.75):
         def empty(constant=constant):
             sf = random_sparse_function(256, 10, seed=50_000 + 1000 * 256 + 31 * 10 + 9, constant=constant)
-            return spex(TestPlanted(sf.truth), 256, max_order=5, b=4, seed=9)
+            return sf.truth.fourier, spex(TestPlanted(sf.truth), 256, max_order=5, b=4, seed=9)
 
         yield f"test/empty set constant={constant}", empty
 
     def mobius():
         sf = random_sparse_function(150, 25, orders=(1, 2, 3), basis="mobius", seed=9)
-        return spex(TestPlanted(sf.truth), 150, max_order=3, b=8, seed=0)
+        return sf.truth.fourier, spex(TestPlanted(sf.truth), 150, max_order=3, b=8, seed=0)
 
     yield "test/hierarchical mobius", mobius
     for n in (8, 12, 16):
         def small(n=n):
             sf = random_sparse_function(n, 10, orders=(1, 2, 3), constant=-0.4, seed=n)
-            return spex(sf, n, max_order=3, b=5, seed=n)
+            return sf.truth.fourier, spex(sf, n, max_order=3, b=5, seed=n)
 
         yield f"test/small n={n}", small
     for batch in (700, None):
         def batched(batch=batch):
             sf = random_sparse_function(128, 20, seed=2)
-            return spex(TestPlanted(sf.truth), 128, b=5, seed=4, batch_size=batch)
+            return sf.truth.fourier, spex(TestPlanted(sf.truth), 128, b=5, seed=4, batch_size=batch)
 
         yield f"test/batch_size={batch}", batched
     for seed in (9, 10):
         def seeded(seed=seed):
             sf = random_sparse_function(256, 30, seed=3)
-            return spex(TestPlanted(sf.truth), 256, b=6, seed=seed)
+            return sf.truth.fourier, spex(TestPlanted(sf.truth), 256, b=6, seed=seed)
 
         yield f"test/seeded seed={seed}", seeded
 
     def json_case():
         sf = random_sparse_function(80, 12, seed=6, snr_db=30.0)
-        return spex(TestPlanted(sf.truth, sf.noise_sd), 80, b=5)
+        return sf.truth.fourier, spex(TestPlanted(sf.truth, sf.noise_sd), 80, b=5)
 
     yield "test/json 30dB", json_case
 
     def labels():
         sf = random_sparse_function(30, 5, orders=(1, 2), seed=4)
-        return spex(TestPlanted(sf.truth), 30, max_order=2, b=4)
+        return sf.truth.fourier, spex(TestPlanted(sf.truth), 30, max_order=2, b=4)
 
     yield "test/labels", labels
 
     def known_noise():
         sf = random_sparse_function(300, 30, snr_db=20.0, seed=13)
-        return spex(TestPlanted(sf.truth, sf.noise_sd, seed=2), 300, b=6, noise_sd=sf.noise_sd)
+        return sf.truth.fourier, spex(TestPlanted(sf.truth, sf.noise_sd, seed=2), 300, b=6, noise_sd=sf.noise_sd)
 
     yield "test/known noise", known_noise
 
@@ -143,7 +143,7 @@ def _benchmark_cases() -> Iterator[Case]:
                     def sweep(n=n, k=k, b=b, snr=snr, seed=seed):
                         sf = random_sparse_function(n, k, snr_db=snr, seed=50_000 + 1000 * n + 31 * k + seed)
                         budget = spex_plan(n, b=b, seed=seed).n_evaluations
-                        return spex(Planted(sf.truth, sf.noise_sd, seed + 1), n, max_order=5, budget=budget, seed=seed)
+                        return sf.truth.fourier, spex(Planted(sf.truth, sf.noise_sd, seed + 1), n, max_order=5, budget=budget, seed=seed)
 
                     yield f"sweep/n={n} K={k} b={b} snr={snr} seed={seed}", sweep
     for n in (256, 1024, 4096):
@@ -153,7 +153,7 @@ def _benchmark_cases() -> Iterator[Case]:
                 for half in (False, True):
                     def table(n=n, snr=snr, seed=seed, budget=peer_budget // 2 if half else peer_budget):
                         sf = random_sparse_function(n, 100, snr_db=snr, seed=1000 * n + 17 * seed + (0 if snr is None else 7))
-                        return spex(Planted(sf.truth, sf.noise_sd, seed + 1), n, max_order=5, budget=budget, seed=seed)
+                        return sf.truth.fourier, spex(Planted(sf.truth, sf.noise_sd, seed + 1), n, max_order=5, budget=budget, seed=seed)
 
                     yield f"table/n={n} snr={snr} seed={seed} budget={'half' if half else 'peer'}", table
 
@@ -186,18 +186,21 @@ def record(res: sm.Interactions) -> dict:
     }
 
 
-def run_all(cases: list[Case], log: Callable[[str], None]) -> dict[str, dict]:
-    out = {}
+def run_all(cases: list[Case], log: Callable[[str], None]) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Records per case, and the planted spectra (for classifying changed terms)."""
+    out, truths = {}, {}
     for name, run in cases:
         start = time.perf_counter()
-        out[name] = record(run())
+        truths[name], res = run()
+        out[name] = record(res)
         log(f"{name}: {len(out[name]['keys'])} terms, {out[name]['n_evaluations']} evaluations, "
             f"{time.perf_counter() - start:.2f} s")
-    return out
+    return out, truths
 
 
-def compare_one(before: dict, after: dict) -> dict:
-    """Bit-identity of spectrum and evaluations, plus params that changed (by key present in both)."""
+def compare_one(before: dict, after: dict, truth: dict) -> dict:
+    """Bit-identity of spectrum and evaluations, params that changed (by key present in both), and
+    how many terms each side reports that are not in the planted spectrum ``truth``."""
     same_bits = before["keys"] == after["keys"] and before["values"] == after["values"]
     row: dict[str, Any] = {
         "identical": same_bits and before["n_evaluations"] == after["n_evaluations"],
@@ -210,6 +213,10 @@ def compare_one(before: dict, after: dict) -> dict:
     row["max_rel_change"] = max((abs(a[k] - b[k]) / max(abs(b[k]), 1e-300) for k in common), default=0.0)
     row["only_before"] = len(set(b) - set(a))
     row["only_after"] = len(set(a) - set(b))
+    row["spurious_before"] = sum(1 for k in b if k not in truth)
+    row["spurious_after"] = sum(1 for k in a if k not in truth)
+    row["true_found_before"] = sum(1 for k in b if k in truth)
+    row["true_found_after"] = sum(1 for k in a if k in truth)
     pb, pa = before["params"], after["params"]
     row["params_changed"] = sorted(k for k in set(pb) & set(pa) if pb[k] != pa[k])
     row["params_only_before"] = sorted(set(pb) - set(pa))
@@ -220,22 +227,29 @@ def compare_one(before: dict, after: dict) -> dict:
 def write_compare(path: Path, before_path: Path, rows: dict[str, dict], meta: dict) -> None:
     identical = sum(r["identical"] for r in rows.values())
     lines = ["# SPEX bit-for-bit comparison", "",
-             f"- Command: `{meta['command']}`", f"- Date: {meta['date']}", f"- Record: `{before_path}` "
-             f"({meta['recorded_commit']})", f"- Code compared: {meta['commit']}", "",
-             f"**{identical} of {len(rows)} cases bit-identical** (spectrum keys, every coefficient's bits, "
-             "n_evaluations).", ""]
+             f"- Command: `{meta['command']}`", f"- Date: {meta['date']}",
+             f"- Record: `{before_path}` ({meta['recorded_commit']})", f"- Code compared: {meta['commit']}", "",
+             f"**{identical} of {len(rows)} cases bit-identical** (spectrum keys, every coefficient's bits, n_evaluations).",
+             ""]
     renamed = sorted({k for r in rows.values() for k in r["params_only_before"]})
     added = sorted({k for r in rows.values() for k in r["params_only_after"]})
     if renamed or added:
         lines += [f"- params keys only in the record: {', '.join(renamed) or '—'}",
                   f"- params keys only in the new results: {', '.join(added) or '—'}", ""]
+    totals = {k: sum(r[k] for r in rows.values()) for k in
+              ("spurious_before", "spurious_after", "true_found_before", "true_found_after")}
+    lines += [f"- Terms not in the planted spectrum, all cases: {totals['spurious_before']} in the record, "
+              f"{totals['spurious_after']} now; planted terms found: {totals['true_found_before']} in the record, "
+              f"{totals['true_found_after']} now.", ""]
     changed = {k: r for k, r in rows.items() if not r["identical"] or r["params_changed"]}
     if changed:
-        lines += ["| case | bit-identical | same support | terms only before / after | max rel. coef. change | params changed |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["| case | bit-identical | same support | terms only before / after | spurious before / after | "
+                  "planted found before / after | max rel. coef. change | params changed |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name, r in changed.items():
             lines.append(f"| {name} | {'yes' if r['identical'] else 'no'} | {'yes' if r['same_support'] else 'no'} | "
-                         f"{r['only_before']} / {r['only_after']} | {r['max_rel_change']:.1e} | "
+                         f"{r['only_before']} / {r['only_after']} | {r['spurious_before']} / {r['spurious_after']} | "
+                         f"{r['true_found_before']} / {r['true_found_after']} | {r['max_rel_change']:.1e} | "
                          f"{', '.join(r['params_changed']) or '—'} |")
     else:
         lines.append("Every case identical, params included.")
@@ -247,7 +261,7 @@ def _commit() -> str:
 
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "spex_mech"], capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "spex_mech"], capture_output=True, text=True, check=False).stdout.strip()
         return sha + (" + uncommitted changes under spex_mech/" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -264,7 +278,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     cases = [c for c in all_cases() if args.only is None or args.only in c[0]]
     command = "python benchmarks/bitwise_spex.py " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.record:
-        results = run_all(cases, print)
+        results, _ = run_all(cases, print)
         meta = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": _commit()}
         Path(args.record).write_text(json.dumps({"meta": meta, "cases": results}, indent=0))
         print(f"recorded {len(results)} cases in {args.record}")
@@ -274,8 +288,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     if missing:
         print(f"cases missing from the record: {missing[:5]}", file=sys.stderr)
         return 2
-    results = run_all(cases, print)
-    rows = {name: compare_one(stored["cases"][name], got) for name, got in results.items()}
+    results, truths = run_all(cases, print)
+    rows = {name: compare_one(stored["cases"][name], got, truths[name]) for name, got in results.items()}
     identical = sum(r["identical"] for r in rows.values())
     print(f"{identical} of {len(rows)} cases bit-identical")
     if args.out:

@@ -72,4 +72,6 @@ def test_singleton_scores_are_one_step_least_squares_estimates():
     columns = np.stack([np.ones(design.n_queries), 1.0 - 2.0 * (masks[:, 5] ^ masks[:, 9])], axis=1)
     resid = samples - columns @ fit.values
     expect = ((1.0 - 2.0 * masks).T @ resid) / design.n_queries
-    assert np.allclose(singleton_scores(design, fit.residual), expect, atol=1e-12)
+    per_group = singleton_scores(design, fit.residual)
+    assert per_group.shape == (2, n)
+    assert np.allclose(per_group.mean(axis=0), expect, atol=1e-12)

@@ -24,7 +24,9 @@ MIN_B = 3  # smallest b chosen from a budget (the reference's minimum)
 MAX_B = 20
 _SIGNIFICANCE_Z = 4.0  # refit terms within this many standard errors of zero are dropped
 _REL_FLOOR = 1e-12  # …and always those below this fraction of the function's RMS
-_SINGLETON_ALPHA = 0.01  # family-wise chance that the refine admits any singleton under pure noise
+_SINGLETON_ALPHA = 1e-3  # family-wise chance that the refine admits any singleton under pure noise
+_MAD_TO_SD = 1.4826  # median |Z| → standard deviation of a centred normal
+_CONSISTENCY_ALPHA = 1e-3  # chance that a true singleton's per-group scores look inconsistent
 
 
 @dataclass(frozen=True)
@@ -321,9 +323,11 @@ def _refine(
     1. Fit the peeled support and ∅ on every sample.
     2. Score each singleton not yet in the support against that fit's residual (its one-step
        least-squares estimate, standard deviation σ/√N under noise alone, σ the fit's noise estimate
-       and N the number of design rows). A singleton joins only when its score clears the
+       and N the number of design rows; the scores' robust spread instead when that is wider). A singleton joins only when its score clears the
        Bonferroni-corrected two-sided level ``_SINGLETON_ALPHA`` over all singletons tested, so that under
-       pure noise the chance of admitting any is at most that level; at most as many join as keep the
+       pure noise the chance of admitting any is at most that level, and only when its C per-group
+       scores agree (χ²_(C−1) test at ``_CONSISTENCY_ALPHA``: a missed term that shares the
+       singleton's bin in one group shifts that group's score only). At most as many join as keep the
        fit at half as many unknowns as distinct masks, the strongest first.
     3. Refit, drop terms (∅ too) within ``_SIGNIFICANCE_Z`` standard errors of zero, refit the survivors.
     """
@@ -341,15 +345,27 @@ def _refine(
         np.add.at(start, inv.reshape(-1)[support.shape[0] :], values)
     first = refit_support(design, observations, support, initial=start)
 
-    scores = singleton_scores(design, first.residual)
+    per_group = singleton_scores(design, first.residual)  # [C, n]
+    scores = per_group.mean(axis=0)
     present = support[(support[:, 0] >= 0) & ((support[:, 1:] < 0).all(axis=1) if width > 1 else True), 0]
     tested = np.ones(n, dtype=bool)
     tested[present] = False
     n_tested = int(tested.sum())
+    # σ/√N from the fit's noise estimate, or the scores' own robust spread if that is wider (most
+    # singletons hold nothing, so their scores sample the null; duplicated masks and unresolved
+    # terms widen it beyond σ/√N)
     score_se = first.noise_sd / np.sqrt(rows)
+    if n_tested:
+        score_se = max(score_se, _MAD_TO_SD * float(np.median(np.abs(scores[tested]))))
     z_crit = float(stats.norm.isf(_SINGLETON_ALPHA / (2.0 * max(n_tested, 1))))
     singleton_threshold = max(z_crit * score_se, floor)
     admitted = np.nonzero(tested & (np.abs(scores) > singleton_threshold))[0]
+    if design.n_groups > 1 and admitted.size:
+        # a true singleton reads the same in every group; a leak from a missed term hashed into the
+        # same bin as {i} in one group does not
+        spread = np.sum((per_group[:, admitted] - scores[admitted]) ** 2, axis=0) / (design.n_groups * score_se**2)
+        limit = float(stats.chi2.isf(_CONSISTENCY_ALPHA, design.n_groups - 1))
+        admitted = admitted[spread <= limit]
     room = max(0, design.n_evaluations // 2 - support.shape[0])
     if admitted.size > room:
         admitted = admitted[np.argsort(-np.abs(scores[admitted]), kind="stable")[:room]]

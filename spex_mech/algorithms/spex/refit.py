@@ -14,7 +14,8 @@ the constant C·(P+1) and collisions are few, so it is well conditioned); no N �
 
 The same identity scores every singleton {i} against a residual in one pass: ⟨r, Φe_i⟩/N with
 N = C·(P+1)·2^b equals ⟨R, S e_i⟩/(C·(P+1)) for the residual's bin observations R, which under pure
-noise of standard deviation σ per sample has standard deviation σ/√N (see :func:`singleton_scores`).
+noise of standard deviation σ per sample has standard deviation σ/√N; it is the mean of C independent
+per-group scores (see :func:`singleton_scores`).
 """
 
 from __future__ import annotations
@@ -111,21 +112,22 @@ def refit_support(
 
 
 def singleton_scores(design: SpexDesign, residual: np.ndarray) -> np.ndarray:
-    """One-step least-squares estimate of every singleton {i} from a residual: float64 [n].
+    """Per-group one-step least-squares estimates of every singleton {i} from a residual: float64 [C, n].
 
-    ``residual`` holds bin observations [C, P+1, 2^b] (any shape that reshapes to it). The score of unit i
-    is ⟨R, S e_i⟩/(C·(P+1)) = Σ_c Σ_p (−1)^⟨d_p, e_i⟩·R[c, p, M_cᵀe_i] / (C·(P+1)), the correlation of
-    the sample-space residual with the column of {i} divided by that column's squared norm N. With
-    i.i.d. noise of standard deviation σ per sample and no signal on {i}, it has mean 0 and standard
-    deviation σ/√N. Units are scored in blocks, so memory stays O(C·(P+1)·2^b + (P+1)·block).
+    ``residual`` holds bin observations [C, P+1, 2^b] (any shape that reshapes to it). Group c's score
+    of unit i is Σ_p (−1)^⟨d_p, e_i⟩·R[c, p, M_cᵀe_i] / (P+1); their mean over the C groups is the
+    correlation of the sample-space residual with the column of {i} divided by that column's squared
+    norm N = C·(P+1)·2^b. With i.i.d. noise of standard deviation σ per sample and no signal on {i}, each
+    group's score has mean 0 and standard deviation σ·√C/√N, independently across groups, and their
+    mean σ/√N. Units are scored in blocks, so memory stays O(C·(P+1)·2^b + C·n + (P+1)·block).
     """
     n_groups, n_delays, n_bins = design.n_groups, design.n_delays, design.n_bins
     resid = np.asarray(residual, dtype=np.float64).reshape(n_groups, n_delays, n_bins)
     codes = design.bin_codes[:, : design.n]  # [C, n]: bin of {i} in group c
-    out = np.zeros(design.n, dtype=np.float64)
+    out = np.zeros((n_groups, design.n), dtype=np.float64)
     for start in range(0, design.n, _SCORE_BLOCK):
         block = slice(start, min(design.n, start + _SCORE_BLOCK))
         signs = 1.0 - 2.0 * design.delays[:, block]  # [P+1, w]: (−1)^⟨d_p, e_i⟩ (row 0 is +1)
         for c in range(n_groups):
-            out[block] += np.einsum("pw,pw->w", resid[c][:, codes[c, block]], signs)
-    return out / (n_groups * n_delays)
+            out[c, block] = np.einsum("pw,pw->w", resid[c][:, codes[c, block]], signs)
+    return out / n_delays
