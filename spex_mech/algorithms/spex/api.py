@@ -14,6 +14,7 @@ from ...valuefn import ValueFunction
 from .bch import BCHCode, bch_parameters
 from .decoder import PeelingDecoder
 from .design import SpexDesign, build_design
+from .params import SpexParams
 from .refit import refit_support, singleton_scores
 from .wht import fwht
 
@@ -226,8 +227,10 @@ def spex(
 
     Returns
     -------
-    Interactions with the Fourier coefficients, ``n_evaluations``, ``algorithm="spex"`` and ``params``
-    holding the design, the noise estimates and thresholds, and timings.
+    Interactions with the Fourier coefficients, ``n_evaluations``, ``algorithm="spex"`` and ``params``,
+    a :class:`~spex_mech.algorithms.spex.params.SpexParams` record of the design, the noise estimates
+    and thresholds, the refit statistics and timings (readable by key as before; ``max_order`` and
+    ``n_groups`` are the only names of t and C).
     """
     if decoder not in ("soft", "hard"):
         raise ValueError(f"decoder must be 'soft' or 'hard', got {decoder!r}")
@@ -257,9 +260,7 @@ def spex(
     units, values = peeled.units, peeled.values
     params: dict[str, Any] = {
         "b": plan.b,
-        "t": plan.max_order,
         "max_order": plan.max_order,
-        "C": plan.n_groups,
         "n_groups": plan.n_groups,
         "n_parity": plan.n_parity,
         "bch": (plan.bch_length, plan.bch_dimension),
@@ -291,14 +292,14 @@ def spex(
         refit_seconds=t_end - t_refit,
     )
     keep = values != 0.0
-    params = {k: _plain(v) for k, v in params.items()}
+    record = SpexParams(**{k: _plain(v) for k, v in params.items()})
     return Interactions(
         units[keep],
         values[keep],
         vf.n,
         **vf.provenance(),
         algorithm="spex",
-        params=params,
+        params=record,
     )
 
 
