@@ -22,16 +22,18 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from collections.abc import Callable, Iterator
+from typing import Any, Optional
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import spex_mech as sm  # noqa: E402
-from spex_mech.algorithms.spex import spex, spex_plan  # noqa: E402
-from spex_mech.synthetic import random_sparse_function  # noqa: E402
-from spex_benchmark import Planted  # noqa: E402
+from spex_benchmark import Planted
+
+import spex_mech as sm
+from spex_mech.algorithms.spex import spex, spex_plan
+from spex_mech.synthetic import random_sparse_function
 
 TIMING_SUFFIX = "_seconds"
 
@@ -238,13 +240,13 @@ def write_compare(path: Path, before_path: Path, rows: dict[str, dict], meta: di
                   f"- params keys only in the new results: {', '.join(added) or '—'}", ""]
     totals = {k: sum(r[k] for r in rows.values()) for k in
               ("spurious_before", "spurious_after", "true_found_before", "true_found_after")}
-    lines += [f"- Terms not in the planted spectrum, all cases: {totals['spurious_before']} in the record, "
-              f"{totals['spurious_after']} now; planted terms found: {totals['true_found_before']} in the record, "
-              f"{totals['true_found_after']} now.", ""]
+    lines += [(f"- Terms not in the planted spectrum, all cases: {totals['spurious_before']} in the record, "
+               f"{totals['spurious_after']} now; planted terms found: {totals['true_found_before']} in the record, "
+               f"{totals['true_found_after']} now."), ""]
     changed = {k: r for k, r in rows.items() if not r["identical"] or r["params_changed"]}
     if changed:
-        lines += ["| case | bit-identical | same support | terms only before / after | spurious before / after | "
-                  "planted found before / after | max rel. coef. change | params changed |",
+        lines += [("| case | bit-identical | same support | terms only before / after | spurious before / after | "
+                   "planted found before / after | max rel. coef. change | params changed |"),
                   "|---|---|---|---|---|---|---|---|"]
         for name, r in changed.items():
             lines.append(f"| {name} | {'yes' if r['identical'] else 'no'} | {'yes' if r['same_support'] else 'no'} | "

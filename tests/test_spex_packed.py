@@ -139,3 +139,36 @@ def test_packed_non_finite_value_names_the_row_and_its_ablated_units():
     rows[1, [2, 5]] = False
     with pytest.raises(ValueError, match=r"row 1: nan \(ablated units \[2, 5\]\)"):
         ValueFunction(f, 10)(PackedMasks.from_bool(rows))
+
+
+@pytest.mark.parametrize("n", [1, 40, 62, 63, 130, 3000])
+def test_design_keys_are_the_xor_of_unit_tags(n):
+    """The packed-word key computation equals its definition: XOR of the tags of the set units."""
+    from spex_mech.algorithms.spex import design as design_mod
+
+    rng = np.random.default_rng(n)
+    hashes = rng.random((2, n, 5)) < 0.5
+    delays = rng.random((9, n)) < 0.5
+    keys, exact = design_mod._design_keys(hashes, delays)
+    assert exact == (n <= 62)
+    if exact:
+        tags = [1 << i for i in range(n)]
+    else:
+        tags = np.random.default_rng(0x5BEC5).integers(0, 2**63, size=n, dtype=np.int64).astype(np.uint64)
+        tags ^= np.random.default_rng(0xC0DE).integers(0, 2, size=n, dtype=np.int64).astype(np.uint64) << np.uint64(63)
+        tags = [int(x) for x in tags]
+
+    def key(row):
+        out = 0
+        for i in np.nonzero(row)[0]:
+            out ^= tags[i]
+        return out
+
+    for c in range(2):
+        for p in range(9):
+            for ell in (0, 1, 6, 31):
+                row = delays[p].copy()
+                for i in range(5):
+                    if (ell >> i) & 1:
+                        row ^= hashes[c, :, i]
+                assert int(keys[c, p, ell]) == key(row)

@@ -180,8 +180,19 @@ def _design_keys(hashes: np.ndarray, delays: np.ndarray) -> tuple[np.ndarray, bo
         tags ^= np.random.default_rng(0xC0DE).integers(0, 2, size=n, dtype=np.int64).astype(np.uint64) << np.uint64(63)
         exact = False
 
+    # Bit j of a row's key is the parity of the row AND the units whose tag has bit j: computed on
+    # packed words (XOR-reduce, then fold the 64 bits of the result to one), never on n-wide arrays.
+    shifts = np.arange(64, dtype=np.uint64)
+    tag_words = pack_words(((tags[None, :] >> shifts[:, None]) & np.uint64(1)).astype(bool))  # [64, W]
+
     def key_of(bool_rows: np.ndarray) -> np.ndarray:
-        return np.bitwise_xor.reduce(np.where(bool_rows, tags, np.uint64(0)), axis=-1)
+        words = pack_words(bool_rows)  # [R, W]
+        acc = np.empty((64, words.shape[0]), dtype=np.uint64)
+        for bit in range(64):
+            acc[bit] = np.bitwise_xor.reduce(words & tag_words[bit], axis=1)
+        for s in (32, 16, 8, 4, 2, 1):
+            acc ^= acc >> np.uint64(s)
+        return np.bitwise_or.reduce((acc & np.uint64(1)) << shifts[:, None], axis=0)
 
     delay_keys = key_of(delays)  # [P+1]
     span_keys = np.stack([span_rows(key_of(h.T)) for h in hashes])  # [C, 2^b]
