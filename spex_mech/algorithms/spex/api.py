@@ -15,7 +15,7 @@ from .bch import BCHCode, bch_parameters
 from .decoder import PeelingDecoder
 from .design import SpexDesign, build_design
 from .params import SpexParams
-from .refit import refit_support, singleton_scores
+from .refit import group_projections, refit_support, singleton_scores
 from .wht import fwht
 
 __all__ = ["spex", "spex_plan", "SpexPlan", "DEFAULT_B", "MIN_B", "MAX_B"]
@@ -330,7 +330,10 @@ def _refine(
        scores agree (χ²_(C−1) test at ``_CONSISTENCY_ALPHA``: a missed term that shares the
        singleton's bin in one group shifts that group's score only). At most as many join as keep the
        fit at half as many unknowns as distinct masks, the strongest first.
-    3. Refit, drop terms (∅ too) within ``_SIGNIFICANCE_Z`` standard errors of zero, refit the survivors.
+    3. Refit; drop terms (∅ too) within ``_SIGNIFICANCE_Z`` standard errors of zero, and terms whose
+       per-group readings of the residual disagree (χ²_(C−1), Bonferroni over the terms at
+       ``_SINGLETON_ALPHA``; deviations at round-off level never count): a support mis-decoded from a
+       bin it shares with a missed term in one group. Refit the survivors.
     """
     n, t = design.n, design.code.t
     width = max(t, 1)
@@ -385,6 +388,17 @@ def _refine(
     se = fit.noise_sd / np.sqrt(rows)
     threshold = max(_SIGNIFICANCE_Z * se, floor)
     keep = np.abs(fit.values) > threshold  # ∅ and singletons are refitted, but reported only if significant
+    inconsistent = 0
+    if design.n_groups > 1 and support.shape[0] > 1:
+        # a term decoded from one group's bin that is not in the others (a mis-decoded collision)
+        # reads differently per group; a true term reads the same everywhere
+        terms = np.nonzero(support[:, 0] >= 0)[0]
+        dev = group_projections(design, fit.residual, support[terms])  # [C, K]
+        spread = np.sum(dev**2, axis=0) / (design.n_groups * se**2) if se > 0 else np.zeros(terms.size)
+        limit = float(stats.chi2.isf(_SINGLETON_ALPHA / max(terms.size, 1), design.n_groups - 1))
+        bad = terms[(spread > limit) & (np.max(np.abs(dev), axis=0) > floor)]
+        inconsistent = int(keep[bad].sum())
+        keep[bad] = False
     final = fit
     candidates = support.shape[0]
     if not np.all(keep):
@@ -400,5 +414,6 @@ def _refine(
         "singleton_threshold": singleton_threshold,
         "refit_iterations": iterations,
         "significance_threshold": threshold,
+        "inconsistent_terms": inconsistent,
     }
     return support, final.values, info

@@ -67,6 +67,8 @@ class SpexParams(ParamsBase):
         Conjugate-gradient iterations over all refits.
     significance_threshold:
         |coefficient| a refitted term had to exceed to be reported.
+    inconsistent_terms:
+        Significant terms dropped because their per-group readings disagreed.
     evaluate_seconds, decode_seconds, decode_cpu_seconds, peel_seconds, refit_seconds:
         Wall time evaluating the value function (mask building included), decoding (transform, peeling
         and refine; also as CPU time), peeling alone and the refine alone.
@@ -100,6 +102,7 @@ class SpexParams(ParamsBase):
     singleton_threshold: Optional[float] = None
     refit_iterations: Optional[int] = None
     significance_threshold: Optional[float] = None
+    inconsistent_terms: Optional[int] = None
     evaluate_seconds: float = 0.0
     decode_seconds: float = 0.0
     decode_cpu_seconds: float = 0.0

@@ -30,7 +30,7 @@ from scipy.sparse.linalg import LinearOperator, cg
 from .design import SpexDesign
 from .wht import fwht
 
-__all__ = ["RefitResult", "refit_support", "scatter_matrix", "predict_design", "singleton_scores"]
+__all__ = ["RefitResult", "refit_support", "scatter_matrix", "predict_design", "singleton_scores", "group_projections"]
 
 _SCORE_BLOCK = 8192  # units scored per block (bounds the gathered [P+1, block] arrays)
 
@@ -131,3 +131,17 @@ def singleton_scores(design: SpexDesign, residual: np.ndarray) -> np.ndarray:
         for c in range(n_groups):
             out[c, block] = np.einsum("pw,pw->w", resid[c][:, codes[c, block]], signs)
     return out / n_delays
+
+
+def group_projections(design: SpexDesign, residual: np.ndarray, units: np.ndarray) -> np.ndarray:
+    """Σ_p s_p(k)·R[c, p, M_cᵀk] / (P+1) for supports ``units`` [K, s] in every group: float64 [C, K].
+
+    At a least-squares fit that includes k, the C values sum to zero; each is how far group c alone
+    would move k's coefficient (standard deviation about σ·√C/√N under noise).
+    """
+    units = np.asarray(units, dtype=np.int64)
+    resid = np.asarray(residual, dtype=np.float64).reshape(design.n_groups, design.n_delays, design.n_bins)
+    bins = design.bins(units)  # [C, K]
+    sig = design.signatures(units)  # [K, P+1]
+    out = np.stack([np.einsum("pk,kp->k", resid[c][:, bins[c]], sig) for c in range(design.n_groups)])
+    return out / design.n_delays
