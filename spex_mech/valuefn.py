@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PackedMasks:
     """Masks ``[B, n]`` packed 8 units per byte: unit i of row r is bit ``i % 8`` of ``bits[r, i // 8]``.
 
