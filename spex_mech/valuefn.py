@@ -3,15 +3,88 @@
 Any Python callable works. ``f.n`` (if present) gives the number of units, ``f.labels`` their short
 names. Algorithms wrap ``f`` in :class:`ValueFunction`, which validates masks and values, counts
 evaluations and reports offending rows by index.
+
+A value function may set ``accepts_packed = True``: algorithms that build their masks bit-packed (SPEX)
+then hand it :class:`PackedMasks` (8 units per byte) instead of bool arrays; every other caller still
+passes bool ``[B, n]``. Without the attribute a value function only ever sees bool masks.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-__all__ = ["ValueFunction", "as_value_function", "resolve_n", "resolve_labels", "resolve_ids", "to_mask_array"]
+__all__ = [
+    "PackedMasks",
+    "ValueFunction",
+    "as_value_function",
+    "resolve_n",
+    "resolve_labels",
+    "resolve_ids",
+    "to_mask_array",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class PackedMasks:
+    """Masks ``[B, n]`` packed 8 units per byte: unit i of row r is bit ``i % 8`` of ``bits[r, i // 8]``.
+
+    This is numpy's ``packbits(masks, axis=1, bitorder="little")`` layout; the unused high bits of the
+    last byte are zero. ``np.unpackbits(bits, axis=1, count=n, bitorder="little")`` recovers the 0/1
+    masks, as does :meth:`unpack`.
+
+    Parameters
+    ----------
+    bits:
+        uint8 ``[B, ceil(n / 8)]``.
+    n:
+        The number of units (mask width).
+    """
+
+    bits: np.ndarray
+    n: int
+
+    def __post_init__(self) -> None:
+        bits = self.bits
+        if not isinstance(bits, np.ndarray) or bits.dtype != np.uint8 or bits.ndim != 2:
+            raise ValueError(
+                f"packed masks must be a 2-d uint8 array, got {type(bits).__name__} "
+                f"{getattr(bits, 'dtype', '')} {getattr(bits, 'shape', '')}"
+            )
+        width = (int(self.n) + 7) // 8
+        if bits.shape[1] != width:
+            raise ValueError(f"packed mask width {bits.shape[1]} bytes does not match n={self.n} units ({width} bytes)")
+        spare = width * 8 - int(self.n)
+        if spare and bits.shape[0] and np.any(bits[:, -1] >> np.uint8(8 - spare)):
+            rows = np.nonzero(bits[:, -1] >> np.uint8(8 - spare))[0]
+            raise ValueError(f"packed masks set bits beyond unit {self.n - 1} (rows {rows[:5].tolist()})")
+
+    @classmethod
+    def from_bool(cls, masks: np.ndarray) -> "PackedMasks":
+        """Pack bool or 0/1 masks ``[B, n]``."""
+        arr = np.asarray(masks)
+        return cls(np.packbits(arr.astype(bool, copy=False), axis=1, bitorder="little"), int(arr.shape[1]))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(B, n)``: the shape of the unpacked masks."""
+        return (int(self.bits.shape[0]), int(self.n))
+
+    def __len__(self) -> int:
+        return int(self.bits.shape[0])
+
+    def __getitem__(self, index: Union[int, slice]) -> Union[np.ndarray, "PackedMasks"]:
+        """An integer gives that row unpacked (bool ``[n]``); a slice gives the rows still packed."""
+        if isinstance(index, slice):
+            return PackedMasks(self.bits[index], self.n)
+        row = self.bits[int(index)]
+        return np.unpackbits(row, count=self.n, bitorder="little").view(bool)
+
+    def unpack(self) -> np.ndarray:
+        """bool ``[B, n]``."""
+        return np.unpackbits(self.bits, axis=1, count=self.n, bitorder="little").view(bool)
 
 
 def resolve_n(f: Any, n: Optional[int]) -> int:
@@ -102,7 +175,8 @@ class ValueFunction:
     """Validating, counting wrapper around any ``f(masks) -> values``.
 
     Calls ``f`` with bool numpy arrays in slices of at most ``max_batch`` rows (all rows at once by
-    default) and always returns float64 numpy values.
+    default) and always returns float64 numpy values. Given :class:`PackedMasks`, it passes them on
+    packed when ``f.accepts_packed`` is true and unpacks them slice by slice otherwise.
     """
 
     def __init__(self, f: Callable[[np.ndarray], Any], n: Optional[int] = None, max_batch: Optional[int] = None):
@@ -117,18 +191,32 @@ class ValueFunction:
         self.max_batch = max_batch
         self.n_evaluations = 0
 
+    @property
+    def accepts_packed(self) -> bool:
+        """Whether the wrapped function declared ``accepts_packed = True``."""
+        return bool(getattr(self.f, "accepts_packed", False))
+
     def provenance(self) -> dict[str, Any]:
         """What every result carries from its value function: unit labels, ids, evaluations so far."""
         return {"labels": self.labels, "ids": self.ids, "n_evaluations": self.n_evaluations}
 
     def __call__(self, masks: Any) -> np.ndarray:
-        arr = to_mask_array(masks, self.n)
+        packed = isinstance(masks, PackedMasks)
+        if packed:
+            if masks.n != self.n:
+                raise ValueError(f"mask width {masks.n} does not match the {self.n} units")
+            arr = masks
+        else:
+            arr = to_mask_array(masks, self.n)
         if arr.shape[0] == 0:
             return np.zeros(0, dtype=np.float64)
+        unpack = packed and not self.accepts_packed
         step = self.max_batch or arr.shape[0]
         parts = []
         for start in range(0, arr.shape[0], step):
             chunk = arr[start : start + step]
+            if unpack:
+                chunk = chunk.unpack()
             try:
                 vals = check_values(self.f(chunk), chunk)
             except ValueError as err:

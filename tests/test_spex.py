@@ -382,3 +382,24 @@ def test_error_value_function_non_finite(bad):
 
     with pytest.raises(ValueError, match="non-finite value"):
         spex(f, 20, max_order=2, b=3)
+
+
+def test_params_are_a_typed_frozen_record_with_one_name_per_quantity():
+    import dataclasses
+    import json
+
+    from spex_mech.algorithms.spex import SpexParams
+
+    sf = random_sparse_function(80, 12, seed=6, snr_db=30.0)
+    res = spex(PlantedFunction(sf.truth, sf.noise_sd), 80, max_order=4, b=5, n_groups=2, seed=3)
+    p = res.params
+    assert isinstance(p, SpexParams)
+    assert (p.b, p.max_order, p.n_groups, p.seed) == (5, 4, 2, 3)
+    assert p["max_order"] == 4 and p["n_groups"] == 2 and p.refine is True and p.noise_sd > 0
+    assert "t" not in p and "C" not in p  # the papers' names are documented, not duplicated
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.b = 6
+    back = json.loads(res.to_json())["params"]
+    assert back == json.loads(json.dumps(p.to_dict())) and back["bch"] == list(p.bch)
+    plain = spex(PlantedFunction(sf.truth, sf.noise_sd), 80, max_order=4, b=5, seed=3, refine=False).params
+    assert plain.refine is False and plain.noise_sd is None and plain.refit_terms is None

@@ -7,10 +7,12 @@ support by least squares. ``spex_plan(n)`` returns the design and its exact eval
 
 Modules: ``gf2m`` (field arithmetic), ``bch`` (the code and its decoders), ``design`` (masks),
 ``wht`` (fast transform), ``noise`` (noise level and thresholds), ``decoder`` (peeling),
-``refit`` (structured least squares), ``api`` (the public functions).
+``refit`` (structured least squares), ``params`` (the result's typed record), ``api`` (the public
+functions).
 """
 
 from .api import SpexPlan, spex, spex_plan
 from .bch import BCHCode
+from .params import SpexParams
 
-__all__ = ["spex", "spex_plan", "SpexPlan", "BCHCode"]
+__all__ = ["spex", "spex_plan", "SpexPlan", "SpexParams", "BCHCode"]

@@ -5,6 +5,11 @@ the shortened BCH code]. The queries are x = M_c·ℓ ⊕ d_p for every ℓ ∈ 
 ℓ read as an integer whose bit i multiplies column i of M_c. Everything is fixed (and the exact number
 of distinct masks known) before the value function is called once.
 
+Masks are built bit-packed: the span M_c·ℓ of every group and the delays are kept as little-endian
+64-bit words (unit i is bit i % 64 of word i // 64), so a design row is one XOR of two word rows, and
+only then unpacked to bool (or handed on packed to value functions that accept
+:class:`~spex_mech.valuefn.PackedMasks`).
+
 Distinct masks are found without materialising the design: a mask's key is a GF(2)-linear function of
 it (its bits as an integer for n ≤ 62, else an XOR of random 64-bit unit tags), so keys of the whole
 design follow from the keys of the columns of M_c and of the delays. For n > 62 the rows that the
@@ -18,11 +23,29 @@ from typing import Iterator
 
 import numpy as np
 
+from ...valuefn import PackedMasks
 from .bch import BCHCode
 
-__all__ = ["SpexDesign", "build_design", "span_rows"]
+__all__ = ["SpexDesign", "build_design", "span_rows", "pack_words", "unpack_words"]
 
 _EXACT_KEY_BITS = 62
+_WORD = np.dtype("<u8")
+
+
+def pack_words(rows: np.ndarray) -> np.ndarray:
+    """bool [..., n] → little-endian uint64 words [..., ceil(n/64)]; unit i is bit i % 64 of word i // 64."""
+    rows = np.asarray(rows, dtype=bool)
+    n = rows.shape[-1]
+    n_words = (n + 63) // 64
+    packed = np.packbits(rows, axis=-1, bitorder="little")  # [..., ceil(n/8)] bytes
+    out = np.zeros(rows.shape[:-1] + (n_words * 8,), dtype=np.uint8)
+    out[..., : packed.shape[-1]] = packed
+    return out.view(_WORD)
+
+
+def unpack_words(words: np.ndarray, n: int) -> np.ndarray:
+    """Inverse of :func:`pack_words` for 2-d ``words`` [R, W]: bool [R, n]."""
+    return np.unpackbits(np.ascontiguousarray(words).view(np.uint8), axis=1, count=n, bitorder="little").view(bool)
 
 
 def span_rows(columns: np.ndarray) -> np.ndarray:
@@ -53,7 +76,8 @@ class SpexDesign:
         weights = (1 << np.arange(b, dtype=np.int64))
         codes = (self.hashes.astype(np.int64) * weights).sum(axis=2)  # [C, n]: row i of M_c as an integer
         self.bin_codes = np.concatenate([codes, np.zeros((self.n_groups, 1), np.int64)], axis=1)
-        self._span: np.ndarray | None = None
+        self._span_words: np.ndarray | None = None
+        self._delay_words: np.ndarray | None = None
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -76,25 +100,53 @@ class SpexDesign:
 
     # ------------------------------------------------------------------ masks
     @property
-    def span(self) -> np.ndarray:
-        """bool [C, 2^b, n]: M_c·ℓ for every ℓ (built on first use)."""
-        if self._span is None:
-            self._span = np.stack([span_rows(self.hashes[c].T) for c in range(self.n_groups)])
-        return self._span
+    def span_words(self) -> np.ndarray:
+        """uint64 [C, 2^b, ceil(n/64)]: M_c·ℓ for every ℓ, packed (built on first use)."""
+        if self._span_words is None:
+            columns = pack_words(np.swapaxes(self.hashes, 1, 2))  # [C, b, W]: column i of M_c
+            self._span_words = np.stack([span_rows(columns[c]) for c in range(self.n_groups)])
+        return self._span_words
 
-    def masks(self, flat_rows: np.ndarray) -> np.ndarray:
-        """The masks of design rows given by flat (c, p, ℓ) indices: bool [R, n]."""
+    @property
+    def delay_words(self) -> np.ndarray:
+        """uint64 [P+1, ceil(n/64)]: the delays, packed."""
+        if self._delay_words is None:
+            self._delay_words = pack_words(self.delays)
+        return self._delay_words
+
+    @property
+    def span(self) -> np.ndarray:
+        """bool [C, 2^b, n]: M_c·ℓ for every ℓ."""
+        words = self.span_words
+        return unpack_words(words.reshape(-1, words.shape[-1]), self.n).reshape(self.n_groups, self.n_bins, self.n)
+
+    def packed_masks(self, flat_rows: np.ndarray) -> np.ndarray:
+        """The masks of design rows given by flat (c, p, ℓ) indices, packed: uint64 words [R, ceil(n/64)]."""
         flat_rows = np.asarray(flat_rows, dtype=np.int64)
         per_group = self.n_delays * self.n_bins
         c = flat_rows // per_group
         p = (flat_rows // self.n_bins) % self.n_delays
         ell = flat_rows % self.n_bins
-        return self.span[c, ell] ^ self.delays[p]
+        out = self.span_words[c, ell]
+        out ^= self.delay_words[p]
+        return out
 
-    def unique_masks(self, chunk_rows: int) -> Iterator[tuple[int, np.ndarray]]:
-        """(offset, masks) chunks covering every distinct mask once, in design order."""
+    def masks(self, flat_rows: np.ndarray) -> np.ndarray:
+        """The masks of design rows given by flat (c, p, ℓ) indices: bool [R, n]."""
+        return unpack_words(self.packed_masks(flat_rows), self.n)
+
+    def unique_masks(self, chunk_rows: int, *, packed: bool = False) -> Iterator[tuple[int, np.ndarray | PackedMasks]]:
+        """(offset, masks) chunks covering every distinct mask once, in design order.
+
+        Masks are bool [R, n], or :class:`~spex_mech.valuefn.PackedMasks` when ``packed`` is true.
+        """
+        n_bytes = (self.n + 7) // 8
         for start in range(0, self.n_evaluations, chunk_rows):
-            yield start, self.masks(self.unique_rows[start : start + chunk_rows])
+            words = self.packed_masks(self.unique_rows[start : start + chunk_rows])
+            if packed:
+                yield start, PackedMasks(np.ascontiguousarray(words.view(np.uint8)[:, :n_bytes]), self.n)
+            else:
+                yield start, unpack_words(words, self.n)
 
     # ------------------------------------------------------------------ hashing of supports
     def bins(self, units: np.ndarray) -> np.ndarray:
@@ -128,8 +180,19 @@ def _design_keys(hashes: np.ndarray, delays: np.ndarray) -> tuple[np.ndarray, bo
         tags ^= np.random.default_rng(0xC0DE).integers(0, 2, size=n, dtype=np.int64).astype(np.uint64) << np.uint64(63)
         exact = False
 
+    # Bit j of a row's key is the parity of the row AND the units whose tag has bit j: computed on
+    # packed words (XOR-reduce, then fold the 64 bits of the result to one), never on n-wide arrays.
+    shifts = np.arange(64, dtype=np.uint64)
+    tag_words = pack_words(((tags[None, :] >> shifts[:, None]) & np.uint64(1)).astype(bool))  # [64, W]
+
     def key_of(bool_rows: np.ndarray) -> np.ndarray:
-        return np.bitwise_xor.reduce(np.where(bool_rows, tags, np.uint64(0)), axis=-1)
+        words = pack_words(bool_rows)  # [R, W]
+        acc = np.empty((64, words.shape[0]), dtype=np.uint64)
+        for bit in range(64):
+            acc[bit] = np.bitwise_xor.reduce(words & tag_words[bit], axis=1)
+        for s in (32, 16, 8, 4, 2, 1):
+            acc ^= acc >> np.uint64(s)
+        return np.bitwise_or.reduce((acc & np.uint64(1)) << shifts[:, None], axis=0)
 
     delay_keys = key_of(delays)  # [P+1]
     span_keys = np.stack([span_rows(key_of(h.T)) for h in hashes])  # [C, 2^b]
@@ -160,10 +223,10 @@ def build_design(n: int, max_order: int, b: int, n_groups: int, seed: int, code:
         rows = np.arange(flat_inv.shape[0], dtype=np.int64)
         dup = rows[unique_rows[flat_inv] != rows]
         if dup.size:
-            same = np.all(design.masks(dup) == design.masks(unique_rows[flat_inv[dup]]), axis=1)
+            same = np.all(design.packed_masks(dup) == design.packed_masks(unique_rows[flat_inv[dup]]), axis=1)
             if not np.all(same):  # a 64-bit key collision between different masks: dedupe bit for bit
-                packed = np.packbits(design.masks(rows), axis=1)
-                void = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).reshape(-1)
+                packed = design.packed_masks(rows)
+                void = np.ascontiguousarray(packed).view(np.dtype((np.void, 8 * packed.shape[1]))).reshape(-1)
                 _, first, inv = np.unique(void, return_index=True, return_inverse=True)
                 order = np.argsort(first, kind="stable")
                 rank = np.empty_like(order)

@@ -11,6 +11,11 @@ H_bᵀH_b = 2^b·I,
 So least squares on all C·(P+1)·2^b samples is least squares of the bin observations on S, a sparse
 system with C·(P+1) entries per column. It is solved by conjugate gradients on SᵀS (its diagonal is
 the constant C·(P+1) and collisions are few, so it is well conditioned); no N × K matrix is formed.
+
+The same identity scores every singleton {i} against a residual in one pass: ⟨r, Φe_i⟩/N with
+N = C·(P+1)·2^b equals ⟨R, S e_i⟩/(C·(P+1)) for the residual's bin observations R, which under pure
+noise of standard deviation σ per sample has standard deviation σ/√N; it is the mean of C independent
+per-group scores (see :func:`singleton_scores`).
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ from scipy.sparse.linalg import LinearOperator, cg
 from .design import SpexDesign
 from .wht import fwht
 
-__all__ = ["RefitResult", "refit_support", "scatter_matrix", "predict_design"]
+__all__ = ["RefitResult", "refit_support", "scatter_matrix", "predict_design", "singleton_scores", "group_projections"]
+
+_SCORE_BLOCK = 8192  # units scored per block (bounds the gathered [P+1, block] arrays)
 
 
 @dataclass
@@ -34,6 +41,7 @@ class RefitResult:
     noise_sd: float  # √(RSS / (distinct masks − K)) over the distinct masks
     rss: float
     iterations: int
+    residual: np.ndarray  # float64 [C·(P+1)·2^b]: bin observations minus the fit's, flattened (c, p, j)
 
 
 def scatter_matrix(design: SpexDesign, units: np.ndarray) -> sp.csr_matrix:
@@ -98,4 +106,42 @@ def refit_support(
     distinct = resid_rows[design.unique_rows]
     rss = float(np.dot(distinct, distinct))
     dof = max(1, distinct.shape[0] - k)
-    return RefitResult(values=beta, noise_sd=float(np.sqrt(rss / dof)), rss=rss, iterations=count[0])
+    return RefitResult(
+        values=beta, noise_sd=float(np.sqrt(rss / dof)), rss=rss, iterations=count[0], residual=resid_bins
+    )
+
+
+def singleton_scores(design: SpexDesign, residual: np.ndarray) -> np.ndarray:
+    """Per-group one-step least-squares estimates of every singleton {i} from a residual: float64 [C, n].
+
+    ``residual`` holds bin observations [C, P+1, 2^b] (any shape that reshapes to it). Group c's score
+    of unit i is Σ_p (−1)^⟨d_p, e_i⟩·R[c, p, M_cᵀe_i] / (P+1); their mean over the C groups is the
+    correlation of the sample-space residual with the column of {i} divided by that column's squared
+    norm N = C·(P+1)·2^b. With i.i.d. noise of standard deviation σ per sample and no signal on {i}, each
+    group's score has mean 0 and standard deviation σ·√C/√N, independently across groups, and their
+    mean σ/√N. Units are scored in blocks, so memory stays O(C·(P+1)·2^b + C·n + (P+1)·block).
+    """
+    n_groups, n_delays, n_bins = design.n_groups, design.n_delays, design.n_bins
+    resid = np.asarray(residual, dtype=np.float64).reshape(n_groups, n_delays, n_bins)
+    codes = design.bin_codes[:, : design.n]  # [C, n]: bin of {i} in group c
+    out = np.zeros((n_groups, design.n), dtype=np.float64)
+    for start in range(0, design.n, _SCORE_BLOCK):
+        block = slice(start, min(design.n, start + _SCORE_BLOCK))
+        signs = 1.0 - 2.0 * design.delays[:, block]  # [P+1, w]: (−1)^⟨d_p, e_i⟩ (row 0 is +1)
+        for c in range(n_groups):
+            out[c, block] = np.einsum("pw,pw->w", resid[c][:, codes[c, block]], signs)
+    return out / n_delays
+
+
+def group_projections(design: SpexDesign, residual: np.ndarray, units: np.ndarray) -> np.ndarray:
+    """Σ_p s_p(k)·R[c, p, M_cᵀk] / (P+1) for supports ``units`` [K, s] in every group: float64 [C, K].
+
+    At a least-squares fit that includes k, the C values sum to zero; each is how far group c alone
+    would move k's coefficient (standard deviation about σ·√C/√N under noise).
+    """
+    units = np.asarray(units, dtype=np.int64)
+    resid = np.asarray(residual, dtype=np.float64).reshape(design.n_groups, design.n_delays, design.n_bins)
+    bins = design.bins(units)  # [C, K]
+    sig = design.signatures(units)  # [K, P+1]
+    out = np.stack([np.einsum("pk,kp->k", resid[c][:, bins[c]], sig) for c in range(design.n_groups)])
+    return out / design.n_delays
