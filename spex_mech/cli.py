@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 import warnings
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 
-__all__ = ["main", "run_sweep"]
+__all__ = ["main", "run_sweep", "SweepInterrupted"]
 
 
 def _algorithm(name: str):
@@ -31,59 +32,75 @@ def _algorithm(name: str):
     return getattr(spex_mech, name)
 
 
+class SweepInterrupted(Exception):
+    """Ctrl-C or SIGTERM during a sweep: ``code`` is the exit status (130 / 143), the message says how
+    many masks are safe and how to resume."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+class _Terminated(BaseException):
+    """Raised by the SIGTERM handler (a BaseException, like KeyboardInterrupt, so nothing swallows it)."""
+
+
+def _resume_command(config_path: str, out_dir: Path, quiet: bool) -> str:
+    import shlex
+
+    args = ["spex-mech", "run", str(config_path), "--out", str(out_dir), "--resume"] + (["--quiet"] if quiet else [])
+    return shlex.join(args)
+
+
 def run_sweep(config_path: str, out: Optional[str] = None, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
-    """Run one sweep; returns the run facts written to ``results.json``."""
+    """Run one sweep; returns the run facts written to ``results.json``.
+
+    The output folder is claimed first (see :mod:`spex_mech.runfolder`: missing, empty or a spex-mech
+    run folder; one run at a time); the store's identity (:mod:`spex_mech.identity`) must match the
+    current model, prompts, reference, units, metric, ablation and entry code, and ``--resume``
+    re-evaluates a few stored masks before reusing any."""
     from .config import ConfigError, load_config, resolve
-    from .store import MaskStore
+    from .runfolder import RunFolder, RunFolderError
+    from .store import DB_NAME, MaskStore, StoreError
 
     cfg = load_config(config_path)
     out_dir = Path(out) if out else Path("runs") / cfg.path.stem
     store_dir = out_dir / "store"
-    records = store_dir / "records.bin"
-    if records.exists() and records.stat().st_size > 0 and not resume:
-        raise ConfigError(f"{out_dir} already holds evaluated masks: pass --resume to reuse them, or choose another --out")
-    started = time.time()
-    resolved = resolve(cfg)  # model, units, prompts, metric, budget: all checked before any masked evaluation
-    n = len(resolved.units)
-    new_out = not out_dir.exists()
     try:
-        store = MaskStore(store_dir, n, cfg.game_identity())
-    except ValueError as err:
-        raise ConfigError(f"--resume: {err}") from err
+        folder = RunFolder(out_dir)
+    except RunFolderError as err:
+        raise ConfigError(str(err)) from err
+    store = None
     try:
-        return _sweep(cfg, resolved, store, out_dir, started, quiet)
+        if (store_dir / DB_NAME).exists() and not resume:
+            raise ConfigError(f"--out {out_dir} already holds evaluated masks: pass --resume to reuse them, or choose another --out")
+        started = time.time()
+        resolved = resolve(cfg)  # model, units, prompts, metric, budget: all checked before any masked evaluation
+        game = _game(cfg, resolved)
+        try:
+            store = MaskStore(store_dir, len(resolved.units), _identity(cfg, resolved, game))
+        except StoreError as err:
+            raise ConfigError(f"--resume: {err}" if resume else str(err)) from err
+        return _sweep(cfg, resolved, game, store, out_dir, started, quiet, resume)
+    except (KeyboardInterrupt, _Terminated) as err:
+        code = 143 if isinstance(err, _Terminated) else 130
+        safe = len(store) if store is not None else 0
+        folder.cleanup_if_unused(store)
+        what = "terminated" if code == 143 else "interrupted"
+        raise SweepInterrupted(
+            f"{what}: {safe} evaluated masks are safe in {store_dir}; resume with: {_resume_command(config_path, out_dir, quiet)}", code
+        ) from None
     except BaseException:
-        _discard_if_unused(store, out_dir if new_out else None)
+        folder.cleanup_if_unused(store)
         raise
+    finally:
+        folder.release()
 
 
-def _discard_if_unused(store, out_dir: Optional[Path]) -> None:
-    """After a failed run: remove the store if it holds no evaluated mask (and the output folder if this
-    run created it and it is now empty), so no half-made run folder is left behind; evaluated masks stay
-    for ``--resume``."""
-    import shutil
-
-    if len(store):
-        return
-    shutil.rmtree(store.path, ignore_errors=True)
-    if out_dir is not None and out_dir.is_dir() and not any(out_dir.iterdir()):
-        out_dir.rmdir()
-
-
-def _sweep(cfg, resolved, store, out_dir: Path, started: float, quiet: bool) -> dict[str, Any]:
-    """Evaluate, fit, and write the run folder (``run_sweep`` after its checks)."""
-    from .circuit import extract_circuit
-    from .config import ConfigError
+def _game(cfg, resolved):
     from .engine import AblationGame
-    from .report import summary_table, write_figures, write_report
-    from .results.interactions import jsonable
-    from .store import StoredValueFunction
-    from .valuefn import uniform_masks
 
-    n = len(resolved.units)
-    log = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
-    log(f"spex-mech: {n} units, algorithm {resolved.algorithm}, planned evaluations ≈ {resolved.planned_evaluations}")
-    game = AblationGame(
+    return AblationGame(
         resolved.model,
         resolved.units,
         resolved.tokens,
@@ -93,9 +110,40 @@ def _sweep(cfg, resolved, store, out_dir: Path, started: float, quiet: bool) -> 
         batch_size=cfg.get("output", "batch_size", "auto"),
         progress=False,
     )
+
+
+def _identity(cfg, resolved, game) -> dict[str, Any]:
+    from .identity import game_identity, hash_model
+
+    metric = cfg.data.get("metric") or {"default": f"zoo task of '{cfg.get('model', 'zoo')}'"}
+    return game_identity(
+        model_hash=hash_model(resolved.model, resolved.model_folder),
+        unit_ids=game.ids,
+        tokens=resolved.tokens,
+        reference=resolved.reference,
+        metric=metric,
+        ablation=resolved.ablation,
+        entries=resolved.entries,
+        device=resolved.device,
+    )
+
+
+def _sweep(cfg, resolved, game, store, out_dir: Path, started: float, quiet: bool, resume: bool = False) -> dict[str, Any]:
+    """Evaluate, fit, and write the run folder (``run_sweep`` after its checks)."""
+    from .circuit import extract_circuit
+    from .config import ConfigError
+    from .report import summary_table, write_figures, write_report
+    from .results.interactions import jsonable
+    from .store import StoredValueFunction
+    from .valuefn import uniform_masks
+
+    n = len(resolved.units)
+    log = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+    log(f"spex-mech: {n} units, algorithm {resolved.algorithm}, planned evaluations ≈ {resolved.planned_evaluations}")
     stored_before = len(store)
     f = StoredValueFunction(game, store, flush_every=cfg.get("output", "flush_every", 256), progress=not quiet)
     f.ids = game.ids
+    spot_checked = f.spot_check(n_random=4, seed=0) if resume and stored_before else 0
     t0 = time.time()
     try:
         result = _algorithm(resolved.algorithm)(f, **resolved.algorithm_kwargs)
@@ -124,6 +172,8 @@ def _sweep(cfg, resolved, store, out_dir: Path, started: float, quiet: bool) -> 
         "fresh_evaluations": f.n_evaluations,
         "reused_from_store": f.n_reused,
         "stored_before": stored_before,
+        "spot_checked_on_resume": spot_checked,
+        "identity": store.identity,
         "faithfulness_r2": faith,
         "circuit": {"units": list(circuit.labels), "predicted_fraction": circuit.predicted_fraction, **circuit.measured},
         "seconds": {"algorithm_incl_model": round(t_algo, 3), "total": round(time.time() - started, 3)},
@@ -172,7 +222,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     from .config import ConfigError
+    from .store import StoreError
 
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
     warnings.filterwarnings("ignore", category=UserWarning, module="transformer_lens")
     try:
         if args.command == "run":
@@ -189,7 +244,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ConfigError as err:
         print(f"spex-mech: config error: {err}", file=sys.stderr)
         return 2
+    except StoreError as err:
+        print(f"spex-mech: store error: {err}", file=sys.stderr)
+        return 2
+    except SweepInterrupted as err:
+        print(f"spex-mech: {err}", file=sys.stderr)
+        return err.code
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -186,16 +186,25 @@ def _check_options(name: str, algo: dict[str, Any]) -> None:
 
 
 def _entry(spec: str, base: Path, key: str) -> Callable[..., Any]:
-    if ":" not in spec:
+    """Import ``module:function`` with the config's folder on ``sys.path`` only during the import (so a
+    file beside the config never shadows an installed package afterwards). A module already imported
+    from that folder is reloaded, so an edited entry file is what runs."""
+    if not isinstance(spec, str) or spec.count(":") != 1 or not all(spec.split(":")):
         raise ConfigError(f"{key}: entry point must look like 'module:function', got '{spec}'")
     module_name, func = spec.split(":", 1)
-    added = str(base)
-    if added not in sys.path:
-        sys.path.insert(0, added)
+    folder = str(base.resolve())
+    saved = list(sys.path)
+    sys.path.insert(0, folder)
     try:
-        module = importlib.import_module(module_name)
+        module = sys.modules.get(module_name)
+        if module is not None and str(getattr(module, "__file__", "") or "").startswith(folder + os.sep):
+            module = importlib.reload(module)
+        else:
+            module = importlib.import_module(module_name)
     except ImportError as err:
         raise ConfigError(f"{key}: cannot import module '{module_name}' ({err})") from err
+    finally:
+        sys.path[:] = saved
     if not hasattr(module, func):
         raise ConfigError(f"{key}: module '{module_name}' has no '{func}'")
     return getattr(module, func)
@@ -231,6 +240,9 @@ class Resolved:
     algorithm: str
     algorithm_kwargs: dict[str, Any] = field(default_factory=dict)
     planned_evaluations: Optional[int] = None
+    entries: list[Any] = field(default_factory=list)  # user/zoo code whose source determines values
+    model_folder: Optional[Path] = None  # a Hugging Face folder (its weight files are hashed)
+    device: str = "cpu"
 
 
 def _load_model(cfg: SweepConfig) -> tuple[Any, Any]:
@@ -327,6 +339,13 @@ def _metric(cfg: SweepConfig, zoo_task: Optional[dict]) -> Any:
 def resolve(cfg: SweepConfig) -> Resolved:
     """Load the model and check units, prompts, metric and budget — all before any masked evaluation."""
     model, zoo_module = _load_model(cfg)
+    entries: list[Any] = [zoo_module] if zoo_module is not None else []
+    if "entry" in cfg.data["model"]:
+        entries.append(sys.modules.get(cfg.data["model"]["entry"].split(":")[0]))
+    model_folder = None
+    if "hf" in cfg.data["model"]:
+        model_folder = Path(cfg.data["model"]["hf"])
+        model_folder = model_folder if model_folder.is_absolute() else cfg.path.parent / model_folder
     base = cfg.path.parent
     zoo_task = None
     prompts = cfg.data.get("prompts", {})
@@ -338,7 +357,9 @@ def resolve(cfg: SweepConfig) -> Resolved:
     elif "text" in prompts:
         tokens = prompts["text"]
     elif "entry" in prompts:
-        tokens = _entry(prompts["entry"], base, "[prompts] entry")()
+        prompt_fn = _entry(prompts["entry"], base, "[prompts] entry")
+        entries.append(prompt_fn)
+        tokens = prompt_fn()
     elif zoo_task is not None:
         tokens = zoo_task["tokens"]
     else:
@@ -365,7 +386,12 @@ def resolve(cfg: SweepConfig) -> Resolved:
         if key in algo:
             kwargs[key] = algo[key]
     planned = _check_budget(name, len(units), kwargs)
-    return Resolved(model, units, tokens, metric, ablation, reference, name, kwargs, planned)
+    if cfg.get("metric", "kind") == "entry":
+        entries.append(sys.modules.get(cfg.data["metric"]["entry"].split(":")[0]))
+    return Resolved(
+        model, units, tokens, metric, ablation, reference, name, kwargs, planned,
+        entries=entries, model_folder=model_folder, device=cfg.get("model", "device", "cpu"),
+    )
 
 
 def _check_budget(name: str, n: int, kwargs: dict[str, Any]) -> Optional[int]:

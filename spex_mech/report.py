@@ -24,7 +24,10 @@ def summary_table(result: Interactions, k: int = 10, basis: str = "mobius") -> s
 
 
 def write_figures(result: Interactions, folder: Path, formats: Sequence[str] = ("png",), circuit: Optional[Circuit] = None) -> dict[str, str]:
-    """Render every applicable plot into ``folder``; returns {name: file name of the first format}."""
+    """Render every applicable plot into ``folder``; returns {name: file name of the first format}
+    (empty, and nothing drawn, when ``formats`` is empty)."""
+    if not formats:
+        return {}
     import matplotlib.pyplot as plt
 
     from . import plots
