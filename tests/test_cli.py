@@ -13,7 +13,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from spex_mech.cli import main, run_sweep
