@@ -94,6 +94,8 @@ def run_sweep(config_path: str, out: Optional[str] = None, resume: bool = False,
         folder.cleanup_if_unused(store)
         raise
     finally:
+        if store is not None:
+            store.close()  # checkpoints the WAL into store.sqlite
         folder.release()
 
 

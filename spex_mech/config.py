@@ -187,8 +187,8 @@ def _check_options(name: str, algo: dict[str, Any]) -> None:
 
 def _entry(spec: str, base: Path, key: str) -> Callable[..., Any]:
     """Import ``module:function`` with the config's folder on ``sys.path`` only during the import (so a
-    file beside the config never shadows an installed package afterwards). A module already imported
-    from that folder is reloaded, so an edited entry file is what runs."""
+    file beside the config never shadows an installed package afterwards). A module of that name beside
+    the config is imported afresh each time, so an edited entry file is what runs."""
     if not isinstance(spec, str) or spec.count(":") != 1 or not all(spec.split(":")):
         raise ConfigError(f"{key}: entry point must look like 'module:function', got '{spec}'")
     module_name, func = spec.split(":", 1)
@@ -196,11 +196,13 @@ def _entry(spec: str, base: Path, key: str) -> Callable[..., Any]:
     saved = list(sys.path)
     sys.path.insert(0, folder)
     try:
-        module = sys.modules.get(module_name)
-        if module is not None and str(getattr(module, "__file__", "") or "").startswith(folder + os.sep):
-            module = importlib.reload(module)
-        else:
-            module = importlib.import_module(module_name)
+        top = module_name.split(".")[0]
+        local = (Path(folder) / f"{top}.py").is_file() or (Path(folder) / top).is_dir()
+        if local:  # the config's own file wins over a same-named module imported before (another run, edited since)
+            for name in [m for m in sys.modules if m == top or m.startswith(top + ".")]:
+                del sys.modules[name]
+            importlib.invalidate_caches()
+        module = importlib.import_module(module_name)
     except ImportError as err:
         raise ConfigError(f"{key}: cannot import module '{module_name}' ({err})") from err
     finally:

@@ -289,8 +289,11 @@ class MaskStore:
         np.savez_compressed(path, masks=masks, values=values)
 
     def close(self) -> None:
-        """Close the database connection (the WAL is checkpointed into the main file)."""
-        self._conn.close()
+        """Close the database connection (the WAL is checkpointed into the main file). Idempotent."""
+        try:
+            self._conn.close()
+        except sqlite3.Error:  # pragma: no cover
+            pass
 
     def __getstate__(self):  # a Ray/pickle copy reopens the same database
         return {"path": self.path, "n": self.n, "meta": self.meta}
