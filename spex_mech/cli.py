@@ -27,9 +27,9 @@ __all__ = ["main", "run_sweep", "SweepInterrupted"]
 
 
 def _algorithm(name: str):
-    import spex_mech
+    from .registry import get
 
-    return getattr(spex_mech, name)
+    return get(name).function
 
 
 class SweepInterrupted(Exception):

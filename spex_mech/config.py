@@ -41,7 +41,9 @@ else:  # pragma: no cover
 
 __all__ = ["ConfigError", "SweepConfig", "load_config", "resolve", "Resolved", "ALGORITHMS"]
 
-ALGORITHMS = ("spex", "proxyspex", "exhaustive", "pairwise", "lasso", "shapley_sampling", "banzhaf_sampling")
+from .registry import ALGORITHMS as _REGISTRY
+
+ALGORITHMS = tuple(_REGISTRY)  # the registry (spex_mech.registry) is the one list
 METRICS = ("logprob", "prob", "logit_diff", "kl_divergence", "entry")
 
 # section → {key: (allowed python types, description)}
@@ -165,15 +167,12 @@ def load_config(path: str | os.PathLike) -> SweepConfig:
 
 
 def _check_options(name: str, algo: dict[str, Any]) -> None:
-    """[algorithm] options must be keyword arguments of the algorithm (checked before the model loads,
-    so a typo fails in a second, not after the sweep has started)."""
-    import inspect
+    """[algorithm] options must be keyword arguments of the algorithm, of the declared type (checked
+    before the model loads, so a typo fails in a second, not after the sweep has started)."""
+    from .registry import OptionError, check_option_type, option_schema
 
-    import spex_mech
-
-    params = inspect.signature(getattr(spex_mech, name)).parameters
-    accepted = [k for k, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and k not in ("f", "n")]
-    for key in algo.get("options", {}):
+    accepted = list(option_schema(name))
+    for key, value in algo.get("options", {}).items():
         if key in ("f", "n"):
             raise ConfigError(f"[algorithm] options: '{key}' is set by the sweep (the game and its units), not an option")
         if key in SCHEMA["algorithm"] and key in algo:
@@ -183,6 +182,10 @@ def _check_options(name: str, algo: dict[str, Any]) -> None:
                 f"[algorithm] options: {name} has no option '{key}'{_suggest(key, accepted)} "
                 f"(its options: {', '.join(k for k in accepted if k not in SCHEMA['algorithm'])})"
             )
+        try:
+            check_option_type(name, key, value)
+        except OptionError as err:
+            raise ConfigError(f"[algorithm] options.{key}: {err}") from None
 
 
 def _entry(spec: str, base: Path, key: str) -> Callable[..., Any]:
@@ -397,35 +400,25 @@ def resolve(cfg: SweepConfig) -> Resolved:
 
 
 def _check_budget(name: str, n: int, kwargs: dict[str, Any]) -> Optional[int]:
-    """The planned number of evaluations; a ConfigError if the budget cannot work."""
-    budget = kwargs.get("budget")
-    if name == "exhaustive":
-        if n > 20:
-            raise ConfigError(f"[algorithm] name: exhaustive needs 2^{n} evaluations; it is limited to 20 units")
-        kwargs.pop("budget", None)
-        kwargs.pop("max_order", None)
-        kwargs.pop("seed", None)
-        return 1 << n
-    if name == "spex":
-        from .algorithms.spex import spex_plan
+    """The planned number of evaluations; a ConfigError naming the key if the algorithm refuses the call
+    (the registry asks the algorithm itself: see :func:`spex_mech.registry.check_call`)."""
+    from .registry import OptionError, check_call, get
 
-        try:
-            plan = spex_plan(n, max_order=kwargs.get("max_order", 5), budget=budget, b=kwargs.get("b"))
-        except ValueError as err:
-            raise ConfigError(f"[algorithm] budget: {err}") from err
-        return int(plan.n_evaluations)
-    if name == "pairwise":
-        kwargs.pop("budget", None)
-        kwargs.pop("max_order", None)
-        kwargs.pop("seed", None)
-        screen = kwargs.get("screen")
-        m = screen if screen else n
-        return 1 + n + m * (m - 1) // 2
-    if budget is None:
-        raise ConfigError(f"missing key 'budget' in [algorithm] ({name} needs one)")
-    minimum = {"proxyspex": 50, "lasso": 20, "shapley_sampling": n + 1, "banzhaf_sampling": 4}[name]
-    if budget < minimum:
-        raise ConfigError(f"[algorithm] budget: {budget} is too small for {name} with {n} units (at least {minimum})")
-    if name in ("shapley_sampling", "banzhaf_sampling"):
-        kwargs.pop("max_order", None)
-    return budget
+    spec = get(name)
+    for key in ("budget", "max_order", "seed"):
+        if key not in spec.sweep_keys:
+            kwargs.pop(key, None)  # the algorithm has no such argument (e.g. exhaustive's budget)
+    if "budget" in spec.sweep_keys and "budget" not in kwargs and "budget" not in _defaults(name):
+        raise ConfigError(f"[algorithm] budget: missing ({name} needs one: the number of model evaluations)")
+    try:
+        return check_call(name, n, kwargs)
+    except OptionError as err:
+        key = err.key
+        where = key if key in ("budget", "max_order", "seed") else (f"options.{key}" if key else "options")
+        raise ConfigError(f"[algorithm] {where}: {err} ({name} with {n} units)") from None
+
+
+def _defaults(name: str) -> dict[str, Any]:
+    from .registry import option_schema
+
+    return {k: p.default for k, p in option_schema(name).items() if p.default is not p.empty}
