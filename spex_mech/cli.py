@@ -99,19 +99,39 @@ def run_sweep(config_path: str, out: Optional[str] = None, resume: bool = False,
         folder.release()
 
 
+_SECTION_WORDS = (
+    ("reference", "[ablation] reference"),
+    ("batch_size", "[output] batch_size"),
+    ("position", "[metric] position"),
+    ("target", "[metric] target"),
+    ("metric", "[metric]"),
+    ("device", "[model] device"),
+    ("prompt", "[prompts]"),
+    ("token", "[prompts]"),
+)
+
+
 def _game(cfg, resolved):
+    """Build the ablation game (runs the clean prompts and the reference once). A problem with the
+    inputs found here is a config error naming the section its message points at."""
+    from .config import ConfigError
     from .engine import AblationGame
 
-    return AblationGame(
-        resolved.model,
-        resolved.units,
-        resolved.tokens,
-        resolved.metric,
-        ablation=resolved.ablation,
-        reference=resolved.reference,
-        batch_size=cfg.get("output", "batch_size", "auto"),
-        progress=False,
-    )
+    try:
+        return AblationGame(
+            resolved.model,
+            resolved.units,
+            resolved.tokens,
+            resolved.metric,
+            ablation=resolved.ablation,
+            reference=resolved.reference,
+            batch_size=cfg.get("output", "batch_size", "auto"),
+            progress=False,
+        )
+    except (ValueError, TypeError, IndexError) as err:
+        text = str(err).splitlines()[0] if str(err) else type(err).__name__
+        where = next((sec for word, sec in _SECTION_WORDS if word in text.lower()), "[prompts]")
+        raise ConfigError(f"{where}: {text} (found while running the clean prompts once)") from err
 
 
 def _identity(cfg, resolved, game) -> dict[str, Any]:
@@ -218,7 +238,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     run_p.add_argument("--out", help="output folder (default runs/<config name>)")
     run_p.add_argument("--resume", action="store_true", help="reuse masks already evaluated in OUT/store")
     run_p.add_argument("--quiet", action="store_true")
-    check_p = sub.add_parser("check", help="validate a config (loads the model, checks units and budget; no masked evaluation)")
+    check_p = sub.add_parser(
+        "check",
+        help="validate a config: loads the model (configs are code: entry functions run) and runs the clean prompts once; no masked evaluation",
+    )
     check_p.add_argument("config")
     sub.add_parser("zoo", help="list the zoo models")
     args = parser.parse_args(argv)
@@ -237,7 +260,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         elif args.command == "check":
             from .config import load_config, resolve
 
-            resolved = resolve(load_config(args.config))
+            saved_path = list(sys.path)
+            try:
+                print(
+                    "spex-mech check: loads the model and runs the clean prompts once (a config's entry functions are "
+                    "code and run here); no masked evaluation",
+                    file=sys.stderr,
+                )
+                cfg = load_config(args.config)
+                resolved = resolve(cfg)
+                _game(cfg, resolved)
+            finally:
+                sys.path[:] = saved_path
             print(f"ok: {len(resolved.units)} units, {resolved.algorithm}, planned evaluations {resolved.planned_evaluations}")
         else:
             from .zoo import ZOO

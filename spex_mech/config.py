@@ -163,7 +163,57 @@ def load_config(path: str | os.PathLike) -> SweepConfig:
     frac = data.get("output", {}).get("circuit_fraction")
     if frac is not None and not 0 < frac <= 1:
         raise ConfigError(f"[output] circuit_fraction must be in (0, 1], got {frac}")
+    _check_numbers(data)
     return SweepConfig(path=path, data=data)
+
+
+def _check_numbers(data: dict[str, dict[str, Any]]) -> None:
+    """Ranges of plain numbers and strict integer lists (no 1.5 or true where an int is meant)."""
+    out = data.get("output", {})
+    for key, low, right in (
+        ("flush_every", 1, "a positive number of masks, e.g. 256"),
+        ("top", 1, "a positive number of rows, e.g. 10"),
+        ("faithfulness_samples", 0, "0 to skip, or e.g. 1000"),
+    ):
+        if key in out and out[key] < low:
+            raise ConfigError(f"[output] {key}: {out[key]} is too small ({right})")
+    bs = out.get("batch_size")
+    if bs is not None and not (bs == "auto" or (isinstance(bs, int) and bs >= 1)):
+        raise ConfigError(f"[output] batch_size: {bs!r} is not valid ('auto' or a positive integer)")
+    prompts = data.get("prompts", {})
+    if "n" in prompts and prompts["n"] < 1:
+        raise ConfigError(f"[prompts] n: {prompts['n']} prompts is too few (at least 1)")
+    algo = data.get("algorithm", {})
+    for key in ("budget", "max_order"):
+        if key in algo and algo[key] < 1:
+            raise ConfigError(f"[algorithm] {key}: {algo[key]} is too small (a positive integer)")
+    metric = data.get("metric", {})
+    for key in ("target", "correct", "incorrect", "position"):
+        if key in metric:
+            _strict_ints(metric[key], f"[metric] {key}", nested=key == "position")
+    heads = data.get("units", {}).get("heads")
+    if isinstance(heads, dict):
+        for key in ("layers", "heads"):
+            value = heads.get(key)
+            if isinstance(value, dict):
+                for layer, hs in value.items():
+                    _strict_ints(hs, f"[units] heads.{key}.{layer}")
+            elif value is not None:
+                _strict_ints(value, f"[units] heads.{key}")
+    for i, entry in enumerate(data.get("units", {}).get("neurons", [])):
+        if isinstance(entry, dict):
+            for key in ("layer", "neurons"):
+                if key in entry:
+                    _strict_ints(entry[key], f"[units] neurons[{i}].{key}")
+
+
+def _strict_ints(value: Any, where: str, nested: bool = False) -> None:
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if nested and isinstance(item, list):
+            _strict_ints(item, where)
+        elif isinstance(item, bool) or not isinstance(item, int):
+            raise ConfigError(f"{where}: {item!r} is not an integer (whole numbers only, no true/false or 1.5)")
 
 
 def _check_options(name: str, algo: dict[str, Any]) -> None:
@@ -343,6 +393,7 @@ def _metric(cfg: SweepConfig, zoo_task: Optional[dict]) -> Any:
 
 def resolve(cfg: SweepConfig) -> Resolved:
     """Load the model and check units, prompts, metric and budget — all before any masked evaluation."""
+    _check_device(cfg.get("model", "device", "cpu"))
     model, zoo_module = _load_model(cfg)
     entries: list[Any] = [zoo_module] if zoo_module is not None else []
     if "entry" in cfg.data["model"]:
@@ -370,6 +421,7 @@ def resolve(cfg: SweepConfig) -> Resolved:
     else:
         raise ConfigError("missing section [prompts] (only zoo models have default prompts)")
     units = _units(cfg, model)
+    _check_prompts(model, tokens, "[prompts] tokens")
     metric = _metric(cfg, zoo_task if not prompts or set(prompts) <= {"n", "seed"} else None)
     ablation_spec = cfg.data.get("ablation", {})
     ablation = ablation_spec.get("kind", (zoo_task or {}).get("ablation", "mean"))
@@ -390,6 +442,9 @@ def resolve(cfg: SweepConfig) -> Resolved:
     for key in ("budget", "max_order", "seed"):
         if key in algo:
             kwargs[key] = algo[key]
+    if reference is not None:
+        _check_prompts(model, reference, "[ablation] reference")
+    _check_metric_ids(cfg, model, tokens)
     planned = _check_budget(name, len(units), kwargs)
     if cfg.get("metric", "kind") == "entry":
         entries.append(sys.modules.get(cfg.data["metric"]["entry"].split(":")[0]))
@@ -422,3 +477,82 @@ def _defaults(name: str) -> dict[str, Any]:
     from .registry import option_schema
 
     return {k: p.default for k, p in option_schema(name).items() if p.default is not p.empty}
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"[model] device: unknown device '{device}' (cpu, cuda, cuda:0, mps)") from None
+    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
+        raise ConfigError(f"[model] device: '{device}' is not available on this machine (cpu, or a visible cuda device)")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("[model] device: 'mps' is not available on this machine (cpu)")
+
+
+def _model_limits(model: Any) -> tuple[Optional[int], Optional[int]]:
+    cfg = getattr(model, "cfg", None)
+    return getattr(cfg, "d_vocab", None), getattr(cfg, "n_ctx", None)
+
+
+def _rows(tokens: Any) -> Optional[list[list[int]]]:
+    """Token ids as a list of rows, or None for text prompts (checked by the tokenizer later)."""
+    import torch
+
+    if isinstance(tokens, torch.Tensor):
+        if tokens.ndim == 1:
+            tokens = tokens[None]
+        if tokens.ndim != 2:
+            return [[-1]] if tokens.ndim == 0 else None
+        return tokens.tolist()
+    if isinstance(tokens, (list, tuple)) and tokens and all(isinstance(t, str) for t in tokens):
+        return None
+    if isinstance(tokens, (list, tuple)):
+        return [list(r) if isinstance(r, (list, tuple)) else [r] for r in tokens]
+    return None
+
+
+def _check_prompts(model: Any, tokens: Any, where: str) -> None:
+    import torch
+
+    if isinstance(tokens, torch.Tensor) and tokens.is_floating_point():
+        raise ConfigError(f"{where}: token ids must be integers, got dtype {tokens.dtype}")
+    rows = _rows(tokens)
+    if isinstance(tokens, (list, tuple)) and not tokens:
+        raise ConfigError(f"{where}: no prompts (at least one prompt of at least one token)")
+    if rows is None:
+        return
+    if not rows or any(len(r) == 0 for r in rows):
+        empty = next((i for i, r in enumerate(rows) if not r), 0)
+        raise ConfigError(f"{where}: prompt {empty} is empty (at least one token per prompt)")
+    d_vocab, n_ctx = _model_limits(model)
+    for i, row in enumerate(rows):
+        for j, t in enumerate(row):
+            if isinstance(t, bool) or not isinstance(t, int) or t < 0 or (d_vocab is not None and t >= d_vocab):
+                raise ConfigError(f"{where}: prompt {i}, position {j}: token id {t!r} is outside the vocabulary (0 … {d_vocab - 1 if d_vocab else '?'})")
+        if n_ctx is not None and len(row) > n_ctx:
+            raise ConfigError(f"{where}: prompt {i} has {len(row)} tokens, longer than the model's context n_ctx={n_ctx}")
+
+
+def _check_metric_ids(cfg: SweepConfig, model: Any, tokens: Any) -> None:
+    spec = cfg.data.get("metric") or {}
+    d_vocab, _ = _model_limits(model)
+    for key in ("target", "correct", "incorrect"):
+        ids = spec.get(key)
+        for t in ids if isinstance(ids, list) else ([] if ids is None else [ids]):
+            if d_vocab is not None and not 0 <= t < d_vocab:
+                raise ConfigError(f"[metric] {key}: token id {t} is outside the vocabulary (0 … {d_vocab - 1})")
+    rows = _rows(tokens)
+    if rows is None or "position" not in spec:
+        return
+    pos = spec["position"]
+    per_prompt = isinstance(pos, list) and pos and all(isinstance(p, list) for p in pos)
+    if per_prompt and len(pos) != len(rows):
+        raise ConfigError(f"[metric] position: {len(pos)} per-prompt lists for {len(rows)} prompts (one list per prompt)")
+    for i, row in enumerate(rows):
+        wanted = pos[i] if per_prompt else (pos if isinstance(pos, list) else [pos])
+        for p in wanted:
+            if not -len(row) <= p < len(row):
+                raise ConfigError(f"[metric] position: {p} is outside prompt {i} of length {len(row)} ({-len(row)} … {len(row) - 1})")
