@@ -269,7 +269,10 @@ def _token_source(value: Any, base: Path, key: str) -> Any:
     import torch
 
     if isinstance(value, list):
-        return torch.tensor(value, dtype=torch.long)
+        try:
+            return torch.tensor(value, dtype=torch.long)
+        except (ValueError, TypeError):
+            return value  # ragged rows (or bad entries): kept as lists, checked row by row later
     file = (base / value) if not os.path.isabs(value) else Path(value)
     if not file.is_file():
         raise ConfigError(f"{key}: file not found: {file}")
@@ -524,7 +527,9 @@ def _check_prompts(model: Any, tokens: Any, where: str) -> None:
         raise ConfigError(f"{where}: no prompts (at least one prompt of at least one token)")
     if rows is None:
         return
-    if not rows or any(len(r) == 0 for r in rows):
+    if not rows or all(len(r) == 0 for r in rows):
+        raise ConfigError(f"{where}: no prompts (at least one prompt of at least one token)")
+    if any(len(r) == 0 for r in rows):
         empty = next((i for i, r in enumerate(rows) if not r), 0)
         raise ConfigError(f"{where}: prompt {empty} is empty (at least one token per prompt)")
     d_vocab, n_ctx = _model_limits(model)
