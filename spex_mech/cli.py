@@ -201,7 +201,7 @@ def _sweep(cfg, resolved, game, store, out_dir: Path, started: float, quiet: boo
         "seconds": {"algorithm_incl_model": round(t_algo, 3), "total": round(time.time() - started, 3)},
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.json").write_text(json.dumps(jsonable({"run": run, "interactions": result.to_dict()}), indent=2))
+    (out_dir / "results.json").write_text(json.dumps(jsonable({"run": run, "config": cfg.data, "interactions": result.to_dict()}), indent=2))
     store.export_npz(out_dir / "evaluations.npz")
     table = summary_table(result, k=cfg.get("output", "top", 10))
     summary = "\n".join(
