@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 import torch
 
+import spex_mech as sm
 from spex_mech.cli import main
+from spex_mech.results import Interactions
 from spex_mech.runfolder import LOCK, MARKER, RunFolder
 
 MODEL = textwrap.dedent(
@@ -160,6 +162,10 @@ def test_resume_on_unchanged_inputs_reuses_everything_and_matches(project):
     assert again["interactions"] == first["interactions"]
     assert (project / "out" / "report.html").exists()
     assert not list((project / "out").glob("*.png")) and not list((project / "out").glob("*.svg"))  # figures = []
+    record = sm.load_run(project / "out")
+    assert record.result.to_dict() == again["interactions"] and record.config["algorithm"]["name"] == "exhaustive"
+    assert record.result.ids == again["run"]["unit_ids"] and record.run["fresh_evaluations"] == 0
+    assert Interactions.from_json(str(project / "out" / "results.json")).fourier == record.result.fourier
 
 
 def test_a_users_folder_survives_every_failing_run(project, capsys):
