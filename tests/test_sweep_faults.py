@@ -275,3 +275,28 @@ def test_two_concurrent_runs_on_one_folder(project):
     assert "is in use by another spex-mech run (PID " in refused
     stored = rows(project / "out")
     assert len(stored) == 128 and len({m for _, m, _ in stored}) == 128
+
+
+@pytest.mark.slow
+def test_same_seed_same_result_across_processes_batch_sizes_and_threads(project):
+    """spex with a fixed seed: an in-process run with batch_size 'auto', one with batch_size 3 and one
+    thread, and a second process with two threads give identical coefficients."""
+    body = CONFIG.replace('name = "exhaustive"', 'name = "spex"\nmax_order = 2\nbudget = 400\nseed = 7')
+    (project / "a.toml").write_text(body)
+    (project / "b.toml").write_text(body.replace("flush_every = 16", "flush_every = 5\nbatch_size = 3"))
+    assert main(["run", str(project / "a.toml"), "--out", str(project / "a"), "--quiet"]) == 0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(["run", str(project / "b.toml"), "--out", str(project / "b"), "--quiet"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
+    done = subprocess.run(
+        [sys.executable, "-m", "spex_mech.cli", "run", str(project / "a.toml"), "--out", str(project / "c"), "--quiet"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    results = [json.loads((project / d / "results.json").read_text()) for d in ("a", "b", "c")]
+    assert results[0]["interactions"]["fourier"] == results[1]["interactions"]["fourier"] == results[2]["interactions"]["fourier"]
+    assert results[0]["run"]["identity"] == results[2]["run"]["identity"]
