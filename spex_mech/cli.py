@@ -2,7 +2,7 @@
 
     spex-mech run configs/induction.toml --out runs/induction      # evaluate, decode, report
     spex-mech run configs/induction.toml --out runs/induction --resume   # continue after a crash
-    spex-mech check configs/induction.toml                         # validate only, no compute
+    spex-mech check configs/induction.toml                         # validate; loads the model, runs the clean prompts once
     spex-mech zoo                                                  # list the zoo models
 
 Every evaluated mask is appended to ``OUT/store/`` as its batch finishes, so an interrupted sweep
