@@ -104,10 +104,7 @@ def option_schema(name: str) -> dict[str, inspect.Parameter]:
 def _accepts(annotation: Any, value: Any, module: Any) -> bool:
     """Whether ``value`` fits the annotation: strict (True is not an int, 1.5 is not an int)."""
     if isinstance(annotation, str):
-        try:
-            annotation = eval(annotation, {**vars(typing), **vars(module)})  # noqa: S307 - our own annotations
-        except Exception:
-            return True  # an annotation we cannot read: leave it to the function
+        return True  # an annotation we cannot resolve: leave it to the function
     if annotation is inspect.Parameter.empty or annotation is Any:
         return True
     origin = typing.get_origin(annotation)
@@ -132,8 +129,13 @@ def _accepts(annotation: Any, value: Any, module: Any) -> bool:
 
 
 def _type_text(annotation: Any) -> str:
-    text = str(annotation).replace("typing.", "").replace("Optional[", "None or ")
-    return text.replace("Union[", "").replace("]", "").replace(", ", " or ")
+    if annotation is type(None):
+        return "None"
+    if isinstance(annotation, type):
+        return annotation.__name__
+    if typing.get_origin(annotation) is typing.Union:
+        return " or ".join(_type_text(a) for a in typing.get_args(annotation))
+    return str(annotation).replace("typing.", "").replace("collections.abc.", "")
 
 
 def check_option_type(name: str, key: str, value: Any) -> None:
@@ -141,9 +143,13 @@ def check_option_type(name: str, key: str, value: Any) -> None:
     schema = option_schema(name)
     if key not in schema:
         raise OptionError(f"{name} has no option '{key}'", key)
-    module = inspect.getmodule(get(name).function)
-    if not _accepts(schema[key].annotation, value, module):
-        raise OptionError(f"{value!r} is not a valid {key} for {name} (expected {_type_text(schema[key].annotation)})", key)
+    function = get(name).function
+    try:
+        annotation = typing.get_type_hints(function).get(key, inspect.Parameter.empty)
+    except Exception:  # pragma: no cover - unresolvable annotations: the function checks its arguments
+        annotation = inspect.Parameter.empty
+    if not _accepts(annotation, value, None):
+        raise OptionError(f"{value!r} is not a valid {key} for {name} (expected {_type_text(annotation)})", key)
 
 
 class _Probed(BaseException):
