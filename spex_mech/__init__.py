@@ -33,6 +33,8 @@ _LAZY = {
     "banzhaf_sampling": "spex_mech.algorithms.baselines",
     "TokenUnits": "spex_mech.units.tokens",
     "TrainingSubsets": "spex_mech.units.data",
+    "load_run": "spex_mech.runrecord",
+    "RunRecord": "spex_mech.runrecord",
 }
 
 

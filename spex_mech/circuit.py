@@ -103,6 +103,8 @@ def extract_circuit(
     (like ACDC). ``"auto"`` picks exact when possible. Pass the real value function ``f`` to measure
     faithfulness on the model.
     """
+    if f is not None:
+        result.check_units(f)
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
     n = result.n

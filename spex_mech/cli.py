@@ -2,7 +2,7 @@
 
     spex-mech run configs/induction.toml --out runs/induction      # evaluate, decode, report
     spex-mech run configs/induction.toml --out runs/induction --resume   # continue after a crash
-    spex-mech check configs/induction.toml                         # validate only, no compute
+    spex-mech check configs/induction.toml                         # validate; loads the model, runs the clean prompts once
     spex-mech zoo                                                  # list the zoo models
 
 Every evaluated mask is appended to ``OUT/store/`` as its batch finishes, so an interrupted sweep
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 import warnings
@@ -22,59 +23,137 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 
-__all__ = ["main", "run_sweep"]
+__all__ = ["main", "run_sweep", "SweepInterrupted"]
 
 
 def _algorithm(name: str):
-    import spex_mech
+    from .registry import get
 
-    return getattr(spex_mech, name)
+    return get(name).function
+
+
+class SweepInterrupted(Exception):
+    """Ctrl-C or SIGTERM during a sweep: ``code`` is the exit status (130 / 143), the message says how
+    many masks are safe and how to resume."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+class _Terminated(BaseException):
+    """Raised by the SIGTERM handler (a BaseException, like KeyboardInterrupt, so nothing swallows it)."""
+
+
+def _resume_command(config_path: str, out_dir: Path, quiet: bool) -> str:
+    import shlex
+
+    args = ["spex-mech", "run", str(config_path), "--out", str(out_dir), "--resume"] + (["--quiet"] if quiet else [])
+    return shlex.join(args)
 
 
 def run_sweep(config_path: str, out: Optional[str] = None, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
-    """Run one sweep; returns the run facts written to ``results.json``."""
+    """Run one sweep; returns the run facts written to ``results.json``.
+
+    The output folder is claimed first (see :mod:`spex_mech.runfolder`: missing, empty or a spex-mech
+    run folder; one run at a time); the store's identity (:mod:`spex_mech.identity`) must match the
+    current model, prompts, reference, units, metric, ablation and entry code, and ``--resume``
+    re-evaluates a few stored masks before reusing any."""
     from .config import ConfigError, load_config, resolve
-    from .store import MaskStore
+    from .runfolder import RunFolder, RunFolderError
+    from .store import DB_NAME, MaskStore, StoreError
 
     cfg = load_config(config_path)
     out_dir = Path(out) if out else Path("runs") / cfg.path.stem
     store_dir = out_dir / "store"
-    records = store_dir / "records.bin"
-    if records.exists() and records.stat().st_size > 0 and not resume:
-        raise ConfigError(f"{out_dir} already holds evaluated masks: pass --resume to reuse them, or choose another --out")
-    started = time.time()
-    resolved = resolve(cfg)  # model, units, prompts, metric, budget: all checked before any masked evaluation
-    n = len(resolved.units)
-    new_out = not out_dir.exists()
     try:
-        store = MaskStore(store_dir, n, cfg.game_identity())
-    except ValueError as err:
-        raise ConfigError(f"--resume: {err}") from err
+        folder = RunFolder(out_dir)
+    except RunFolderError as err:
+        raise ConfigError(str(err)) from err
+    store = None
     try:
-        return _sweep(cfg, resolved, store, out_dir, started, quiet)
+        if (store_dir / DB_NAME).exists() and not resume:
+            raise ConfigError(f"--out {out_dir} already holds evaluated masks: pass --resume to reuse them, or choose another --out")
+        started = time.time()
+        resolved = resolve(cfg)  # model, units, prompts, metric, budget: all checked before any masked evaluation
+        game = _game(cfg, resolved)
+        try:
+            store = MaskStore(store_dir, len(resolved.units), _identity(cfg, resolved, game))
+        except StoreError as err:
+            raise ConfigError(f"--resume: {err}" if resume else str(err)) from err
+        return _sweep(cfg, resolved, game, store, out_dir, started, quiet, resume)
+    except (KeyboardInterrupt, _Terminated) as err:
+        code = 143 if isinstance(err, _Terminated) else 130
+        safe = len(store) if store is not None else 0
+        folder.cleanup_if_unused(store)
+        what = "terminated" if code == 143 else "interrupted"
+        raise SweepInterrupted(
+            f"{what}: {safe} evaluated masks are safe in {store_dir}; resume with: {_resume_command(config_path, out_dir, quiet)}", code
+        ) from None
     except BaseException:
-        _discard_if_unused(store, out_dir if new_out else None)
+        folder.cleanup_if_unused(store)
         raise
+    finally:
+        if store is not None:
+            store.close()  # checkpoints the WAL into store.sqlite
+        folder.release()
 
 
-def _discard_if_unused(store, out_dir: Optional[Path]) -> None:
-    """After a failed run: remove the store if it holds no evaluated mask (and the output folder if this
-    run created it and it is now empty), so no half-made run folder is left behind; evaluated masks stay
-    for ``--resume``."""
-    import shutil
+_SECTION_WORDS = (
+    ("reference", "[ablation] reference"),
+    ("batch_size", "[output] batch_size"),
+    ("position", "[metric] position"),
+    ("target", "[metric] target"),
+    ("metric", "[metric]"),
+    ("device", "[model] device"),
+    ("prompt", "[prompts]"),
+    ("token", "[prompts]"),
+)
 
-    if len(store):
-        return
-    shutil.rmtree(store.path, ignore_errors=True)
-    if out_dir is not None and out_dir.is_dir() and not any(out_dir.iterdir()):
-        out_dir.rmdir()
+
+def _game(cfg, resolved):
+    """Build the ablation game (runs the clean prompts and the reference once). A problem with the
+    inputs found here is a config error naming the section its message points at."""
+    from .config import ConfigError
+    from .engine import AblationGame
+
+    try:
+        return AblationGame(
+            resolved.model,
+            resolved.units,
+            resolved.tokens,
+            resolved.metric,
+            ablation=resolved.ablation,
+            reference=resolved.reference,
+            batch_size=cfg.get("output", "batch_size", "auto"),
+            progress=False,
+        )
+    except (ValueError, TypeError, IndexError) as err:
+        text = str(err).splitlines()[0] if str(err) else type(err).__name__
+        where = next((sec for word, sec in _SECTION_WORDS if word in text.lower()), "[prompts]")
+        raise ConfigError(f"{where}: {text} (found while running the clean prompts once)") from err
 
 
-def _sweep(cfg, resolved, store, out_dir: Path, started: float, quiet: bool) -> dict[str, Any]:
+def _identity(cfg, resolved, game) -> dict[str, Any]:
+    from .identity import game_identity, hash_model
+
+    metric = cfg.data.get("metric") or {"default": f"zoo task of '{cfg.get('model', 'zoo')}'"}
+    return game_identity(
+        model_hash=hash_model(resolved.model, resolved.model_folder),
+        unit_ids=game.ids,
+        tokens=resolved.tokens,
+        reference=resolved.reference,
+        metric=metric,
+        ablation=resolved.ablation,
+        entries=resolved.entries,
+        device=resolved.device,
+    )
+
+
+def _sweep(cfg, resolved, game, store, out_dir: Path, started: float, quiet: bool, resume: bool = False) -> dict[str, Any]:
     """Evaluate, fit, and write the run folder (``run_sweep`` after its checks)."""
     from .circuit import extract_circuit
     from .config import ConfigError
-    from .engine import AblationGame
     from .report import summary_table, write_figures, write_report
     from .results.interactions import jsonable
     from .store import StoredValueFunction
@@ -83,19 +162,10 @@ def _sweep(cfg, resolved, store, out_dir: Path, started: float, quiet: bool) -> 
     n = len(resolved.units)
     log = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
     log(f"spex-mech: {n} units, algorithm {resolved.algorithm}, planned evaluations ≈ {resolved.planned_evaluations}")
-    game = AblationGame(
-        resolved.model,
-        resolved.units,
-        resolved.tokens,
-        resolved.metric,
-        ablation=resolved.ablation,
-        reference=resolved.reference,
-        batch_size=cfg.get("output", "batch_size", "auto"),
-        progress=False,
-    )
     stored_before = len(store)
     f = StoredValueFunction(game, store, flush_every=cfg.get("output", "flush_every", 256), progress=not quiet)
     f.ids = game.ids
+    spot_checked = f.spot_check(n_random=4, seed=0) if resume and stored_before else 0
     t0 = time.time()
     try:
         result = _algorithm(resolved.algorithm)(f, **resolved.algorithm_kwargs)
@@ -133,6 +203,8 @@ def _sweep(cfg, resolved, store, out_dir: Path, started: float, quiet: bool) -> 
         "fresh_evaluations": f.n_evaluations,
         "reused_from_store": f.n_reused,
         "stored_before": stored_before,
+        "spot_checked_on_resume": spot_checked,
+        "identity": store.identity,
         "faithfulness_r2": faith,
         "circuit": {"units": list(circuit.labels), "predicted_fraction": circuit.predicted_fraction, **circuit.measured},
         "minimal_circuit": {"units": list(minimal.labels), "keep": minimal.keep, "ablate": minimal.ablate, "found": minimal.found,
@@ -142,7 +214,7 @@ def _sweep(cfg, resolved, store, out_dir: Path, started: float, quiet: bool) -> 
         "seconds": {"algorithm_incl_model": round(t_algo, 3), "total": round(time.time() - started, 3)},
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.json").write_text(json.dumps(jsonable({"run": run, "interactions": result.to_dict()}), indent=2))
+    (out_dir / "results.json").write_text(json.dumps(jsonable({"run": run, "config": cfg.data, "interactions": result.to_dict()}), indent=2))
     store.export_npz(out_dir / "evaluations.npz")
     table = summary_table(result, k=cfg.get("output", "top", 10))
     summary = "\n".join(
@@ -211,13 +283,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     run_p.add_argument("--out", help="output folder (default runs/<config name>)")
     run_p.add_argument("--resume", action="store_true", help="reuse masks already evaluated in OUT/store")
     run_p.add_argument("--quiet", action="store_true")
-    check_p = sub.add_parser("check", help="validate a config (loads the model, checks units and budget; no masked evaluation)")
+    check_p = sub.add_parser(
+        "check",
+        help="validate a config: loads the model (configs are code: entry functions run) and runs the clean prompts once; no masked evaluation",
+    )
     check_p.add_argument("config")
     sub.add_parser("zoo", help="list the zoo models")
     args = parser.parse_args(argv)
 
     from .config import ConfigError
+    from .store import StoreError
 
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
     warnings.filterwarnings("ignore", category=UserWarning, module="transformer_lens")
     try:
         if args.command == "run":
@@ -225,7 +305,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         elif args.command == "check":
             from .config import load_config, resolve
 
-            resolved = resolve(load_config(args.config))
+            saved_path = list(sys.path)
+            try:
+                print(
+                    "spex-mech check: loads the model and runs the clean prompts once (a config's entry functions are "
+                    "code and run here); no masked evaluation",
+                    file=sys.stderr,
+                )
+                cfg = load_config(args.config)
+                resolved = resolve(cfg)
+                _game(cfg, resolved)
+            finally:
+                sys.path[:] = saved_path
             print(f"ok: {len(resolved.units)} units, {resolved.algorithm}, planned evaluations {resolved.planned_evaluations}")
         else:
             from .zoo import ZOO
@@ -234,7 +325,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ConfigError as err:
         print(f"spex-mech: config error: {err}", file=sys.stderr)
         return 2
+    except StoreError as err:
+        print(f"spex-mech: store error: {err}", file=sys.stderr)
+        return 2
+    except SweepInterrupted as err:
+        print(f"spex-mech: {err}", file=sys.stderr)
+        return err.code
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -41,7 +41,9 @@ else:  # pragma: no cover
 
 __all__ = ["ConfigError", "SweepConfig", "load_config", "resolve", "Resolved", "ALGORITHMS"]
 
-ALGORITHMS = ("spex", "proxyspex", "exhaustive", "pairwise", "lasso", "shapley_sampling", "banzhaf_sampling")
+from .registry import ALGORITHMS as _REGISTRY
+
+ALGORITHMS = tuple(_REGISTRY)  # the registry (spex_mech.registry) is the one list
 METRICS = ("logprob", "prob", "logit_diff", "kl_divergence", "entry")
 
 # section → {key: (allowed python types, description)}
@@ -162,19 +164,66 @@ def load_config(path: str | os.PathLike) -> SweepConfig:
     frac = data.get("output", {}).get("circuit_fraction")
     if frac is not None and not 0 < frac <= 1:
         raise ConfigError(f"[output] circuit_fraction must be in (0, 1], got {frac}")
+    _check_numbers(data)
     return SweepConfig(path=path, data=data)
 
 
+def _check_numbers(data: dict[str, dict[str, Any]]) -> None:
+    """Ranges of plain numbers and strict integer lists (no 1.5 or true where an int is meant)."""
+    out = data.get("output", {})
+    for key, low, right in (
+        ("flush_every", 1, "a positive number of masks, e.g. 256"),
+        ("top", 1, "a positive number of rows, e.g. 10"),
+        ("faithfulness_samples", 0, "0 to skip, or e.g. 1000"),
+    ):
+        if key in out and out[key] < low:
+            raise ConfigError(f"[output] {key}: {out[key]} is too small ({right})")
+    bs = out.get("batch_size")
+    if bs is not None and not (bs == "auto" or (isinstance(bs, int) and bs >= 1)):
+        raise ConfigError(f"[output] batch_size: {bs!r} is not valid ('auto' or a positive integer)")
+    prompts = data.get("prompts", {})
+    if "n" in prompts and prompts["n"] < 1:
+        raise ConfigError(f"[prompts] n: {prompts['n']} prompts is too few (at least 1)")
+    algo = data.get("algorithm", {})
+    for key in ("budget", "max_order"):
+        if key in algo and algo[key] < 1:
+            raise ConfigError(f"[algorithm] {key}: {algo[key]} is too small (a positive integer)")
+    metric = data.get("metric", {})
+    for key in ("target", "correct", "incorrect", "position"):
+        if key in metric:
+            _strict_ints(metric[key], f"[metric] {key}", nested=key == "position")
+    heads = data.get("units", {}).get("heads")
+    if isinstance(heads, dict):
+        for key in ("layers", "heads"):
+            value = heads.get(key)
+            if isinstance(value, dict):
+                for layer, hs in value.items():
+                    _strict_ints(hs, f"[units] heads.{key}.{layer}")
+            elif value is not None:
+                _strict_ints(value, f"[units] heads.{key}")
+    for i, entry in enumerate(data.get("units", {}).get("neurons", [])):
+        if isinstance(entry, dict):
+            for key in ("layer", "neurons"):
+                if key in entry:
+                    _strict_ints(entry[key], f"[units] neurons[{i}].{key}")
+
+
+def _strict_ints(value: Any, where: str, nested: bool = False) -> None:
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if nested and isinstance(item, list):
+            _strict_ints(item, where)
+        elif isinstance(item, bool) or not isinstance(item, int):
+            raise ConfigError(f"{where}: {item!r} is not an integer (whole numbers only, no true/false or 1.5)")
+
+
 def _check_options(name: str, algo: dict[str, Any]) -> None:
-    """[algorithm] options must be keyword arguments of the algorithm (checked before the model loads,
-    so a typo fails in a second, not after the sweep has started)."""
-    import inspect
+    """[algorithm] options must be keyword arguments of the algorithm, of the declared type (checked
+    before the model loads, so a typo fails in a second, not after the sweep has started)."""
+    from .registry import OptionError, check_option_type, option_schema
 
-    import spex_mech
-
-    params = inspect.signature(getattr(spex_mech, name)).parameters
-    accepted = [k for k, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and k not in ("f", "n")]
-    for key in algo.get("options", {}):
+    accepted = list(option_schema(name))
+    for key, value in algo.get("options", {}).items():
         if key in ("f", "n"):
             raise ConfigError(f"[algorithm] options: '{key}' is set by the sweep (the game and its units), not an option")
         if key in SCHEMA["algorithm"] and key in algo:
@@ -184,19 +233,34 @@ def _check_options(name: str, algo: dict[str, Any]) -> None:
                 f"[algorithm] options: {name} has no option '{key}'{_suggest(key, accepted)} "
                 f"(its options: {', '.join(k for k in accepted if k not in SCHEMA['algorithm'])})"
             )
+        try:
+            check_option_type(name, key, value)
+        except OptionError as err:
+            raise ConfigError(f"[algorithm] options.{key}: {err}") from None
 
 
 def _entry(spec: str, base: Path, key: str) -> Callable[..., Any]:
-    if ":" not in spec:
+    """Import ``module:function`` with the config's folder on ``sys.path`` only during the import (so a
+    file beside the config never shadows an installed package afterwards). A module of that name beside
+    the config is imported afresh each time, so an edited entry file is what runs."""
+    if not isinstance(spec, str) or spec.count(":") != 1 or not all(spec.split(":")):
         raise ConfigError(f"{key}: entry point must look like 'module:function', got '{spec}'")
     module_name, func = spec.split(":", 1)
-    added = str(base)
-    if added not in sys.path:
-        sys.path.insert(0, added)
+    folder = str(base.resolve())
+    saved = list(sys.path)
+    sys.path.insert(0, folder)
     try:
+        top = module_name.split(".")[0]
+        local = (Path(folder) / f"{top}.py").is_file() or (Path(folder) / top).is_dir()
+        if local:  # the config's own file wins over a same-named module imported before (another run, edited since)
+            for name in [m for m in sys.modules if m == top or m.startswith(top + ".")]:
+                del sys.modules[name]
+            importlib.invalidate_caches()
         module = importlib.import_module(module_name)
     except ImportError as err:
         raise ConfigError(f"{key}: cannot import module '{module_name}' ({err})") from err
+    finally:
+        sys.path[:] = saved
     if not hasattr(module, func):
         raise ConfigError(f"{key}: module '{module_name}' has no '{func}'")
     return getattr(module, func)
@@ -206,7 +270,10 @@ def _token_source(value: Any, base: Path, key: str) -> Any:
     import torch
 
     if isinstance(value, list):
-        return torch.tensor(value, dtype=torch.long)
+        try:
+            return torch.tensor(value, dtype=torch.long)
+        except (ValueError, TypeError):
+            return value  # ragged rows (or bad entries): kept as lists, checked row by row later
     file = (base / value) if not os.path.isabs(value) else Path(value)
     if not file.is_file():
         raise ConfigError(f"{key}: file not found: {file}")
@@ -232,6 +299,9 @@ class Resolved:
     algorithm: str
     algorithm_kwargs: dict[str, Any] = field(default_factory=dict)
     planned_evaluations: Optional[int] = None
+    entries: list[Any] = field(default_factory=list)  # user/zoo code whose source determines values
+    model_folder: Optional[Path] = None  # a Hugging Face folder (its weight files are hashed)
+    device: str = "cpu"
 
 
 def _load_model(cfg: SweepConfig) -> tuple[Any, Any]:
@@ -327,7 +397,15 @@ def _metric(cfg: SweepConfig, zoo_task: Optional[dict]) -> Any:
 
 def resolve(cfg: SweepConfig) -> Resolved:
     """Load the model and check units, prompts, metric and budget — all before any masked evaluation."""
+    _check_device(cfg.get("model", "device", "cpu"))
     model, zoo_module = _load_model(cfg)
+    entries: list[Any] = [zoo_module] if zoo_module is not None else []
+    if "entry" in cfg.data["model"]:
+        entries.append(sys.modules.get(cfg.data["model"]["entry"].split(":")[0]))
+    model_folder = None
+    if "hf" in cfg.data["model"]:
+        model_folder = Path(cfg.data["model"]["hf"])
+        model_folder = model_folder if model_folder.is_absolute() else cfg.path.parent / model_folder
     base = cfg.path.parent
     zoo_task = None
     prompts = cfg.data.get("prompts", {})
@@ -339,12 +417,15 @@ def resolve(cfg: SweepConfig) -> Resolved:
     elif "text" in prompts:
         tokens = prompts["text"]
     elif "entry" in prompts:
-        tokens = _entry(prompts["entry"], base, "[prompts] entry")()
+        prompt_fn = _entry(prompts["entry"], base, "[prompts] entry")
+        entries.append(prompt_fn)
+        tokens = prompt_fn()
     elif zoo_task is not None:
         tokens = zoo_task["tokens"]
     else:
         raise ConfigError("missing section [prompts] (only zoo models have default prompts)")
     units = _units(cfg, model)
+    _check_prompts(model, tokens, "[prompts] tokens")
     metric = _metric(cfg, zoo_task if not prompts or set(prompts) <= {"n", "seed"} else None)
     ablation_spec = cfg.data.get("ablation", {})
     ablation = ablation_spec.get("kind", (zoo_task or {}).get("ablation", "mean"))
@@ -365,40 +446,119 @@ def resolve(cfg: SweepConfig) -> Resolved:
     for key in ("budget", "max_order", "seed"):
         if key in algo:
             kwargs[key] = algo[key]
+    if reference is not None:
+        _check_prompts(model, reference, "[ablation] reference")
+    _check_metric_ids(cfg, model, tokens)
     planned = _check_budget(name, len(units), kwargs)
-    return Resolved(model, units, tokens, metric, ablation, reference, name, kwargs, planned)
+    if cfg.get("metric", "kind") == "entry":
+        entries.append(sys.modules.get(cfg.data["metric"]["entry"].split(":")[0]))
+    return Resolved(
+        model, units, tokens, metric, ablation, reference, name, kwargs, planned,
+        entries=entries, model_folder=model_folder, device=cfg.get("model", "device", "cpu"),
+    )
 
 
 def _check_budget(name: str, n: int, kwargs: dict[str, Any]) -> Optional[int]:
-    """The planned number of evaluations; a ConfigError if the budget cannot work."""
-    budget = kwargs.get("budget")
-    if name == "exhaustive":
-        if n > 20:
-            raise ConfigError(f"[algorithm] name: exhaustive needs 2^{n} evaluations; it is limited to 20 units")
-        kwargs.pop("budget", None)
-        kwargs.pop("max_order", None)
-        kwargs.pop("seed", None)
-        return 1 << n
-    if name == "spex":
-        from .algorithms.spex import spex_plan
+    """The planned number of evaluations; a ConfigError naming the key if the algorithm refuses the call
+    (the registry asks the algorithm itself: see :func:`spex_mech.registry.check_call`)."""
+    from .registry import OptionError, check_call, get
 
-        try:
-            plan = spex_plan(n, max_order=kwargs.get("max_order", 5), budget=budget, b=kwargs.get("b"))
-        except ValueError as err:
-            raise ConfigError(f"[algorithm] budget: {err}") from err
-        return int(plan.n_evaluations)
-    if name == "pairwise":
-        kwargs.pop("budget", None)
-        kwargs.pop("max_order", None)
-        kwargs.pop("seed", None)
-        screen = kwargs.get("screen")
-        m = screen if screen else n
-        return 1 + n + m * (m - 1) // 2
-    if budget is None:
-        raise ConfigError(f"missing key 'budget' in [algorithm] ({name} needs one)")
-    minimum = {"proxyspex": 50, "lasso": 20, "shapley_sampling": n + 1, "banzhaf_sampling": 4}[name]
-    if budget < minimum:
-        raise ConfigError(f"[algorithm] budget: {budget} is too small for {name} with {n} units (at least {minimum})")
-    if name in ("shapley_sampling", "banzhaf_sampling"):
-        kwargs.pop("max_order", None)
-    return budget
+    spec = get(name)
+    for key in ("budget", "max_order", "seed"):
+        if key not in spec.sweep_keys:
+            kwargs.pop(key, None)  # the algorithm has no such argument (e.g. exhaustive's budget)
+    if "budget" in spec.sweep_keys and "budget" not in kwargs and "budget" not in _defaults(name):
+        raise ConfigError(f"[algorithm] budget: missing ({name} needs one: the number of model evaluations)")
+    try:
+        return check_call(name, n, kwargs)
+    except OptionError as err:
+        key = err.key
+        where = key if key in ("budget", "max_order", "seed") else (f"options.{key}" if key else "options")
+        raise ConfigError(f"[algorithm] {where}: {err} ({name} with {n} units)") from None
+
+
+def _defaults(name: str) -> dict[str, Any]:
+    from .registry import option_schema
+
+    return {k: p.default for k, p in option_schema(name).items() if p.default is not p.empty}
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"[model] device: unknown device '{device}' (cpu, cuda, cuda:0, mps)") from None
+    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
+        raise ConfigError(f"[model] device: '{device}' is not available on this machine (cpu, or a visible cuda device)")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("[model] device: 'mps' is not available on this machine (cpu)")
+
+
+def _model_limits(model: Any) -> tuple[Optional[int], Optional[int]]:
+    cfg = getattr(model, "cfg", None)
+    return getattr(cfg, "d_vocab", None), getattr(cfg, "n_ctx", None)
+
+
+def _rows(tokens: Any) -> Optional[list[list[int]]]:
+    """Token ids as a list of rows, or None for text prompts (checked by the tokenizer later)."""
+    import torch
+
+    if isinstance(tokens, torch.Tensor):
+        if tokens.ndim == 1:
+            tokens = tokens[None]
+        if tokens.ndim != 2:
+            return [[-1]] if tokens.ndim == 0 else None
+        return tokens.tolist()
+    if isinstance(tokens, (list, tuple)) and tokens and all(isinstance(t, str) for t in tokens):
+        return None
+    if isinstance(tokens, (list, tuple)):
+        return [list(r) if isinstance(r, (list, tuple)) else [r] for r in tokens]
+    return None
+
+
+def _check_prompts(model: Any, tokens: Any, where: str) -> None:
+    import torch
+
+    if isinstance(tokens, torch.Tensor) and tokens.is_floating_point():
+        raise ConfigError(f"{where}: token ids must be integers, got dtype {tokens.dtype}")
+    rows = _rows(tokens)
+    if isinstance(tokens, (list, tuple)) and not tokens:
+        raise ConfigError(f"{where}: no prompts (at least one prompt of at least one token)")
+    if rows is None:
+        return
+    if not rows or all(len(r) == 0 for r in rows):
+        raise ConfigError(f"{where}: no prompts (at least one prompt of at least one token)")
+    if any(len(r) == 0 for r in rows):
+        empty = next((i for i, r in enumerate(rows) if not r), 0)
+        raise ConfigError(f"{where}: prompt {empty} is empty (at least one token per prompt)")
+    d_vocab, n_ctx = _model_limits(model)
+    for i, row in enumerate(rows):
+        for j, t in enumerate(row):
+            if isinstance(t, bool) or not isinstance(t, int) or t < 0 or (d_vocab is not None and t >= d_vocab):
+                raise ConfigError(f"{where}: prompt {i}, position {j}: token id {t!r} is outside the vocabulary (0 … {d_vocab - 1 if d_vocab else '?'})")
+        if n_ctx is not None and len(row) > n_ctx:
+            raise ConfigError(f"{where}: prompt {i} has {len(row)} tokens, longer than the model's context n_ctx={n_ctx}")
+
+
+def _check_metric_ids(cfg: SweepConfig, model: Any, tokens: Any) -> None:
+    spec = cfg.data.get("metric") or {}
+    d_vocab, _ = _model_limits(model)
+    for key in ("target", "correct", "incorrect"):
+        ids = spec.get(key)
+        for t in ids if isinstance(ids, list) else ([] if ids is None else [ids]):
+            if d_vocab is not None and not 0 <= t < d_vocab:
+                raise ConfigError(f"[metric] {key}: token id {t} is outside the vocabulary (0 … {d_vocab - 1})")
+    rows = _rows(tokens)
+    if rows is None or "position" not in spec:
+        return
+    pos = spec["position"]
+    per_prompt = isinstance(pos, list) and pos and all(isinstance(p, list) for p in pos)
+    if per_prompt and len(pos) != len(rows):
+        raise ConfigError(f"[metric] position: {len(pos)} per-prompt lists for {len(rows)} prompts (one list per prompt)")
+    for i, row in enumerate(rows):
+        wanted = pos[i] if per_prompt else (pos if isinstance(pos, list) else [pos])
+        for p in wanted:
+            if not -len(row) <= p < len(row):
+                raise ConfigError(f"[metric] position: {p} is outside prompt {i} of length {len(row)} ({-len(row)} … {len(row) - 1})")

@@ -38,10 +38,14 @@ def write_figures(
 ) -> dict[str, str]:
     """Render every applicable plot into ``folder``; returns {name: file name of the first format}.
 
+    Empty, and nothing drawn, when ``formats`` is empty.
+
     ``circuit`` (a :class:`~spex_mech.circuit.Circuit` or :class:`~spex_mech.circuits.MinimalCircuit`)
     restricts the graph to its units; ``curves`` ({name: FaithfulnessCurve}) adds the curve figure;
     ``roles`` (:class:`~spex_mech.circuits.HeadRoles`) names heads in the graph.
     """
+    if not formats:
+        return {}
     from . import plots
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,15 +1,33 @@
-"""An append-only on-disk record of evaluated masks, so interrupted sweeps lose nothing.
+"""A SQLite record of evaluated masks that knows what its values mean, so sweeps lose nothing and
+never reuse a stale or corrupt value.
 
-``MaskStore`` writes fixed-size binary records (packed mask bits + float64 value) and flushes them to
-disk as each batch finishes; a torn last record from a crash is ignored on load.
+``MaskStore`` keeps one SQLite database (``store.sqlite`` in WAL mode) per value function:
+
+* table ``identity`` (``key``, ``value``): everything that determines a value (see
+  :mod:`spex_mech.identity`), written once when the store is created. A store without it is refused,
+  and reopening with a different identity is refused with the keys that differ.
+* table ``evals`` (``id``, ``key``, ``mask``, ``value``, ``checksum``): one row per evaluated mask.
+  ``key`` is the BLAKE2b digest of the packed mask and is ``UNIQUE`` (a 16-byte index instead of one
+  over masks of up to kilobytes); ``mask`` holds the packed bits themselves and every hit compares
+  them, so a digest collision can never answer the wrong mask. ``checksum`` covers mask and value bytes
+  and is checked on every read, so an edited or damaged row is refused, never used.
+
+Each :meth:`MaskStore.append` is one transaction, committed (and fsynced by SQLite) before it returns;
+a crash at any moment leaves either the whole batch or none of it. Query a run with SQL, e.g.
+``sqlite3 OUT/store/store.sqlite "select count(*), avg(value) from evals"``.
+
 ``StoredValueFunction`` wraps any value function: masks already in the store are answered from it,
-only new ones are evaluated, and each finished batch is appended before the next starts.
+only new ones are evaluated, and each finished batch is committed before the next starts.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import sqlite3
+import struct
+import zlib
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
@@ -18,103 +36,270 @@ from tqdm.auto import tqdm
 
 from .valuefn import check_values, resolve_labels, resolve_n, to_mask_array
 
-__all__ = ["MaskStore", "StoredValueFunction"]
+__all__ = ["MaskStore", "StoreError", "StoredValueFunction", "DB_NAME"]
 
-_RECORDS = "records.bin"
-_META = "meta.json"
+DB_NAME = "store.sqlite"
+_FORMAT = "spex_mech.MaskStore"
+_VERSION = 2
+_CHUNK = 500  # keys per SELECT ... IN (...): below SQLite's bound-parameter limit
+
+
+class StoreError(ValueError):
+    """The store cannot be used as asked: a different value function, an old format, a missing
+    identity record, or a damaged file or row. Never recovered from silently."""
+
+
+def _digest(packed_row: bytes) -> bytes:
+    return hashlib.blake2b(packed_row, digest_size=16).digest()
+
+
+def _checksum(packed_row: bytes, value: float) -> int:
+    return zlib.crc32(struct.pack("<d", value), zlib.crc32(packed_row))
+
+
+def _canonical(meta: Optional[Mapping[str, Any]]) -> dict[str, str]:
+    """The identity as a flat {key: JSON text} mapping (what is stored and compared)."""
+    return {str(k): json.dumps(v, sort_keys=True, default=str) for k, v in (meta or {}).items()}
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 class MaskStore:
     """Evaluated (mask, value) pairs for one value function over ``n`` units, kept in ``path``/.
 
-    ``meta`` describes the value function (model, units, metric, ...); reopening a store with
-    different ``n`` or ``meta`` is an error, so results of different games never mix.
+    Parameters
+    ----------
+    path : folder of the store (created if missing); the database is ``path/store.sqlite``.
+    n : number of units (mask width).
+    meta : the identity of the value function: a mapping of JSON-able values (for sweeps,
+        :func:`spex_mech.identity.game_identity`). Reopening a store with a different ``n`` or
+        ``meta`` raises :class:`StoreError` naming the keys that differ.
+    create : if False, a missing database is an error instead of being created.
     """
 
-    def __init__(self, path: str | os.PathLike, n: int, meta: Optional[Mapping[str, Any]] = None):
+    def __init__(self, path: str | os.PathLike, n: int, meta: Optional[Mapping[str, Any]] = None, *, create: bool = True):
         self.path = Path(path)
         self.n = int(n)
         self.meta = dict(meta or {})
         self._row_bytes = (self.n + 7) // 8
-        self._record = np.dtype([("mask", np.uint8, (self._row_bytes,)), ("value", "<f8")])
+        if (self.path / "records.bin").exists() or (self.path / "meta.json").exists():
+            raise StoreError(
+                f"{self.path} holds a store of the old format (records.bin/meta.json) that has no identity or "
+                "checksums; it cannot be verified, so it is not reused: run into a new --out (the old folder is left as it is)"
+            )
+        db = self.path / DB_NAME
+        existed = db.exists()
+        if not existed and not create:
+            raise StoreError(f"no store at {db}")
         self.path.mkdir(parents=True, exist_ok=True)
-        meta_file = self.path / _META
-        header = {"format": "spex_mech.MaskStore", "version": 1, "n": self.n, "meta": self.meta}
-        if meta_file.exists():
-            old = json.loads(meta_file.read_text())
-            if old.get("n") != self.n:
-                raise ValueError(f"store {self.path} holds masks over n={old.get('n')} units, not {self.n}")
-            if old.get("meta") != json.loads(json.dumps(self.meta)):
-                raise ValueError(
-                    f"store {self.path} was written for a different value function; use another folder "
-                    f"(stored meta: {old.get('meta')})"
-                )
-        else:
-            tmp = meta_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(header, indent=2))
-            os.replace(tmp, meta_file)
-        self._index: Optional[dict[bytes, float]] = None
+        self.created = not existed
+        try:
+            self._conn = sqlite3.connect(str(db), timeout=30.0, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            if existed:
+                self._check_identity()
+            else:
+                self._create()
+        except sqlite3.DatabaseError as err:
+            raise StoreError(f"{db} is damaged or not a spex-mech store ({err}); it is not reused") from err
 
+    # ------------------------------------------------------------------ schema and identity
+    def _create(self) -> None:
+        c = self._conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute("CREATE TABLE IF NOT EXISTS identity (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            c.execute(
+                "CREATE TABLE IF NOT EXISTS evals (id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE, "
+                "mask BLOB NOT NULL, value REAL NOT NULL, checksum INTEGER NOT NULL)"
+            )
+            if c.execute("SELECT count(*) FROM identity").fetchone()[0] == 0:
+                header = {"format": json.dumps(_FORMAT), "version": json.dumps(_VERSION), "n": json.dumps(self.n)}
+                rows = {**{f"meta.{k}": v for k, v in _canonical(self.meta).items()}, **{f"store.{k}": v for k, v in header.items()}}
+                c.executemany("INSERT INTO identity (key, value) VALUES (?, ?)", sorted(rows.items()))
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        self._check_identity()
+
+    def _check_identity(self) -> None:
+        db = self.path / DB_NAME
+        tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not {"identity", "evals"} <= tables:
+            raise StoreError(f"{db} is not a spex-mech store (tables identity/evals missing); it is not reused")
+        rows = dict(self._conn.execute("SELECT key, value FROM identity").fetchall())
+        header = {k[6:]: v for k, v in rows.items() if k.startswith("store.")}
+        if not header:
+            raise StoreError(
+                f"{db} has no identity record, so what its values mean is unknown; it is refused, never adopted "
+                "(run into a new --out)"
+            )
+        if header.get("format") != json.dumps(_FORMAT) or header.get("version") != json.dumps(_VERSION):
+            raise StoreError(f"{db}: unknown store format {header.get('format')} version {header.get('version')}")
+        if header.get("n") != json.dumps(self.n):
+            raise StoreError(f"store {self.path} holds masks over n={header.get('n')} units, not {self.n}")
+        stored = {k[5:]: v for k, v in rows.items() if k.startswith("meta.")}
+        now = _canonical(self.meta)
+        if stored != now:
+            diffs = []
+            for key in sorted(set(stored) | set(now)):
+                if stored.get(key) != now.get(key):
+                    diffs.append(f"{key} (stored {_short(stored.get(key, 'absent'))}, now {_short(now.get(key, 'absent'))})")
+            raise StoreError(
+                f"store {self.path} was written for a different value function: " + "; ".join(diffs)
+                + " — its values do not apply; use another --out"
+            )
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """The stored identity record (``meta``, as JSON values)."""
+        rows = self._conn.execute("SELECT key, value FROM identity WHERE key LIKE 'meta.%'").fetchall()
+        return {k[5:]: json.loads(v) for k, v in rows}
+
+    # ------------------------------------------------------------------ reads
     def _pack(self, masks: np.ndarray) -> np.ndarray:
-        return np.packbits(masks.astype(bool), axis=1, bitorder="little")
+        return np.packbits(np.asarray(masks, dtype=bool), axis=1, bitorder="little")
+
+    def _bad_row(self, row_id: int, what: str) -> StoreError:
+        return StoreError(
+            f"store {self.path / DB_NAME}: row {row_id} fails its {what} check (the file was edited or damaged); "
+            "no value from it is used — run into a new --out"
+        )
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
-        """All stored masks (bool [N, n]) and values (float64 [N]), in the order they were written."""
-        file = self.path / _RECORDS
-        if not file.exists():
+        """All stored masks (bool [N, n]) and values (float64 [N]), in the order they were written.
+        Every row's checksum is verified."""
+        try:
+            rows = self._conn.execute("SELECT id, key, mask, value, checksum FROM evals ORDER BY id").fetchall()
+        except sqlite3.DatabaseError as err:
+            raise StoreError(f"store {self.path / DB_NAME} is damaged ({err}); it is not reused") from err
+        if not rows:
             return np.zeros((0, self.n), dtype=bool), np.zeros(0)
-        raw = file.read_bytes()
-        whole = len(raw) // self._record.itemsize  # a torn final record (crash mid-write) is ignored
-        recs = np.frombuffer(raw[: whole * self._record.itemsize], dtype=self._record)
-        masks = np.unpackbits(recs["mask"], axis=1, count=self.n, bitorder="little").astype(bool)
-        return masks, recs["value"].astype(np.float64)
+        packed = np.empty((len(rows), self._row_bytes), dtype=np.uint8)
+        values = np.empty(len(rows), dtype=np.float64)
+        for i, (row_id, key, mask, value, checksum) in enumerate(rows):
+            self._verify(row_id, key, mask, value, checksum)
+            packed[i] = np.frombuffer(mask, dtype=np.uint8)
+            values[i] = value
+        masks = np.unpackbits(packed, axis=1, count=self.n, bitorder="little").astype(bool)
+        return masks, values
+
+    def _verify(self, row_id: int, key: bytes, mask: bytes, value: Any, checksum: int) -> None:
+        if not isinstance(mask, bytes) or len(mask) != self._row_bytes or not isinstance(value, float):
+            raise self._bad_row(row_id, "type")
+        if _checksum(mask, value) != checksum:
+            raise self._bad_row(row_id, "checksum")
+        if _digest(mask) != key:
+            raise self._bad_row(row_id, "key")
 
     def __len__(self) -> int:
-        file = self.path / _RECORDS
-        return file.stat().st_size // self._record.itemsize if file.exists() else 0
-
-    def _ensure_index(self) -> dict[bytes, float]:
-        if self._index is None:
-            masks, values = self.load()
-            packed = self._pack(masks)
-            self._index = {row.tobytes(): float(v) for row, v in zip(packed, values)}
-        return self._index
+        try:
+            return int(self._conn.execute("SELECT count(*) FROM evals").fetchone()[0])
+        except sqlite3.DatabaseError as err:
+            raise StoreError(f"store {self.path / DB_NAME} is damaged ({err}); it is not reused") from err
 
     def lookup(self, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(found bool [B], values float64 [B], NaN where not found) for the given masks."""
-        index = self._ensure_index()
+        """(found bool [B], values float64 [B], NaN where not found) for the given masks.
+        Each hit's mask bytes and checksum are verified."""
         packed = self._pack(masks)
-        values = np.array([index.get(row.tobytes(), np.nan) for row in packed], dtype=np.float64)
-        return ~np.isnan(values), values
+        rows = [r.tobytes() for r in packed]
+        keys = [_digest(r) for r in rows]
+        hits: dict[bytes, tuple] = {}
+        try:
+            for start in range(0, len(keys), _CHUNK):
+                chunk = keys[start : start + _CHUNK]
+                query = f"SELECT id, key, mask, value, checksum FROM evals WHERE key IN ({','.join('?' * len(chunk))})"
+                for hit in self._conn.execute(query, chunk):
+                    hits[hit[1]] = hit
+        except sqlite3.DatabaseError as err:
+            raise StoreError(f"store {self.path / DB_NAME} is damaged ({err}); it is not reused") from err
+        found = np.zeros(len(rows), dtype=bool)
+        values = np.full(len(rows), np.nan)
+        for i, (row, key) in enumerate(zip(rows, keys)):
+            hit = hits.get(key)
+            if hit is None:
+                continue
+            self._verify(*hit)
+            if hit[2] != row:
+                raise StoreError(f"store {self.path / DB_NAME}: row {hit[0]} has the key of another mask (damaged); not reused")
+            found[i] = True
+            values[i] = hit[3]
+        return found, values
 
+    # ------------------------------------------------------------------ writes
     def append(self, masks: np.ndarray, values: np.ndarray) -> None:
-        """Append records and flush them to disk before returning."""
+        """Store a batch in one transaction, committed to disk before returning.
+
+        A mask already stored with the bit-identical value is skipped; with a different value it is an
+        error (two value functions writing one store)."""
         masks = np.asarray(masks, dtype=bool)
         values = np.asarray(values, dtype=np.float64)
         if masks.ndim != 2 or masks.shape[1] != self.n or values.shape != (masks.shape[0],):
             raise ValueError("append needs masks [B, n] and values [B]")
-        recs = np.empty(masks.shape[0], dtype=self._record)
+        if not np.isfinite(values).all():
+            raise ValueError("append: values must be finite")
         packed = self._pack(masks)
-        recs["mask"] = packed
-        recs["value"] = values
-        file = self.path / _RECORDS
-        with open(file, "ab") as fh:
-            size = fh.tell()
-            torn = size % self._record.itemsize
-            if torn:  # drop a torn record left by a crash before appending after it
-                fh.truncate(size - torn)
-                fh.seek(size - torn)
-            fh.write(recs.tobytes())
-            fh.flush()
-            os.fsync(fh.fileno())
-        if self._index is not None:
-            for row, v in zip(packed, values):
-                self._index[row.tobytes()] = float(v)
+        records = []
+        for row, value in zip(packed, values.tolist()):
+            b = row.tobytes()
+            records.append((_digest(b), b, value, _checksum(b, value)))
+        c = self._conn
+        try:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                before = c.total_changes
+                c.executemany("INSERT OR IGNORE INTO evals (key, mask, value, checksum) VALUES (?, ?, ?, ?)", records)
+                if c.total_changes - before != len(records):
+                    self._check_duplicates(records)
+                c.execute("COMMIT")
+            except BaseException:
+                if c.in_transaction:
+                    c.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError as err:
+            raise StoreError(f"store {self.path / DB_NAME}: write failed ({err})") from err
+
+    def _check_duplicates(self, records: list[tuple]) -> None:
+        for key, mask, value, _ in records:
+            row = self._conn.execute("SELECT id, mask, value FROM evals WHERE key = ?", (key,)).fetchone()
+            if row is not None and (row[1] != mask or struct.pack("<d", row[2]) != struct.pack("<d", value)):
+                raise StoreError(
+                    f"store {self.path / DB_NAME}: mask already stored (row {row[0]}) with value {row[2]!r}, "
+                    f"now {value!r}: two different value functions write this store"
+                )
+
+    def verify(self) -> int:
+        """Check the whole database (SQLite's integrity check and every row's checksum); the row count."""
+        try:
+            status = self._conn.execute("PRAGMA integrity_check").fetchone()[0]
+        except sqlite3.DatabaseError as err:
+            raise StoreError(f"store {self.path / DB_NAME} is damaged ({err})") from err
+        if status != "ok":
+            raise StoreError(f"store {self.path / DB_NAME} is damaged (integrity check: {status})")
+        masks, _ = self.load()
+        return len(masks)
 
     def export_npz(self, path: str | os.PathLike) -> None:
         """Write every stored mask and value to a compressed ``.npz`` (keys ``masks``, ``values``)."""
         masks, values = self.load()
         np.savez_compressed(path, masks=masks, values=values)
+
+    def close(self) -> None:
+        """Close the database connection (the WAL is checkpointed into the main file). Idempotent."""
+        try:
+            self._conn.close()
+        except sqlite3.Error:  # pragma: no cover
+            pass
+
+    def __getstate__(self):  # a Ray/pickle copy reopens the same database
+        return {"path": self.path, "n": self.n, "meta": self.meta}
+
+    def __setstate__(self, state):
+        self.__init__(state["path"], state["n"], state["meta"], create=False)
 
 
 class StoredValueFunction:
@@ -135,6 +320,8 @@ class StoredValueFunction:
         flush_every: int = 512,
         progress: bool = False,
     ):
+        if isinstance(flush_every, bool) or not isinstance(flush_every, (int, np.integer)) or flush_every < 1:
+            raise ValueError(f"flush_every must be a positive integer, got {flush_every!r}")
         self.f = f
         self.progress = progress
         self.n = resolve_n(f, n)
@@ -158,7 +345,7 @@ class StoredValueFunction:
                 np.packbits(arr[todo], axis=1), axis=0, return_index=True, return_inverse=True
             )
             fresh_rows = todo[first]
-            fresh_vals = np.empty(fresh_rows.shape[0])
+            fresh_vals = np.full(fresh_rows.shape[0], np.nan)
             bar = tqdm(total=fresh_rows.shape[0], disable=not self.progress, desc="evaluating masks", unit="mask")
             try:
                 for start in range(0, fresh_rows.shape[0], self.flush_every):
@@ -170,6 +357,33 @@ class StoredValueFunction:
                     bar.update(rows.shape[0])
             finally:
                 bar.close()
+            if np.isnan(fresh_vals).any():  # pragma: no cover - every row is evaluated above
+                raise RuntimeError("internal error: a mask was left unevaluated")
             values[todo] = fresh_vals[inverse.reshape(-1)]
         self.n_reused += int(found.sum())
         return values
+
+    def spot_check(self, n_random: int = 4, seed: int = 0, rtol: float = 1e-6, atol: float = 1e-9) -> int:
+        """Re-evaluate the all-ones mask (if stored) and up to ``n_random`` other stored masks with the
+        wrapped function; raise :class:`StoreError` naming the masks whose value moved. Returns the number
+        of masks checked. Used by ``--resume`` to catch changed inputs the identity could not see."""
+        masks, values = self.store.load()
+        if not len(masks):
+            return 0
+        rng = np.random.default_rng(seed)
+        full = np.nonzero(masks.all(axis=1))[0]
+        others = np.setdiff1d(np.arange(len(masks)), full)
+        pick = np.concatenate([full, rng.choice(others, size=min(n_random, others.size), replace=False)]).astype(int)
+        fresh = check_values(self.f(masks[pick]), masks[pick])
+        scale = max(1.0, float(np.abs(values[pick]).max()))
+        bad = ~np.isclose(fresh, values[pick], rtol=rtol, atol=atol * scale)
+        if bad.any():
+            i = int(np.nonzero(bad)[0][0])
+            kept = int(masks[pick[i]].sum())
+            what = "the all-ones mask" if masks[pick[i]].all() else f"stored mask row {int(pick[i]) + 1} ({kept} of {self.n} units kept)"
+            raise StoreError(
+                f"--resume: re-evaluating {what} gives {fresh[i]!r}, the store holds {values[pick[i]]!r} "
+                f"({int(bad.sum())} of {len(pick)} checked masks differ): the model or its inputs changed since "
+                "the store was written; use another --out"
+            )
+        return int(len(pick))

@@ -95,6 +95,9 @@ class Interactions:
         self.n = int(n)
         self.labels = labels_or_default(labels, self.n)
         self.ids = list(ids) if ids is not None else list(self.labels)
+        self._ids_given = ids is not None
+        if len(self.ids) != self.n:
+            raise ValueError(f"{len(self.ids)} unit ids for n={self.n} units")
         self.n_evaluations = int(n_evaluations)
         self.algorithm = algorithm
         # a typed ParamsBase record is kept as is (it is a read-only Mapping); anything else is copied
@@ -284,7 +287,7 @@ class Interactions:
     def _replace(self, keys: np.ndarray, values: np.ndarray, **changes: Any) -> "Interactions":
         kw = dict(
             labels=self.labels,
-            ids=self.ids,
+            ids=self.ids if self._ids_given else None,
             n_evaluations=self.n_evaluations,
             algorithm=self.algorithm,
             params=self.params,
@@ -293,8 +296,28 @@ class Interactions:
         return Interactions(keys, values, self.n, **kw)
 
     # ------------------------------------------------------------------ prediction and faithfulness
-    def predict(self, masks: Any) -> np.ndarray:
-        """The surrogate's value Σ_k F(k)(−1)^⟨x,k⟩ at each mask row (float64 [B])."""
+    def check_units(self, f: Any) -> None:
+        """Raise ValueError unless ``f`` (a game) is over the same units as this result: the same number
+        and, where both know them, the same unit ids in the same order."""
+        f_n = getattr(f, "n", None)
+        if f_n is not None and int(f_n) != self.n:
+            raise ValueError(f"the result is over {self.n} units, the game over {int(f_n)}: they do not belong together")
+        f_ids = getattr(f, "ids", None)
+        if f_ids is None or (not self._ids_given and self.ids == self.labels):
+            return
+        f_ids = [str(i) for i in f_ids]
+        if f_ids != [str(i) for i in self.ids]:
+            i = next(i for i, (a, b) in enumerate(zip(self.ids, f_ids)) if str(a) != b)
+            raise ValueError(
+                f"the result's units differ from the game's: unit {i} is '{self.ids[i]}' in the result, "
+                f"'{f_ids[i]}' in the game (use the game the result was measured on)"
+            )
+
+    def predict(self, masks: Any, game: Any = None) -> np.ndarray:
+        """The surrogate's value Σ_k F(k)(−1)^⟨x,k⟩ at each mask row (float64 [B]). With ``game``, its
+        units are checked against the result's first (:meth:`check_units`)."""
+        if game is not None:
+            self.check_units(game)
         arr = to_mask_array(masks, self.n)
         return spec.evaluate_fourier(self._keys, self._values, arr, self.n)
 
@@ -307,7 +330,9 @@ class Interactions:
         masks: Optional[Any] = None,
         values: Optional[np.ndarray] = None,
     ) -> float:
-        """R² of the surrogate against ``f`` on fresh uniformly random masks (or the given ones)."""
+        """R² of the surrogate against ``f`` on fresh uniformly random masks (or the given ones).
+        ``f`` must be over the result's units (:meth:`check_units`)."""
+        self.check_units(f)
         if masks is None:
             masks = uniform_masks(self.n, n_samples, seed)
         arr = to_mask_array(masks, self.n)
@@ -345,6 +370,7 @@ class Interactions:
             "algorithm": self.algorithm,
             "params": jsonable(self.params),
             "fourier": [[list(u), float(v)] for u, v in zip(self.supports, self._values)],
+            **({"dense_fourier": self._dense.tolist()} if self._dense is not None else {}),
         }
 
     def to_json(self, path: Optional[str] = None, indent: Optional[int] = None) -> str:
@@ -357,6 +383,10 @@ class Interactions:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Interactions":
+        """Inverse of :meth:`to_dict`; also reads the CLI's ``results.json`` (the result under
+        ``interactions``)."""
+        if data.get("format") != "spex_mech.Interactions" and isinstance(data.get("interactions"), Mapping):
+            data = data["interactions"]
         if data.get("format") != "spex_mech.Interactions":
             raise ValueError("not a spex_mech.Interactions document")
         pairs = data["fourier"]
@@ -371,11 +401,13 @@ class Interactions:
             n_evaluations=int(data.get("n_evaluations", 0)),
             algorithm=data.get("algorithm", ""),
             params=data.get("params"),
+            dense_fourier=data.get("dense_fourier"),
         )
 
     @classmethod
     def from_json(cls, text_or_path: str) -> "Interactions":
-        """Inverse of :meth:`to_json` (accepts the JSON text or a file path)."""
+        """Inverse of :meth:`to_json` (accepts the JSON text or a file path, including the CLI's
+        ``results.json``)."""
         text = text_or_path
         if not text_or_path.lstrip().startswith("{"):
             with open(text_or_path, encoding="utf-8") as fh:
