@@ -31,6 +31,7 @@ from ..valuefn import check_values, to_mask_array
 from .ablations import ABLATIONS, reference_activations, run_with_fwd_hooks
 from .metrics import Metric, as_metric
 from .prompts import Prompts, prepare_prompts, single_token_id
+from .sharing import attention_modules, expand_side_inputs
 
 __all__ = ["AblationGame"]
 
@@ -413,9 +414,11 @@ class AblationGame:
                 return torch.gather(act, 1, pos[..., None].expand(-1, -1, act.shape[-1]))
 
             hooks.append((slice_hook, take))
+        side = attention_modules(self.model, hook_layer(share["expand_hook"])) if share is not None else []
+        with expand_side_inputs(side, n_prompts, n_masks):
             logits = run_with_fwd_hooks(self.model, model_input, hooks)
-        else:
-            logits = self._gather_positions(run_with_fwd_hooks(self.model, model_input, hooks), rows_prompt)
+        if slice_hook is None:
+            logits = self._gather_positions(logits, rows_prompt)
         return logits.reshape(n_masks, n_prompts, *logits.shape[1:])
 
     def _sharing_candidates(self, hook_names: Optional[set[str]]) -> list[dict[str, Any]]:
