@@ -124,7 +124,7 @@ def test_independent_oracle_mean_ablation_each_prompt_alone(hf_gpt2):
     for m in masks:
         vals = []
         for s in PROMPTS:
-            def patch(act, hook, layer):
+            def patch(act, hook, layer, m=m):
                 for col, (lay, h) in enumerate(order):
                     if lay == layer and not m[col]:
                         act[:, :, h] = means[layer][h]

@@ -86,7 +86,7 @@ def _oracle(model, tokens, ref_tokens, masks, units, ablation, target):
         for h in hooks:
             cols = [(c, idx) for c, (hh, idx) in enumerate(units) if hh == h]
 
-            def fn(act, hook=None, cols=cols, h=h):
+            def fn(act, hook=None, cols=cols, h=h, mask=mask):
                 act = act.clone()
                 for c, idx in cols:
                     if not mask[c]:

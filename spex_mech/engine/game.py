@@ -4,13 +4,17 @@ Each mask row ablates its own units. Masks × prompts are flattened into one bat
 ``m·P + p`` is mask ``m`` on prompt ``p``) and chunked to a memory budget. Two exact savings:
 
 * **prefix sharing**: everything before the first masked hook runs once per prompt. For head units
-  (or whole attention layers) the copies diverge at ``hook_z`` / ``hook_result`` / ``hook_attn_out`` itself (the residual stream is expanded at ``hook_resid_pre`` and
-  the attention branch reads one copy per prompt), otherwise at the first masked block;
+  (or whole attention layers) the copies diverge at ``hook_z`` / ``hook_result`` / ``hook_attn_out``
+  itself (the residual stream is expanded at ``hook_resid_pre`` and the attention branch reads one copy
+  per prompt), otherwise at the first masked block. On Hugging Face bridges the attention's side
+  inputs (attention mask, rotary cos/sin) are copied with the stream (:mod:`.sharing`);
 * **restricted unembedding**: only the positions the metric reads reach the unembedding.
 
 Both are checked against the plain forward pass when the game is built (``"auto"``) and switched off
-with a warning if the model does not allow them (e.g. a model whose blocks take batch-shaped side
-inputs).
+with a warning saying what was switched off and what it costs if the model does not allow them (e.g.
+a model whose blocks take batch-shaped side inputs the engine does not know).
+
+Prompts are left-aligned (:mod:`.prompts`): every prompt runs as if alone, padding is never read.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from typing import Any, Optional, Sequence
 
 from .base import Site, UnitSet, as_index_list, model_dims, require_hook
 
-__all__ = ["AttentionLayers", "MLPLayers", "ResidualPositions", "HookUnits"]
+__all__ = ["AttentionLayers", "HookUnits", "MLPLayers", "ResidualPositions"]
 
 
 def _layers(model: Any, layers: Optional[Sequence[int] | int]) -> list[int]:
