@@ -168,7 +168,7 @@ def hf_twin_rows(args, device) -> list[dict]:
         best = {kind: float("inf") for kind in games}
         for _ in range(args.repeats):
             for kind, game in games.items():  # interleaved, so both see the same machine load
-                best[kind] = min(best[kind], timed(lambda g=game: g(masks), 1))
+                best[kind] = min(best[kind], timed(lambda g=game, m=masks: g(m), 1))
         row = {
             "case": f"GPT-2-small shape, {name}, 4 prompts x 20 tokens",
             "device": str(device),
