@@ -183,3 +183,12 @@ def test_ragged_token_units_are_mean_of_single_prompt_games(hf_gpt2, mask):
     ]
     np.testing.assert_allclose(game(masks), np.mean(singles, axis=0), rtol=1e-5, atol=1e-6)
     assert np.ptp(game(masks)) > 1e-3
+
+
+def test_original_output_refuses_ragged_prompts(hf_gpt2):
+    from spex_mech.units.tokens import original_output
+
+    with pytest.raises(ValueError, match=r"original_output needs prompts of one length \(got \[15, 5, 5\] tokens\)"):
+        original_output(hf_gpt2, PROMPTS, max_new_tokens=2)
+    out = original_output(hf_gpt2, PROMPTS[1:], max_new_tokens=2)  # equal lengths are fine
+    assert out.tokens.shape == (2, 6) and out.continuation.shape == (2, 2)  # the last token is only a target

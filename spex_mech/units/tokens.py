@@ -128,6 +128,14 @@ def original_output(
     evaluation scores the fixed continuation in a single forward pass. Pass ``continuation`` (ids [T] or
     [P, T]) to score a given output instead of generating one.
     """
+    from ..engine.prompts import prepare_prompts
+
+    lengths = prepare_prompts(model, prompt, what="prompt").lengths
+    if bool((lengths != lengths.max()).any()):
+        raise ValueError(
+            f"original_output needs prompts of one length (got {lengths.tolist()} tokens): the continuation "
+            "is appended after the last position; make one TeacherForced per prompt length"
+        )
     prompt_ids = _as_token_matrix(model, prompt)
     n_prompts, length = prompt_ids.shape
     if continuation is not None:
