@@ -64,9 +64,9 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str]]] = {
     "metric": {
         "kind": ((str,), f"one of {', '.join(METRICS)}"),
         "position": ((int, list), "read position(s)"),
-        "target": ((int, list), "target token id(s)"),
-        "correct": ((int, list), "correct token id(s) for logit_diff"),
-        "incorrect": ((int, list), "incorrect token id(s) for logit_diff"),
+        "target": ((int, str, list), "target token id(s) or single-token answer string(s)"),
+        "correct": ((int, str, list), "correct token id(s) or answer string(s) for logit_diff"),
+        "incorrect": ((int, str, list), "incorrect token id(s) or answer string(s) for logit_diff"),
         "entry": ((str,), "'module:function' metric on logits [mask, prompt, k, vocab]"),
     },
     "units": {
@@ -191,7 +191,7 @@ def _check_numbers(data: dict[str, dict[str, Any]]) -> None:
     metric = data.get("metric", {})
     for key in ("target", "correct", "incorrect", "position"):
         if key in metric:
-            _strict_ints(metric[key], f"[metric] {key}", nested=key == "position")
+            _strict_ints(metric[key], f"[metric] {key}", nested=key == "position", strings=key != "position")
     heads = data.get("units", {}).get("heads")
     if isinstance(heads, dict):
         for key in ("layers", "heads"):
@@ -208,11 +208,13 @@ def _check_numbers(data: dict[str, dict[str, Any]]) -> None:
                     _strict_ints(entry[key], f"[units] neurons[{i}].{key}")
 
 
-def _strict_ints(value: Any, where: str, nested: bool = False) -> None:
+def _strict_ints(value: Any, where: str, nested: bool = False, strings: bool = False) -> None:
     items = value if isinstance(value, list) else [value]
     for item in items:
         if nested and isinstance(item, list):
-            _strict_ints(item, where)
+            _strict_ints(item, where, strings=strings)
+        elif strings and isinstance(item, str):
+            continue  # an answer string: its tokenization is checked against the model later
         elif isinstance(item, bool) or not isinstance(item, int):
             raise ConfigError(f"{where}: {item!r} is not an integer (whole numbers only, no true/false or 1.5)")
 
@@ -369,7 +371,21 @@ def _units(cfg: SweepConfig, model: Any) -> Any:
     return units
 
 
-def _metric(cfg: SweepConfig, zoo_task: Optional[dict]) -> Any:
+def _answers(value: Any, model: Any, key: str) -> Any:
+    """[metric] answers given as strings → their single token ids (a ConfigError naming the key otherwise)."""
+    from .engine.prompts import single_token_id
+
+    if isinstance(value, str):
+        try:
+            return single_token_id(model, value, f"[metric] {key}")
+        except (ValueError, TypeError) as err:
+            raise ConfigError(str(err)) from err
+    if isinstance(value, list):
+        return [_answers(v, model, key) for v in value]
+    return value
+
+
+def _metric(cfg: SweepConfig, zoo_task: Optional[dict], model: Any = None) -> Any:
     from .engine import metrics
 
     spec = cfg.data.get("metric")
@@ -383,11 +399,13 @@ def _metric(cfg: SweepConfig, zoo_task: Optional[dict]) -> Any:
     pos = spec.get("position", -1)
     if kind in ("logprob", "prob"):
         fn = metrics.logprob if kind == "logprob" else metrics.prob
-        return fn(target=spec.get("target"), position=pos)
+        return fn(target=_answers(spec.get("target"), model, "target"), position=pos)
     if kind == "logit_diff":
         if "correct" not in spec or "incorrect" not in spec:
             raise ConfigError("[metric] logit_diff needs 'correct' and 'incorrect'")
-        return metrics.logit_diff(spec["correct"], spec["incorrect"], position=pos)
+        return metrics.logit_diff(
+            _answers(spec["correct"], model, "correct"), _answers(spec["incorrect"], model, "incorrect"), position=pos
+        )
     if kind == "kl_divergence":
         return metrics.kl_divergence(position=pos)
     if "entry" not in spec:
@@ -426,7 +444,7 @@ def resolve(cfg: SweepConfig) -> Resolved:
         raise ConfigError("missing section [prompts] (only zoo models have default prompts)")
     units = _units(cfg, model)
     _check_prompts(model, tokens, "[prompts] tokens")
-    metric = _metric(cfg, zoo_task if not prompts or set(prompts) <= {"n", "seed"} else None)
+    metric = _metric(cfg, zoo_task if not prompts or set(prompts) <= {"n", "seed"} else None, model)
     ablation_spec = cfg.data.get("ablation", {})
     ablation = ablation_spec.get("kind", (zoo_task or {}).get("ablation", "mean"))
     from .engine import ABLATIONS
@@ -548,6 +566,8 @@ def _check_metric_ids(cfg: SweepConfig, model: Any, tokens: Any) -> None:
     for key in ("target", "correct", "incorrect"):
         ids = spec.get(key)
         for t in ids if isinstance(ids, list) else ([] if ids is None else [ids]):
+            if isinstance(t, str):
+                continue  # a string answer: tokenized (single token, in the vocabulary) by _answers
             if d_vocab is not None and not 0 <= t < d_vocab:
                 raise ConfigError(f"[metric] {key}: token id {t} is outside the vocabulary (0 … {d_vocab - 1})")
     rows = _rows(tokens)

@@ -4,13 +4,17 @@ Each mask row ablates its own units. Masks × prompts are flattened into one bat
 ``m·P + p`` is mask ``m`` on prompt ``p``) and chunked to a memory budget. Two exact savings:
 
 * **prefix sharing**: everything before the first masked hook runs once per prompt. For head units
-  the copies diverge at ``hook_z`` itself (the residual stream is expanded at ``hook_resid_pre`` and
-  the attention branch reads one copy per prompt), otherwise at the first masked block;
+  (or whole attention layers) the copies diverge at ``hook_z`` / ``hook_result`` / ``hook_attn_out``
+  itself (the residual stream is expanded at ``hook_resid_pre`` and the attention branch reads one copy
+  per prompt), otherwise at the first masked block. On Hugging Face bridges the attention's side
+  inputs (attention mask, rotary cos/sin) are copied with the stream (:mod:`.sharing`);
 * **restricted unembedding**: only the positions the metric reads reach the unembedding.
 
 Both are checked against the plain forward pass when the game is built (``"auto"``) and switched off
-with a warning if the model does not allow them (e.g. a model whose blocks take batch-shaped side
-inputs).
+with a warning saying what was switched off and what it costs if the model does not allow them (e.g.
+a model whose blocks take batch-shaped side inputs the engine does not know).
+
+Prompts are left-aligned (:mod:`.prompts`): every prompt runs as if alone, padding is never read.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from ..units.base import Site, TokenSite, UnitSet, hook_layer, model_dims, model
 from ..valuefn import check_values, to_mask_array
 from .ablations import ABLATIONS, reference_activations, run_with_fwd_hooks
 from .metrics import Metric, as_metric
+from .prompts import Prompts, prepare_prompts, single_token_id
+from .sharing import attention_modules, expand_side_inputs
 
 __all__ = ["AblationGame"]
 
@@ -51,25 +57,6 @@ class _HookGroup:
     @property
     def layer(self) -> int:
         return hook_layer(self.hook)
-
-
-def _as_tokens(model: Any, tokens: Any) -> torch.Tensor:
-    if isinstance(tokens, str) or (isinstance(tokens, (list, tuple)) and tokens and isinstance(tokens[0], str)):
-        if not hasattr(model, "to_tokens"):
-            raise TypeError("string prompts need a model with a tokenizer (to_tokens); pass token ids instead")
-        tokens = model.to_tokens(tokens)
-    t = torch.as_tensor(tokens)
-    if t.ndim == 1:
-        t = t[None]
-    if t.ndim != 2:
-        raise ValueError(f"tokens must be [prompts, positions], got shape {tuple(t.shape)}")
-    if t.shape[0] == 0:
-        raise ValueError("the prompt set is empty: pass at least one prompt")
-    if t.shape[1] == 0:
-        raise ValueError("the prompts are empty (zero positions)")
-    if t.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
-        raise TypeError(f"tokens must be integer ids, got dtype {t.dtype}")
-    return t.long()
 
 
 def _model_device(model: Any) -> torch.device:
@@ -94,7 +81,9 @@ class AblationGame:
     model : TransformerLens model (``TransformerBridge`` 4.x, ``HookedTransformer`` 2.x) or anything with
         the same hook names and ``hooks()`` / ``run_with_hooks``.
     units : a :class:`~spex_mech.units.UnitSet` (``AttentionHeads``, ``MLPNeurons``, ``TokenUnits``, or a sum).
-    tokens : prompts as ids [P, pos] (or strings, if the model has a tokenizer).
+    tokens : prompts: strings (of any lengths, if the model has a tokenizer), ids [P, pos] padded on the
+        tokenizer's padding side, ragged id lists, or a :class:`~spex_mech.engine.prompts.Prompts`. Every
+        prompt is evaluated as if it ran alone: padding is never read, attended to or averaged.
     metric : a :mod:`spex_mech.metrics` metric, or a callable on logits ``[mask, prompt, k, d_vocab]``.
     ablation : ``"mean"`` (default), ``"zero"``, ``"mean_tokenwise"`` or ``"resample"``.
     reference : reference prompts for mean ablation (default: the prompts themselves) or the
@@ -103,6 +92,8 @@ class AblationGame:
     device : where to run; defaults to the model's device.
     progress : show a tqdm bar (``None``: only for long calls on a terminal).
     share_prefix, restrict_unembed : ``"auto"`` (verify, then use), ``True`` or ``False``.
+    attention_mask : optional 0/1 ``[P, pos]`` mask for id prompts (1 = real token), instead of
+        recognising pad ids.
 
     >>> game = AblationGame(model, AttentionHeads(model), tokens, metrics.logprob(position=-2))
     >>> game(np.ones((1, game.n)))          # the clean metric
@@ -122,6 +113,7 @@ class AblationGame:
         progress: Optional[bool] = None,
         share_prefix: bool | str = "auto",
         restrict_unembed: bool | str = "auto",
+        attention_mask: Any = None,
     ):
         if not isinstance(units, UnitSet):
             raise TypeError(f"units must be a UnitSet (AttentionHeads, MLPNeurons, ...), got {type(units).__name__}")
@@ -143,13 +135,18 @@ class AblationGame:
         if self.device.type != model_device.type:
             raise ValueError(f"the model is on {model_device} but device={self.device}; move the model first")
 
-        self.tokens = _as_tokens(model, tokens).to(self.device)
+        self.prompts: Prompts = prepare_prompts(model, tokens, attention_mask=attention_mask).to(self.device)
+        self.tokens = self.prompts.tokens
+        self.lengths = self.prompts.lengths
         self.n_prompts, self.length = self.tokens.shape
         self.dims = model_dims(model)
         self._check_token_range(self.tokens, "tokens")
+        self._check_causal(self.prompts, "tokens")
 
         self.metric: Metric = copy.deepcopy(as_metric(metric))
-        self.metric.bind(self.tokens.cpu())
+        self.metric.bind(
+            self.tokens.cpu(), self.lengths.cpu(), lambda answer: single_token_id(model, answer, self.metric.name)
+        )
         self.metric.to(self.device)
         if self.dims["d_vocab"] is not None:
             self.metric.check_vocab(self.dims["d_vocab"])
@@ -161,11 +158,13 @@ class AblationGame:
         for site in units.sites:
             if hook_names is not None and site.hook not in hook_names:
                 raise ValueError(f"the model has no hook point named {site.hook!r} (needed by the unit set)")
-        ref_tokens = None
+        ref = None
         if reference is not None:
-            ref_tokens = _as_tokens(model, reference).to(self.device)
-            self._check_token_range(ref_tokens, "reference")
-        self.groups = self._build_groups(units.sites, ref_tokens)
+            ref = prepare_prompts(model, reference, what="reference").to(self.device)
+            self._check_token_range(ref.tokens, "reference")
+            self._check_causal(ref, "reference")
+        self.reference_prompts: Optional[Prompts] = ref
+        self.groups = self._build_groups(units.sites, ref)
         self.token_sites = list(units.token_sites)
         self._token_plan = self._build_token_plan(self.token_sites)
 
@@ -189,8 +188,11 @@ class AblationGame:
             "rows_per_pass": self.rows_per_pass,
         }
 
-        with torch.inference_mode(), self._eval_mode():
-            clean = self._plain_logits(self.tokens)
+        clean = self._clean_logits
+        if clean is None:
+            with torch.inference_mode(), self._eval_mode():
+                clean = self._plain_logits(self.tokens)
+        self._clean_logits = None
         self.metric.set_clean(clean)
         with torch.inference_mode():
             self.clean_value = float(self.metric(clean[None]).double().mean())
@@ -203,6 +205,14 @@ class AblationGame:
         vocab = self.dims.get("d_vocab")
         if vocab is not None and tokens.numel() and (int(tokens.max()) >= vocab or int(tokens.min()) < 0):
             raise ValueError(f"{what} contain ids outside the vocabulary [0, {vocab})")
+
+    def _check_causal(self, prompts: Prompts, what: str) -> None:
+        direction = getattr(getattr(self.model, "cfg", None), "attention_dir", "causal")
+        if prompts.ragged and direction not in (None, "causal"):
+            raise ValueError(
+                f"{what} have different lengths, but the model's attention is {direction!r}: padding would be "
+                "attended to; pass prompts of equal length"
+            )
 
     def _choose_rows(self, batch_size: int | str) -> int:
         """Rows (masks × prompts) per forward pass: enough work per pass to amortise per-call overhead,
@@ -231,13 +241,14 @@ class AblationGame:
             speed_cap = max(1, tokens // self.length)
         return int(max(1, min(budget // max(per_row, 1), speed_cap)))
 
-    def _build_groups(self, sites: Sequence[Site], ref_tokens: Optional[torch.Tensor]) -> list[_HookGroup]:
+    def _build_groups(self, sites: Sequence[Site], ref: Optional[Prompts]) -> list[_HookGroup]:
         merged: dict[str, dict[str, Any]] = {}
         for site in sites:
+            size = self._site_size(site)
             entry = merged.setdefault(
-                site.hook, {"dim": site.dim, "size": site.size, "slices": [], "columns": [], "ablation": site.ablation}
+                site.hook, {"dim": site.dim, "size": size, "slices": [], "columns": [], "ablation": site.ablation}
             )
-            if entry["dim"] != site.dim or entry["size"] != site.size or entry["ablation"] != site.ablation:
+            if entry["dim"] != site.dim or entry["size"] != size or entry["ablation"] != site.ablation:
                 raise ValueError(f"unit sets disagree on how to mask hook {site.hook!r}")
             entry["slices"].extend(site.slices)
             entry["columns"].extend(site.columns)
@@ -246,18 +257,32 @@ class AblationGame:
                 raise ValueError(f"two units mask the same slice of hook {hook!r}")
         need = [h for h, e in merged.items() if (e["ablation"] or self.ablation) != "zero"]
         refs = {}
+        self._clean_logits = None
         if need:
+            captured = None
             with torch.inference_mode(), self._eval_mode():
+                if ref is None and self.ablation in ("mean", "mean_tokenwise"):
+                    # the reference is the prompts themselves: record it during the clean pass
+                    captured = {h: [] for h in dict.fromkeys(need)}
+                    self._clean_logits = self._plain_logits(self.tokens, captured)
                 refs = reference_activations(
-                    self.model, need, self.ablation, self.tokens, ref_tokens, self.rows_per_pass
+                    self.model,
+                    need,
+                    self.ablation,
+                    self.tokens,
+                    None if ref is None else ref.tokens,
+                    self.rows_per_pass,
+                    lengths=self.lengths,
+                    ref_lengths=None if ref is None else ref.lengths,
+                    captured=captured,
                 )
-        elif self.ablation == "resample" and ref_tokens is None:
+        elif self.ablation == "resample" and ref is None:
             raise ValueError("ablation='resample' needs reference= corrupted prompts paired with the clean ones")
         groups = []
         for hook, entry in merged.items():
             kind = entry["ablation"] or self.ablation
             ref = refs.get(hook) if kind != "zero" else None
-            if ref is not None:
+            if ref is not None and entry["dim"] is not None and not (entry["dim"] == 1 and kind == "mean"):
                 expect = entry["size"]
                 got = ref.shape[entry["dim"] + 1]
                 if got != expect:
@@ -276,6 +301,23 @@ class AblationGame:
                 )
             )
         return groups
+
+    def _site_size(self, site: Site) -> int:
+        """Slices along the site's dim: 1 for a whole-activation site; the prompt length for positions."""
+        if site.dim is None:
+            if tuple(site.slices) != (0,):
+                raise ValueError(f"a whole-activation unit at hook {site.hook!r} must have slices (0,)")
+            return 1
+        if site.size is not None:
+            return site.size
+        if site.dim != 1:
+            raise ValueError(f"units at hook {site.hook!r}: size=None is only for positions (dim 1)")
+        late = [p for p in site.slices if p >= self.length]
+        if late:
+            raise ValueError(
+                f"units at hook {site.hook!r} address position {late[0]}, but the longest prompt has {self.length} tokens"
+            )
+        return self.length
 
     def _build_token_plan(self, token_sites: Sequence[TokenSite]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         plan = []
@@ -319,13 +361,24 @@ class AblationGame:
         pos = self.metric.positions[prompt_idx]
         return torch.gather(logits, 1, pos[..., None].expand(-1, -1, logits.shape[-1]))
 
-    def _plain_logits(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Clean logits at the read positions [P, k, V], from ordinary forward passes."""
+    def _plain_logits(self, tokens: torch.Tensor, capture: Optional[dict[str, list[torch.Tensor]]] = None) -> torch.Tensor:
+        """Clean logits at the read positions [P, k, V], from ordinary forward passes.
+
+        ``capture``: hook name → list, filled with that hook's activations, pass by pass.
+        """
         out = []
         step = max(1, self.rows_per_pass)
+
+        def record(name: str):
+            def fn(act: torch.Tensor, hook: Any = None) -> None:
+                capture[name].append(act.detach())
+
+            return fn
+
+        hooks = [(h, record(h)) for h in capture] if capture else []
         for start in range(0, tokens.shape[0], step):
             chunk = tokens[start : start + step]
-            logits = self.model(chunk)
+            logits = run_with_fwd_hooks(self.model, chunk, hooks) if hooks else self.model(chunk)
             idx = torch.arange(start, start + chunk.shape[0], device=self.device)
             out.append(self._gather_positions(logits, idx))
         return torch.cat(out, dim=0)
@@ -343,14 +396,15 @@ class AblationGame:
                 raise RuntimeError(
                     f"hook {group.hook!r} saw batch {act.shape[0]}, expected {n_masks}×{n_prompts} rows"
                 )
-            if act.ndim <= group.dim or act.shape[group.dim] != group.size:
-                raise ValueError(
-                    f"hook {group.hook!r} gives activations of shape {tuple(act.shape)}; the unit set expects "
-                    f"{group.size} slices along dim {group.dim}"
-                )
-            view = act.reshape(n_masks, n_prompts, *act.shape[1:])
             shape = [n_masks] + [1] * (act.ndim)
-            shape[group.dim + 1] = group.size
+            if group.dim is not None:  # None: the whole activation is one unit
+                if act.ndim <= group.dim or act.shape[group.dim] != group.size:
+                    raise ValueError(
+                        f"hook {group.hook!r} gives activations of shape {tuple(act.shape)}; the unit set expects "
+                        f"{group.size} slices along dim {group.dim}"
+                    )
+                shape[group.dim + 1] = group.size
+            view = act.reshape(n_masks, n_prompts, *act.shape[1:])
             k = keep.reshape(shape)
             if group.reference is None:
                 new = view.masked_fill(~k, 0)
@@ -367,14 +421,14 @@ class AblationGame:
         n_masks = masks.shape[0]
         n_prompts = prompt_idx.shape[0]
         tokens = self.tokens[prompt_idx]
-        first_hook = share.get("first_hook") if share else None
+        first_hooks = share.get("first_hook", ()) if share else ()
         hooks: list[tuple[str, Any]] = []
         for group in self.groups:
             keep = torch.ones((n_masks, group.size), dtype=torch.bool, device=self.device)
             keep[:, group.slices] = masks[:, group.columns]
             if group.reference is not None and group.reference.shape[1] != 1:  # per-prompt (resample)
                 group = _HookGroup(**{**group.__dict__, "reference": group.reference[:, prompt_idx]})
-            hooks.append((group.hook, self._mask_hook(group, keep, n_masks, n_prompts, expand=group.hook == first_hook)))
+            hooks.append((group.hook, self._mask_hook(group, keep, n_masks, n_prompts, expand=group.hook in first_hooks)))
         rows_prompt = prompt_idx.repeat(n_masks)
 
         def expand(act: torch.Tensor, hook: Any = None) -> torch.Tensor:
@@ -404,9 +458,11 @@ class AblationGame:
                 return torch.gather(act, 1, pos[..., None].expand(-1, -1, act.shape[-1]))
 
             hooks.append((slice_hook, take))
+        side = attention_modules(self.model, hook_layer(share["expand_hook"])) if share is not None else []
+        with expand_side_inputs(side, n_prompts, n_masks):
             logits = run_with_fwd_hooks(self.model, model_input, hooks)
-        else:
-            logits = self._gather_positions(run_with_fwd_hooks(self.model, model_input, hooks), rows_prompt)
+        if slice_hook is None:
+            logits = self._gather_positions(logits, rows_prompt)
         return logits.reshape(n_masks, n_prompts, *logits.shape[1:])
 
     def _sharing_candidates(self, hook_names: Optional[set[str]]) -> list[dict[str, Any]]:
@@ -417,22 +473,33 @@ class AblationGame:
             return []
         has = (lambda h: True) if hook_names is None else (lambda h: h in hook_names)
         first_hooks = {g.hook for g in self.groups if g.layer == first}
+        local = {h[len(f"blocks.{first}.") :] for h in first_hooks}
         out = []
-        z_hook = f"blocks.{first}.attn.hook_z"
-        if z_hook in first_hooks and has(f"blocks.{first}.hook_resid_pre"):
-            # the first masked layer's attention (QKV, pattern, z) once per prompt: copies diverge at hook_z
+        attn_side = {"attn.hook_z", "attn.hook_result", "hook_attn_out"}
+        mlp_side = {"mlp.hook_pre", "mlp.hook_post", "hook_mlp_out", "hook_resid_post"}
+        if local & attn_side and local <= attn_side | mlp_side and has(f"blocks.{first}.hook_resid_pre"):
+            # the first masked layer's attention (QKV, pattern) once per prompt: copies diverge at its first
+            # masked hook (hook_z, hook_result or hook_attn_out)
+            expanding = tuple(sorted(f"blocks.{first}.{h}" for h in local & attn_side))
             for branch in (f"blocks.{first}.ln1.hook_in", f"blocks.{first}.ln1.hook_normalized"):
                 if has(branch):
-                    out.append({"mode": "branch", "expand_hook": f"blocks.{first}.hook_resid_pre", "branch_hook": branch, "first_hook": z_hook})
+                    out.append({"mode": "branch", "expand_hook": f"blocks.{first}.hook_resid_pre", "branch_hook": branch, "first_hook": expanding})
                     break
-        if first_hooks and all(h.endswith("mlp.hook_post") for h in first_hooks) and has(f"blocks.{first}.hook_resid_mid"):
+        # TL 4 bridges tap hook_resid_mid on the MLP branch (the stream added back is not the hooked
+        # tensor), so copying there cannot work: skip the candidate rather than spend a pass on it
+        bridge = type(self.model).__name__ == "TransformerBridge"
+        if local and local <= mlp_side and not bridge and has(f"blocks.{first}.hook_resid_mid"):
             out.append({"mode": "block", "expand_hook": f"blocks.{first}.hook_resid_mid"})
         if has(f"blocks.{first}.hook_resid_pre"):
             out.append({"mode": "block", "expand_hook": f"blocks.{first}.hook_resid_pre"})
         return out
 
     def _verify_plan(self, share_prefix: bool | str, restrict_unembed: bool | str) -> None:
-        """Pick the first sharing and slicing options that reproduce the plain forward on two masks."""
+        """Pick the first sharing and slicing options that reproduce the plain forward on three masks.
+
+        Two small passes when the preferred plan works (the plain run and the fast run); other
+        candidates are tried only if it does not.
+        """
         if not (self._share_candidates or self._slice_candidates):
             return
         rng = np.random.default_rng(12345)
@@ -441,33 +508,68 @@ class AblationGame:
         test[2] = ~test[1]
         masks = torch.from_numpy(test).to(self.device)
         idx = torch.arange(min(self.n_prompts, 4), device=self.device)
-        failures = []
+        failures: dict[str, list[str]] = {"share_prefix": [], "restrict_unembed": []}
 
-        def agrees(share: Optional[dict], slice_hook: Optional[str]) -> bool:
+        def agrees(share: Optional[dict], slice_hook: Optional[str], key: str) -> bool:
             try:
                 fast = self._masked_logits(masks, idx, share, slice_hook)
             except Exception as exc:  # noqa: BLE001 - any failure means: do not use this option
-                failures.append(f"{share or slice_hook}: {exc}")
+                failures[key].append(f"{type(exc).__name__}: {exc}")
                 return False
             ok = fast.shape == plain.shape and bool(
                 torch.allclose(fast, plain, rtol=1e-4, atol=1e-4 * (1 + float(plain.abs().max())))
             )
             if not ok:
-                failures.append(f"{share or slice_hook}: differs from the plain forward")
+                failures[key].append("its logits differ from the plain forward pass")
             return ok
 
+        shares, slices = self._share_candidates, self._slice_candidates
         with torch.inference_mode(), self._eval_mode():
             plain = self._masked_logits(masks, idx, None, None)
-            self.plan["share"] = next((c for c in self._share_candidates if agrees(c, None)), None)
-            self.plan["slice_hook"] = next((h for h in self._slice_candidates if agrees(self.plan["share"], h)), None)
+            first = (shares[0] if shares else None, slices[0] if slices else None)
+            if agrees(*first, key="share_prefix" if shares else "restrict_unembed"):
+                self.plan["share"], self.plan["slice_hook"] = first
+            else:
+                failures["share_prefix"].clear()
+                self.plan["share"] = next((c for c in shares if agrees(c, None, "share_prefix")), None)
+                self.plan["slice_hook"] = next(
+                    (h for h in slices if agrees(self.plan["share"], h, "restrict_unembed")), None
+                )
         self.plan["share_prefix"] = self.plan["share"] is not None
         self.plan["restrict_unembed"] = self.plan["slice_hook"] is not None
-        for key, wanted, got in (("share_prefix", share_prefix, self.plan["share"]), ("restrict_unembed", restrict_unembed, self.plan["slice_hook"])):
-            if got is None and wanted and (self._share_candidates if key == "share_prefix" else self._slice_candidates):
-                message = f"{key} does not reproduce the plain forward pass on this model ({'; '.join(failures)})"
-                if wanted is True:
-                    raise ValueError(message)
-                warnings.warn(f"spex_mech: {key} disabled: {message}")
+        for key, wanted, got, tried in (
+            ("share_prefix", share_prefix, self.plan["share"], shares),
+            ("restrict_unembed", restrict_unembed, self.plan["slice_hook"], slices),
+        ):
+            if got is not None or not wanted or not tried:
+                continue
+            reason = "; ".join(dict.fromkeys(failures[key])) or "it did not reproduce the plain forward pass"
+            message = self._fallback_message(key, reason)
+            if wanted is True:
+                raise ValueError(message)
+            warnings.warn(message, stacklevel=3)
+
+    def _fallback_message(self, key: str, reason: str) -> str:
+        """In words: what was switched off, what it costs, and why."""
+        layers = self.dims.get("n_layers")
+        if key == "share_prefix":
+            first = min(g.layer for g in self.groups)
+            total = f" of {layers}" if layers else ""
+            return (
+                f"spex_mech: prefix sharing is off for this model: every mask re-runs the embeddings and layers "
+                f"0..{first - 1} ({first}{total} layers) for every prompt instead of once per prompt, so each "
+                f"masked evaluation does that much more work; the shared run failed its exactness check ({reason})"
+                if first > 0
+                else f"spex_mech: prefix sharing is off for this model: the first masked layer's attention (QKV and "
+                f"pattern) runs once per mask instead of once per prompt, so each masked evaluation does that much "
+                f"more work; the shared run failed its exactness check ({reason})"
+            )
+        k = int(self.metric.positions.shape[1])
+        return (
+            f"spex_mech: restricted unembedding is off for this model: the final norm and unembedding run at all "
+            f"{self.length} positions instead of the {k} read position(s) (about {self.length / k:.0f}x their work "
+            f"per masked evaluation); the restricted run failed its exactness check ({reason})"
+        )
 
     # ------------------------------------------------------------------ the value function
     def __call__(self, masks: Any) -> np.ndarray:
