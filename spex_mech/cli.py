@@ -14,6 +14,7 @@ and value), ``summary.txt``, figures and ``report.html``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -51,7 +52,8 @@ def run_sweep(config_path: str, out: Optional[str] = None, resume: bool = False,
     except ValueError as err:
         raise ConfigError(f"--resume: {err}") from err
     try:
-        return _sweep(cfg, resolved, store, out_dir, started, quiet)
+        with contextlib.ExitStack() as cleanup:  # stops a cluster's actors on success, error or Ctrl-C
+            return _sweep(cfg, resolved, store, out_dir, started, quiet, cleanup)
     except BaseException:
         _discard_if_unused(store, out_dir if new_out else None)
         raise
@@ -70,7 +72,24 @@ def _discard_if_unused(store, out_dir: Optional[Path]) -> None:
         out_dir.rmdir()
 
 
-def _sweep(cfg, resolved, store, out_dir: Path, started: float, quiet: bool) -> dict[str, Any]:
+def _cluster_game(cfg, store, quiet: bool, cleanup: contextlib.ExitStack):
+    """With a ``[cluster]`` section: a RayGame built from the config on each actor, behind the store
+    (each finished chunk is stored as it arrives). None without one."""
+    from .config import ConfigError
+    from .distributed import ClusterError, ConfigFactory, RayGame, StoredRayGame, cluster_options
+
+    options = cluster_options(cfg)
+    if options is None:
+        return None, None
+    try:
+        game = RayGame(ConfigFactory(cfg.path), progress=not quiet, **options.kwargs())
+    except (ClusterError, ValueError) as err:
+        raise ConfigError(f"[cluster] {err}") from err
+    cleanup.callback(game.close)
+    return game, StoredRayGame(game, store)
+
+
+def _sweep(cfg, resolved, store, out_dir: Path, started: float, quiet: bool, cleanup: contextlib.ExitStack) -> dict[str, Any]:
     """Evaluate, fit, and write the run folder (``run_sweep`` after its checks)."""
     from .circuit import extract_circuit
     from .config import ConfigError
@@ -83,19 +102,21 @@ def _sweep(cfg, resolved, store, out_dir: Path, started: float, quiet: bool) -> 
     n = len(resolved.units)
     log = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
     log(f"spex-mech: {n} units, algorithm {resolved.algorithm}, planned evaluations ≈ {resolved.planned_evaluations}")
-    game = AblationGame(
-        resolved.model,
-        resolved.units,
-        resolved.tokens,
-        resolved.metric,
-        ablation=resolved.ablation,
-        reference=resolved.reference,
-        batch_size=cfg.get("output", "batch_size", "auto"),
-        progress=False,
-    )
     stored_before = len(store)
-    f = StoredValueFunction(game, store, flush_every=cfg.get("output", "flush_every", 256), progress=not quiet)
-    f.ids = game.ids
+    game, f = _cluster_game(cfg, store, quiet, cleanup)
+    if game is None:
+        game = AblationGame(
+            resolved.model,
+            resolved.units,
+            resolved.tokens,
+            resolved.metric,
+            ablation=resolved.ablation,
+            reference=resolved.reference,
+            batch_size=cfg.get("output", "batch_size", "auto"),
+            progress=False,
+        )
+        f = StoredValueFunction(game, store, flush_every=cfg.get("output", "flush_every", 256), progress=not quiet)
+        f.ids = game.ids
     t0 = time.time()
     try:
         result = _algorithm(resolved.algorithm)(f, **resolved.algorithm_kwargs)
@@ -128,6 +149,8 @@ def _sweep(cfg, resolved, store, out_dir: Path, started: float, quiet: bool) -> 
         "circuit": {"units": list(circuit.labels), "predicted_fraction": circuit.predicted_fraction, **circuit.measured},
         "seconds": {"algorithm_incl_model": round(t_algo, 3), "total": round(time.time() - started, 3)},
     }
+    if hasattr(game, "describe"):
+        run["cluster"] = game.describe()
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(jsonable({"run": run, "interactions": result.to_dict()}), indent=2))
     store.export_npz(out_dir / "evaluations.npz")

@@ -91,6 +91,13 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str]]] = {
         "flush_every": ((int,), "masks evaluated between store flushes"),
         "title": ((str,), "report title"),
     },
+    "cluster": {  # spex_mech.distributed: evaluate on Ray actors (checked by distributed.factory.cluster_options)
+        "address": ((str,), "'local', 'auto', 'ray://host:port' or 'host:port'"),
+        "actors": ((int,), "number of Ray actors (model replicas)"),
+        "gpus_per_actor": ((int, float), "GPUs each actor reserves"),
+        "cpus_per_actor": ((int, float), "CPUs each actor reserves"),
+        "chunk_size": ((int,), "masks per chunk sent to an actor"),
+    },
 }
 REQUIRED = {"model": (), "algorithm": ("name",)}
 
@@ -161,7 +168,12 @@ def load_config(path: str | os.PathLike) -> SweepConfig:
     frac = data.get("output", {}).get("circuit_fraction")
     if frac is not None and not 0 < frac <= 1:
         raise ConfigError(f"[output] circuit_fraction must be in (0, 1], got {frac}")
-    return SweepConfig(path=path, data=data)
+    cfg = SweepConfig(path=path, data=data)
+    if "cluster" in data:
+        from .distributed.factory import cluster_options
+
+        cluster_options(cfg)
+    return cfg
 
 
 def _check_options(name: str, algo: dict[str, Any]) -> None:
