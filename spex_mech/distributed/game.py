@@ -2,9 +2,10 @@
 
 Each actor builds its own replica of the game with ``factory()`` (a model load, units, prompts and a
 metric), so the driver only ships bit-packed mask chunks and gathers float64 values in row order.
-Chunks are idempotent: a chunk whose actor dies (killed, out of memory, node lost) is submitted again to
-the next live actor, and the dead actor is restarted by Ray with a fresh replica. Values are recorded
-once, when a chunk's result arrives, so nothing is lost or counted twice.
+Chunks are idempotent: when an actor dies mid-chunk (killed, out of memory, node lost) Ray restarts it
+with a fresh replica and runs its chunks again there; a chunk whose actor is gone for good is submitted
+to another live actor. Values are recorded once, when a chunk's result arrives, so nothing is lost or
+counted twice.
 
 Chunk boundaries are multiples of the actor game's masks-per-forward-pass, so each actor runs the same
 forward passes the single-process game would run on the same rows.
@@ -194,7 +195,7 @@ class RayGame:
                     num_cpus=self.cpus_per_actor,
                     num_gpus=self.gpus_per_actor,
                     max_restarts=self.max_restarts,
-                    max_task_retries=0,  # the driver resubmits a failed chunk itself, to any live actor
+                    max_task_retries=self.max_chunk_retries,  # rerun on the restarted actor (chunks are idempotent)
                 ).remote(factory)
             )
         refs = [a.describe.remote() for a in self._actors]
@@ -220,7 +221,7 @@ class RayGame:
         self.plan = first["plan"]
         self.masks_per_pass = max(int(info["masks_per_pass"]) for info in infos)
         self._alive = [True] * self.n_actors
-        self._deaths = [0] * self.n_actors
+
 
     # -- inspection -----------------------------------------------------------------------------------
     def actor_info(self) -> list[ActorInfo]:
@@ -242,7 +243,7 @@ class RayGame:
             "cpus_per_actor": self.cpus_per_actor,
             "masks_per_pass": self.masks_per_pass,
             "failed_chunks": self.n_failed_chunks,
-            "actor_deaths": list(self._deaths),
+            "actor_restarts": [(_actor_table(a) or {}).get("NumRestarts") for a in self._actors],
         }
 
     # -- evaluation -----------------------------------------------------------------------------------
@@ -273,7 +274,7 @@ class RayGame:
         attempts = [0] * len(bounds)
         avoid: dict[int, int] = {}
         load = [0] * self.n_actors
-        in_flight: dict[Any, tuple[int, int, int]] = {}
+        in_flight: dict[Any, tuple[int, int]] = {}
         bar = tqdm(total=total, disable=not self.progress, desc=f"masked evals ({self.n_actors} actors)", unit="mask")
         try:
             while pending or in_flight:
@@ -284,17 +285,17 @@ class RayGame:
                         break
                     pending.popleft()
                     s, e = bounds[ci]
-                    in_flight[self._actors[ai].evaluate.remote(packed[s:e])] = (ci, ai, self._deaths[ai])
+                    in_flight[self._actors[ai].evaluate.remote(packed[s:e])] = (ci, ai)
                     load[ai] += 1
                 ready, _ = ray.wait(list(in_flight), num_returns=1)
                 for ref in ready:
-                    ci, ai, generation = in_flight.pop(ref)
+                    ci, ai = in_flight.pop(ref)
                     load[ai] -= 1
                     s, e = bounds[ci]
                     try:
                         vals = ray.get(ref)
                     except ray.exceptions.RayActorError as err:
-                        self._actor_failed(ai, ci, generation, attempts, err)
+                        self._actor_failed(ai, ci, attempts, err)
                         avoid[ci] = ai
                         pending.appendleft(ci)
                         continue
@@ -323,13 +324,13 @@ class RayGame:
         others = [i for i in choices if i != avoid]
         return min(others or choices, key=lambda i: (load[i], i))
 
-    def _actor_failed(self, ai: int, ci: int, generation: int, attempts: list[int], err: BaseException) -> None:
-        """Book one failed chunk; chunks sent to the same incarnation of an actor share one death."""
+    def _actor_failed(self, ai: int, ci: int, attempts: list[int], err: BaseException) -> None:
+        """A chunk Ray could not finish on its actor (restarts or retries used up): the actor stops being
+        used if it is dead for good; the chunk goes to another live actor."""
         self.n_failed_chunks += 1
         attempts[ci] += 1
-        if generation == self._deaths[ai]:
-            self._deaths[ai] += 1
-        if self._deaths[ai] > self.max_restarts:
+        state = _actor_table(self._actors[ai])
+        if state is None or state["State"] == "DEAD":
             self._alive[ai] = False
         if not any(self._alive):
             raise ClusterError(f"every actor died more than max_restarts={self.max_restarts} times; last: {_last_line(err)}")
@@ -365,6 +366,20 @@ class RayGame:
     def __repr__(self) -> str:
         n = getattr(self, "n", "?")
         return f"RayGame(n={n} units, actors={self.n_actors}, gpus_per_actor={self.gpus_per_actor:g}, cpus_per_actor={self.cpus_per_actor:g})"
+
+
+def _actor_table(actor: Any) -> Optional[dict[str, Any]]:
+    """The GCS actor-table entry of ``actor`` (``State``, ``NumRestarts``, ``Pid``), None if unavailable.
+
+    Read from the GCS directly: Ray's public state API needs the dashboard, which ``ray`` alone lacks.
+    """
+    try:
+        from ray._private import state
+
+        info = state.actors(actor_id=actor._actor_id.hex())
+    except Exception:  # noqa: BLE001 - a Ray without this table: treat the actor as unknown
+        return None
+    return info or None
 
 
 def _failed(ref: Any) -> bool:
