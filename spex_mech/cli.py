@@ -212,6 +212,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ConfigError as err:
         print(f"spex-mech: config error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # the run's cleanup has already stopped any cluster actors
+        print("spex-mech: interrupted; evaluated masks stay in the run's store (continue with --resume)", file=sys.stderr)
+        return 130
     return 0
 
 

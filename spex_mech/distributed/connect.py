@@ -49,13 +49,19 @@ def connect(address: Optional[str] = "local", *, num_cpus: Optional[float] = Non
 
     Parameters
     ----------
-    address : ``None`` (reuse the connection this process already has, else start a local Ray),
-        ``"local"``, ``"auto"``, ``"ray://host:port"`` or ``"host:port"``.
+    address : ``None`` or ``"local"`` (reuse the connection this process already has, else start a
+        local Ray), ``"auto"``, ``"ray://host:port"`` or ``"host:port"`` (refused if this process is
+        already connected).
     num_cpus : CPUs a local Ray may use (default: all of this machine's).
     probe_timeout : seconds the TCP probe of a remote address may take.
     """
     ray = require_ray()
     if ray.is_initialized():
+        if address not in (None, "local"):
+            raise ClusterError(
+                f"this process is already connected to a Ray cluster; cannot also join {address!r} "
+                "(use address=None to reuse the connection, or ray.shutdown() first)"
+            )
         return False
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     if address in (None, "local"):
