@@ -75,7 +75,6 @@ BODY = textwrap.dedent(
     [output]
     batch_size = 16
     faithfulness_samples = 200
-    figures = []
     """
 )
 
