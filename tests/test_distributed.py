@@ -230,3 +230,33 @@ def test_unreachable_address_fails_fast_without_starting_ray():
         assert float(seconds) < 15
         assert message.startswith(f"cannot reach the Ray cluster at '{address}' (")
     assert lines[2] == "initialized False"
+
+
+class _Picky:
+    """A game that refuses any mask ablating unit 2."""
+
+    n = 4
+
+    def __call__(self, masks):
+        if not masks[:, 2].all():
+            raise ValueError("unit 2 cannot be ablated")
+        return masks.sum(axis=1).astype(float)
+
+
+def build_picky():
+    return _Picky()
+
+
+def test_game_raising_on_an_actor_is_one_line_and_not_retried(local_ray):
+    with RayGame(build_picky, actors=1) as game:
+        ok = np.ones((3, 4), bool)
+        ok[0, 0] = False
+        assert np.array_equal(game(ok), [3.0, 4.0, 4.0])
+        bad = np.ones((2, 4), bool)
+        bad[1, 2] = False
+        with pytest.raises(ClusterError) as caught:
+            game(bad)
+        assert "\n" not in str(caught.value)
+        assert str(caught.value) == "the game raised on actor 0 (rows 0..1 of this call): ValueError: unit 2 cannot be ablated"
+        assert game.n_failed_chunks == 0
+    assert _alive_actors() == 0
