@@ -301,6 +301,8 @@ class RayGame:
                         continue
                     except ray.exceptions.RayTaskError as err:
                         raise ClusterError(f"the game raised on actor {ai} (rows {s}..{e - 1} of this call): {_last_line(err)}") from None
+                    except ray.exceptions.RayError as err:  # e.g. Ray's memory monitor killed the task
+                        raise ClusterError(f"Ray failed to evaluate rows {s}..{e - 1} on actor {ai}: {_last_line(err)}") from None
                     vals = check_values(vals, arr[s:e], what=f"game on actor {ai}")
                     out[s:e] = vals
                     self.n_evaluations += e - s
