@@ -253,10 +253,10 @@ def test_game_raising_on_an_actor_is_one_line_and_not_retried(local_ray):
         ok[0, 0] = False
         assert np.array_equal(game(ok), [3.0, 4.0, 4.0])
         bad = np.ones((2, 4), bool)
-        bad[1, 2] = False
+        bad[1, 2] = False  # chunks of one row here (the game has no rows_per_pass): row 1 fails alone
         with pytest.raises(ClusterError) as caught:
             game(bad)
         assert "\n" not in str(caught.value)
-        assert str(caught.value) == "the game raised on actor 0 (rows 0..1 of this call): ValueError: unit 2 cannot be ablated"
+        assert str(caught.value) == "the game raised on actor 0 (rows 1..1 of this call): ValueError: unit 2 cannot be ablated"
         assert game.n_failed_chunks == 0
     assert _alive_actors() == 0
