@@ -14,6 +14,7 @@ and value), ``summary.txt``, figures and ``report.html``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -81,7 +82,8 @@ def run_sweep(config_path: str, out: Optional[str] = None, resume: bool = False,
             store = MaskStore(store_dir, len(resolved.units), _identity(cfg, resolved, game))
         except StoreError as err:
             raise ConfigError(f"--resume: {err}" if resume else str(err)) from err
-        return _sweep(cfg, resolved, game, store, out_dir, started, quiet, resume)
+        with contextlib.ExitStack() as cleanup:  # stops a cluster's actors on success, error or Ctrl-C
+            return _sweep(cfg, resolved, game, store, out_dir, started, quiet, resume, cleanup)
     except (KeyboardInterrupt, _Terminated) as err:
         code = 143 if isinstance(err, _Terminated) else 130
         safe = len(store) if store is not None else 0
@@ -150,7 +152,34 @@ def _identity(cfg, resolved, game) -> dict[str, Any]:
     )
 
 
-def _sweep(cfg, resolved, game, store, out_dir: Path, started: float, quiet: bool, resume: bool = False) -> dict[str, Any]:
+def _cluster_game(cfg, store, quiet: bool, cleanup: contextlib.ExitStack):
+    """With a ``[cluster]`` section: a RayGame built from the config on each actor, behind the store
+    (each finished chunk is stored as it arrives). None without one."""
+    from .config import ConfigError
+    from .distributed import ClusterError, ConfigFactory, RayGame, StoredRayGame, cluster_options
+
+    options = cluster_options(cfg)
+    if options is None:
+        return None, None
+    try:
+        game = RayGame(ConfigFactory(cfg.path), progress=not quiet, **options.kwargs())
+    except (ClusterError, ValueError) as err:
+        raise ConfigError(f"[cluster] {err}") from err
+    cleanup.callback(game.close)
+    return game, StoredRayGame(game, store)
+
+
+def _sweep(
+    cfg,
+    resolved,
+    game,
+    store,
+    out_dir: Path,
+    started: float,
+    quiet: bool,
+    resume: bool = False,
+    cleanup: Optional[contextlib.ExitStack] = None,
+) -> dict[str, Any]:
     """Evaluate, fit, and write the run folder (``run_sweep`` after its checks)."""
     from .circuit import extract_circuit
     from .config import ConfigError
@@ -165,7 +194,11 @@ def _sweep(cfg, resolved, game, store, out_dir: Path, started: float, quiet: boo
     stored_before = len(store)
     f = StoredValueFunction(game, store, flush_every=cfg.get("output", "flush_every", 256), progress=not quiet)
     f.ids = game.ids
-    spot_checked = f.spot_check(n_random=4, seed=0) if resume and stored_before else 0
+    spot_checked = f.spot_check(n_random=4, seed=0) if resume and stored_before else 0  # on the driver's own replica
+    cluster_game, stored_cluster = _cluster_game(cfg, store, quiet, cleanup) if cleanup is not None else (None, None)
+    if cluster_game is not None:  # evaluate on the Ray actors; each finished chunk is stored as it arrives
+        game, f = cluster_game, stored_cluster
+        f.ids = game.ids
     t0 = time.time()
     try:
         result = _algorithm(resolved.algorithm)(f, **resolved.algorithm_kwargs)
@@ -213,6 +246,8 @@ def _sweep(cfg, resolved, game, store, out_dir: Path, started: float, quiet: boo
         "curves": {k: {"cpr": c.cpr, "cmd": c.cmd, "ablate_area": c.ablate_area, "sizes": c.sizes, "keep": c.keep, "ablate": c.ablate} for k, c in curves.items()},
         "seconds": {"algorithm_incl_model": round(t_algo, 3), "total": round(time.time() - started, 3)},
     }
+    if hasattr(game, "describe"):
+        run["cluster"] = game.describe()
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(jsonable({"run": run, "config": cfg.data, "interactions": result.to_dict()}), indent=2))
     store.export_npz(out_dir / "evaluations.npz")

@@ -94,6 +94,13 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str]]] = {
         "title": ((str,), "report title"),
         "seed_stability": ((bool,), "rerun the algorithm with two more seeds at equal budget; report top-10 overlap"),
     },
+    "cluster": {  # spex_mech.distributed: evaluate on Ray actors (checked by distributed.factory.cluster_options)
+        "address": ((str,), "'local', 'auto', 'ray://host:port' or 'host:port'"),
+        "actors": ((int,), "number of Ray actors (model replicas)"),
+        "gpus_per_actor": ((int, float), "GPUs each actor reserves"),
+        "cpus_per_actor": ((int, float), "CPUs each actor reserves"),
+        "chunk_size": ((int,), "masks per chunk sent to an actor"),
+    },
 }
 REQUIRED = {"model": (), "algorithm": ("name",)}
 
@@ -165,7 +172,12 @@ def load_config(path: str | os.PathLike) -> SweepConfig:
     if frac is not None and not 0 < frac <= 1:
         raise ConfigError(f"[output] circuit_fraction must be in (0, 1], got {frac}")
     _check_numbers(data)
-    return SweepConfig(path=path, data=data)
+    cfg = SweepConfig(path=path, data=data)
+    if "cluster" in data:
+        from .distributed.factory import cluster_options
+
+        cluster_options(cfg)
+    return cfg
 
 
 def _check_numbers(data: dict[str, dict[str, Any]]) -> None:
