@@ -29,6 +29,7 @@ _LAZY = {
     "pairwise": "spex_mech.algorithms.baselines",
     "lasso": "spex_mech.algorithms.baselines",
     "shapley_sampling": "spex_mech.algorithms.baselines",
+    "attribution_patching": "spex_mech.algorithms.baselines",
     "banzhaf_sampling": "spex_mech.algorithms.baselines",
     "TokenUnits": "spex_mech.units.tokens",
     "TrainingSubsets": "spex_mech.units.data",

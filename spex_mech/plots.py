@@ -6,7 +6,9 @@
 * :func:`interaction_graph` — units arranged by layer, pairwise interactions as edges and higher-order
   ones as hyperedges (a small hub joined to its members); red = positive, blue = negative.
 
-Save with ``fig.savefig("x.png")`` or ``"x.svg"``.
+Figures are plain :class:`matplotlib.figure.Figure` objects, not registered with pyplot, so importing
+this module never selects or changes the matplotlib backend and works headless. Save with
+``fig.savefig("x.png")`` or ``"x.svg"``; in a notebook a returned figure displays as any other.
 """
 
 from __future__ import annotations
@@ -14,14 +16,12 @@ from __future__ import annotations
 import re
 from typing import Optional, Sequence
 
-import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import TwoSlopeNorm  # noqa: E402
-
-from .results.interactions import Interactions  # noqa: E402
+from .results.interactions import Interactions
 
 __all__ = ["head_heatmap", "pair_heatmap", "top_bar", "interaction_graph", "unit_layers"]
 
@@ -43,7 +43,7 @@ def _norm(values: np.ndarray) -> TwoSlopeNorm:
     return TwoSlopeNorm(vmin=-bound, vcenter=0.0, vmax=bound)
 
 
-def head_heatmap(result: Interactions, values: str = "shapley", ax: Optional[plt.Axes] = None) -> plt.Figure:
+def head_heatmap(result: Interactions, values: str = "shapley", ax: Optional[Axes] = None) -> Figure:
     """Layer × head heatmap of first-order attributions of the head units (``shapley`` or ``banzhaf``)."""
     scores = result.shapley_values() if values == "shapley" else result.banzhaf_values()
     heads = {}
@@ -76,8 +76,8 @@ def pair_heatmap(
     result: Interactions,
     basis: str = "mobius",
     units: Optional[Sequence[int]] = None,
-    ax: Optional[plt.Axes] = None,
-) -> plt.Figure:
+    ax: Optional[Axes] = None,
+) -> Figure:
     """Unit × unit heatmap of order-2 interactions (Möbius by default) over ``units`` (heads if any)."""
     table = result.mobius() if basis == "mobius" else result.fourier
     if units is None:
@@ -102,7 +102,7 @@ def pair_heatmap(
     return fig
 
 
-def top_bar(result: Interactions, k: int = 15, basis: str = "mobius", ax: Optional[plt.Axes] = None) -> plt.Figure:
+def top_bar(result: Interactions, k: int = 15, basis: str = "mobius", ax: Optional[Axes] = None) -> Figure:
     """Horizontal bars of the ``k`` largest terms (order ≥ 1), labelled by their units."""
     terms = result.top(k, basis=basis)
     fig, ax = _fig_ax(ax, (7.0, 0.6 + 0.32 * max(len(terms), 1)))
@@ -123,8 +123,8 @@ def interaction_graph(
     k: int = 12,
     basis: str = "mobius",
     units: Optional[Sequence[int]] = None,
-    ax: Optional[plt.Axes] = None,
-) -> plt.Figure:
+    ax: Optional[Axes] = None,
+) -> Figure:
     """Units placed by layer (x) and index (y); the ``k`` largest interactions of order ≥ 2 drawn as
     edges (pairs) or hyperedges (a hub dot linked to each member); line width ∝ |value|.
 
@@ -173,8 +173,8 @@ def interaction_graph(
     return fig
 
 
-def _fig_ax(ax: Optional[plt.Axes], size: tuple[float, float]) -> tuple[plt.Figure, plt.Axes]:
+def _fig_ax(ax: Optional[Axes], size: tuple[float, float]) -> tuple[Figure, Axes]:
     if ax is not None:
         return ax.figure, ax
-    fig, ax = plt.subplots(figsize=size)
-    return fig, ax
+    fig = Figure(figsize=size)  # not registered with pyplot: no backend is chosen or changed
+    return fig, fig.add_subplot()

@@ -25,8 +25,6 @@ def summary_table(result: Interactions, k: int = 10, basis: str = "mobius") -> s
 
 def write_figures(result: Interactions, folder: Path, formats: Sequence[str] = ("png",), circuit: Optional[Circuit] = None) -> dict[str, str]:
     """Render every applicable plot into ``folder``; returns {name: file name of the first format}."""
-    import matplotlib.pyplot as plt
-
     from . import plots
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -46,7 +44,6 @@ def write_figures(result: Interactions, folder: Path, formats: Sequence[str] = (
         for fmt in formats:
             fig.savefig(folder / f"{name}.{fmt}", dpi=110, bbox_inches="tight")
         written[name] = f"{name}.{formats[0]}"
-        plt.close(fig)
     return written
 
 

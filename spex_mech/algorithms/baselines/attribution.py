@@ -1,0 +1,168 @@
+"""Attribution patching: every unit's linearised ablation effect from one forward and one backward pass.
+
+Each unit's activation is written as ``ref + g·(act − ref)`` with a gate g (1 = kept, 0 = ablated),
+exactly the game's own ablation at g ∈ {0, 1} (zero, mean, mean_tokenwise or resample reference). The
+gradient of the game value (the metric averaged over prompts) with respect to the gates,
+
+    ∂f/∂x_i = Σ_prompts,positions (act − ref) · ∂metric/∂act   (divided by the number of prompts),
+
+is attribution patching's score: at the all-kept state (``at="clean"``, the noising form) f(1 − e_i) −
+f(1) ≈ −∂f/∂x_i; at the all-ablated state (``at="ablated"``, the denoising form TransformerLens 4.3's
+``tools.analysis.attribution_patching`` uses) f(e_i) − f(0) ≈ ∂f/∂x_i. For resample ablation the two
+agree with TransformerLens node by node (summed over positions); TransformerLens has no zero or
+mean-ablation node scores and no MLP-neuron nodes, which is why the gates are our own.
+
+Result: the first-order Taylor surrogate at the chosen state, as :class:`~spex_mech.Interactions` with
+Möbius a({i}) = ∂f/∂x_i (so its Banzhaf/Shapley values and Möbius ranking are the gradients).
+``n_evaluations`` counts the one forward pass.
+
+A gradient screen (:func:`gradient_screen`) keeps the units with the largest |gradient| and hands a
+smaller game to SPEX/ProxySPEX. Its failure mode: a unit that acts only through a pure interaction with
+no first-order gradient — the inputs of an OR that are both on (each is redundant at the clean state),
+or a product whose other factor is ablated — scores 0 and is dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ...results.interactions import Interactions
+
+__all__ = ["attribution_scores", "attribution_patching", "gradient_screen", "ScreenedGame"]
+
+
+def _the_game(game: Any) -> Any:
+    inner = game
+    for _ in range(4):
+        if hasattr(inner, "groups") and hasattr(inner, "metric") and hasattr(inner, "model"):
+            return inner
+        inner = getattr(inner, "game", None) or getattr(inner, "f", None)
+        if inner is None:
+            break
+    raise TypeError(
+        f"attribution patching needs an AblationGame (model, hook-point units, metric); got {type(game).__name__}"
+    )
+
+
+def attribution_scores(game: Any, at: str = "clean") -> np.ndarray:
+    """∂f/∂x_i for every unit at the all-kept (``"clean"``) or all-ablated (``"ablated"``) state (float64 [n]).
+
+    One forward and one backward pass over all prompts; the model's parameters and ``.grad`` are untouched.
+    """
+    if at not in ("clean", "ablated"):
+        raise ValueError(f"at must be 'clean' or 'ablated', got {at!r}")
+    g = _the_game(game)
+    if getattr(g, "token_sites", None):
+        raise ValueError("attribution patching needs hook-point units (heads, neurons); token units have no gradient")
+    base = 1.0 if at == "clean" else 0.0
+    gates = []
+    hooks = []
+    for group in g.groups:
+        gate = torch.ones(group.size, dtype=torch.float32, device=g.device)
+        gate[group.slices] = base
+        gate.requires_grad_(True)
+        gates.append(gate)
+
+        def fn(act: torch.Tensor, hook: Any = None, group=group, gate=gate) -> torch.Tensor:
+            if act.ndim <= group.dim or act.shape[group.dim] != group.size:
+                raise ValueError(
+                    f"hook {group.hook!r} gives activations of shape {tuple(act.shape)}; the unit set expects "
+                    f"{group.size} slices along dim {group.dim}"
+                )
+            shape = [1] * act.ndim
+            shape[group.dim] = group.size
+            w = gate.reshape(shape).to(act.dtype)
+            if group.reference is None:
+                return w * act
+            ref = group.reference[0].to(act.dtype)  # drop the mask axis: [1 or P, ...] against act [P, ...]
+            return ref + w * (act - ref)
+
+        hooks.append((group.hook, fn))
+    from ...engine.ablations import run_with_fwd_hooks
+
+    idx = torch.arange(g.n_prompts, device=g.device)
+    with torch.enable_grad(), g._eval_mode():
+        logits = run_with_fwd_hooks(g.model, g.tokens, hooks)
+        read = g._gather_positions(logits, idx)
+        value = g.metric(read[None]).double().mean()
+        if not torch.isfinite(value):
+            raise ValueError(f"the metric is not finite at the {at} state ({float(value)})")
+        grads = torch.autograd.grad(value, gates, allow_unused=True)
+    out = np.zeros(g.n)
+    for group, grad in zip(g.groups, grads):
+        if grad is None:
+            continue  # the metric does not depend on this hook (e.g. a head after the read position's path)
+        out[group.columns.cpu().numpy()] = grad[group.slices].double().cpu().numpy()
+    if hasattr(g, "n_evaluations"):
+        g.n_evaluations += 1
+    return out
+
+
+def attribution_patching(game: Any, at: str = "clean") -> Interactions:
+    """Attribution patching as a first-order surrogate (see the module docstring).
+
+    ``at="clean"``: f̂(x) = f(1) − Σ_i g_i (1 − x_i); ``at="ablated"``: f̂(x) = f(0) + Σ_i g_i x_i, with
+    g = :func:`attribution_scores` and the end value from one plain evaluation of the game.
+    """
+    g = _the_game(game)
+    grads = attribution_scores(g, at)
+    n = g.n
+    end = float(game(np.ones((1, n), bool) if at == "clean" else np.zeros((1, n), bool))[0])
+    const = end - float(grads.sum()) if at == "clean" else end
+    terms = {(): const}
+    terms.update({(i,): float(v) for i, v in enumerate(grads) if v != 0.0})
+    return Interactions.from_mobius(
+        terms,
+        n,
+        labels=g.labels,
+        ids=g.ids,
+        n_evaluations=2,
+        algorithm="attribution_patching",
+        params={"at": at, "gradients": grads.tolist(), "forward_passes": 2, "backward_passes": 1},
+    )
+
+
+class ScreenedGame:
+    """The game over a subset of units, every other unit held kept (x = 1)."""
+
+    def __init__(self, game: Any, units: Sequence[int]):
+        self.game = game
+        self.units = np.asarray(sorted(int(u) for u in units), dtype=np.int64)
+        self.full_n = int(getattr(game, "n"))
+        self.n = int(self.units.shape[0])
+        labels = list(getattr(game, "labels", [str(i) for i in range(self.full_n)]))
+        ids = list(getattr(game, "ids", labels))
+        self.labels = [labels[i] for i in self.units]
+        self.ids = [ids[i] for i in self.units]
+        self.n_evaluations = 0
+
+    def expand(self, masks: np.ndarray) -> np.ndarray:
+        """Sub-masks [B, k] → full masks [B, n] (unscreened units kept)."""
+        masks = np.asarray(masks, dtype=bool)
+        full = np.ones((masks.shape[0], self.full_n), dtype=bool)
+        full[:, self.units] = masks
+        return full
+
+    def __call__(self, masks: Any) -> np.ndarray:
+        arr = np.asarray(masks, dtype=bool)
+        if arr.ndim == 1:
+            arr = arr[None]
+        out = self.game(self.expand(arr))
+        self.n_evaluations += arr.shape[0]
+        return out
+
+
+def gradient_screen(game: Any, keep: int, at: str = "clean") -> tuple[ScreenedGame, np.ndarray]:
+    """The ``keep`` units with the largest |∂f/∂x_i| and a :class:`ScreenedGame` over them (for SPEX).
+
+    Returns (screened game, the gradients of all units). Units whose effect is a pure interaction with
+    no first-order gradient are dropped; see the module docstring.
+    """
+    grads = attribution_scores(game, at)
+    if not 1 <= keep <= grads.shape[0]:
+        raise ValueError(f"keep must be in [1, {grads.shape[0]}], got {keep}")
+    order = np.lexsort((np.arange(grads.shape[0]), -np.abs(grads)))
+    return ScreenedGame(game, order[:keep]), grads

@@ -1,0 +1,244 @@
+"""Faithfulness-versus-size curves, measured on the game, and MIB's area metrics CPR and CMD.
+
+For a ranking of the units, the circuit of size k is its first k units. Two curves are measured by
+running the value function (never the surrogate):
+
+* **keep** (MIB's faithfulness): only the circuit is kept, every other unit ablated,
+  F_keep(k) = (f(1_C) − f(0)) / (f(1) − f(0)) — 1 means the circuit alone behaves like the full model;
+* **ablate**: the circuit is ablated and everything else kept,
+  F_ablate(k) = (f(1 − 1_C) − f(0)) / (f(1) − f(0)) — 0 means removing the circuit removes the whole
+  effect (the circuit is *complete*).
+
+Sizes: every k = 1…n (x = k/n) for small n, else MIB's grid of fractions
+(0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100 %; k = ⌊p·n⌋, x = p), as ``evaluate_area_under_curve`` in
+MIB's circuit track does. Areas are trapezoids over x (MIB's default linear axis):
+CPR = ∫ F_keep dx (higher is better), CMD = ∫ |1 − F_keep| dx (lower is better).
+
+Every mask of every curve goes to the value function in one batched call; the two end points
+f(1) and f(0) are shared.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import numpy as np
+
+from ..valuefn import ValueFunction
+
+__all__ = [
+    "MIB_PERCENTAGES",
+    "FaithfulnessCurve",
+    "FaithfulnessWarning",
+    "area_metrics",
+    "faithfulness_curve",
+    "faithfulness_curves",
+    "faithfulness_warnings",
+    "size_grid",
+]
+
+MIB_PERCENTAGES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+EXACT_GRID_MAX_N = 64
+DEFAULT_NOISE = 0.05
+DEFAULT_MIN_EFFECT = 0.05
+
+
+class FaithfulnessWarning(UserWarning):
+    """A faithfulness ratio that should not be read at face value."""
+
+
+@dataclass(frozen=True)
+class FaithfulnessCurve:
+    """Measured faithfulness of the top-k circuits of one ranking.
+
+    ``keep[j]`` and ``ablate[j]`` belong to size ``sizes[j]`` at x = ``fractions[j]``.
+    """
+
+    method: str
+    ranking: tuple[int, ...]
+    sizes: tuple[int, ...]
+    fractions: tuple[float, ...]
+    keep: tuple[float, ...]
+    ablate: tuple[float, ...]
+    clean: float
+    empty: float
+    n_evaluations: int
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def effect(self) -> float:
+        """f(all kept) − f(all ablated)."""
+        return self.clean - self.empty
+
+    @property
+    def cpr(self) -> float:
+        """Area under the keep curve (MIB's CPR; higher is better)."""
+        return area_metrics(self.fractions, self.keep)[0]
+
+    @property
+    def cmd(self) -> float:
+        """Area between the keep curve and 1 (MIB's CMD; lower is better)."""
+        return area_metrics(self.fractions, self.keep)[1]
+
+    @property
+    def ablate_area(self) -> float:
+        """Area under the ablate curve (lower: removing the top units removes the effect sooner)."""
+        return area_metrics(self.fractions, self.ablate)[0]
+
+    def units_at(self, size: int) -> tuple[int, ...]:
+        """The circuit of ``size`` units (the ranking's first ``size``)."""
+        return self.ranking[:size]
+
+
+def size_grid(n: int, exact_up_to: int = EXACT_GRID_MAX_N) -> tuple[np.ndarray, np.ndarray]:
+    """(sizes, fractions): every size 1…n when n ≤ ``exact_up_to``, else MIB's percentage grid."""
+    if n < 1:
+        raise ValueError(f"need at least one unit, got n={n}")
+    if n <= exact_up_to:
+        sizes = np.arange(1, n + 1, dtype=np.int64)
+        return sizes, sizes / n
+    pct = np.array(MIB_PERCENTAGES)
+    return np.floor(pct * n + 1e-9).astype(np.int64), pct
+
+
+def area_metrics(fractions: Sequence[float], faithfulness: Sequence[float]) -> tuple[float, float]:
+    """(CPR, CMD): trapezoid areas of F and of |1 − F| over the fractions, as MIB computes them."""
+    x = np.asarray(fractions, dtype=np.float64)
+    y = np.asarray(faithfulness, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"fractions and faithfulness must be 1-d of equal length, got {x.shape} and {y.shape}")
+    if x.shape[0] < 2:
+        return 0.0, 0.0
+    if np.any(np.diff(x) < 0):
+        raise ValueError("fractions must be non-decreasing")
+    dx = np.diff(x)
+    cpr = float(np.sum(dx * (y[:-1] + y[1:]) / 2))
+    dist = np.abs(1.0 - y)
+    cmd = float(np.sum(dx * (dist[:-1] + dist[1:]) / 2))
+    return cpr, cmd
+
+
+def faithfulness_warnings(
+    clean: float,
+    empty: float,
+    values: Mapping[str, Sequence[float]],
+    *,
+    noise: float = DEFAULT_NOISE,
+    min_effect: float = DEFAULT_MIN_EFFECT,
+    emit: bool = True,
+) -> tuple[str, ...]:
+    """Messages for ratios that mean little: a total effect under ``min_effect`` of the metric's scale,
+    or a faithfulness outside [−noise, 1 + noise]. Emitted as :class:`FaithfulnessWarning` if ``emit``.
+
+    ``values`` maps a name (``"keep"``, ``"ablate"``, ``"circuit"``) to faithfulness values.
+    """
+    out = []
+    effect = clean - empty
+    scale = max(abs(clean), abs(empty))
+    if scale == 0.0 or abs(effect) <= min_effect * scale:
+        out.append(
+            f"total effect f(all kept) − f(all ablated) = {effect:.4g} is at most {min_effect:g} of the metric's scale "
+            f"({scale:.4g}): faithfulness ratios divide by it and are not meaningful"
+        )
+    for name, vals in values.items():
+        arr = np.asarray(vals, dtype=np.float64)
+        bad = np.nonzero((arr < -noise) | (arr > 1.0 + noise))[0]
+        if bad.size:
+            worst = float(arr[bad[np.argmax(np.maximum(arr[bad] - 1.0, -arr[bad]))]])
+            out.append(
+                f"{name} faithfulness leaves [0, 1] by more than the noise {noise:g} at {bad.size} point(s) "
+                f"(worst {worst:.3f}): some units push the metric past the full model or below the fully ablated one"
+            )
+    if emit:
+        for msg in out:
+            warnings.warn(msg, FaithfulnessWarning, stacklevel=3)
+    return tuple(out)
+
+
+def _check_ranking(order: Sequence[int], n: int, name: str) -> tuple[int, ...]:
+    arr = np.asarray(order, dtype=np.int64)
+    if arr.ndim != 1 or arr.shape[0] != n or not np.array_equal(np.sort(arr), np.arange(n)):
+        raise ValueError(f"ranking {name!r} must be a permutation of the {n} unit indices")
+    return tuple(int(i) for i in arr)
+
+
+def faithfulness_curves(
+    f: Callable[[np.ndarray], Any],
+    rankings: Mapping[str, Sequence[int]],
+    *,
+    n: Optional[int] = None,
+    sizes: Optional[Sequence[int]] = None,
+    fractions: Optional[Sequence[float]] = None,
+    noise: float = DEFAULT_NOISE,
+    min_effect: float = DEFAULT_MIN_EFFECT,
+    warn: bool = True,
+) -> dict[str, FaithfulnessCurve]:
+    """Measure the keep and ablate curves of several rankings in one batched call of ``f``.
+
+    Parameters
+    ----------
+    f : the game (masks [B, n] → values [B]); ``x_i = 1`` keeps unit i.
+    rankings : {method name: unit indices from most to least important} (full permutations;
+        :func:`~spex_mech.circuits.rankings.ranking` turns scores into one).
+    sizes, fractions : circuit sizes and their x positions (default :func:`size_grid`).
+    noise, min_effect : thresholds of :func:`faithfulness_warnings`.
+    """
+    vf = ValueFunction(f, n)
+    n = vf.n
+    if sizes is None:
+        grid_sizes, grid_x = size_grid(n)
+    else:
+        grid_sizes = np.asarray(sizes, dtype=np.int64)
+        grid_x = np.asarray(fractions if fractions is not None else grid_sizes / n, dtype=np.float64)
+        if grid_x.shape != grid_sizes.shape:
+            raise ValueError("sizes and fractions must have equal length")
+        if grid_sizes.size and (grid_sizes.min() < 0 or grid_sizes.max() > n):
+            raise ValueError(f"circuit sizes must lie in [0, {n}]")
+    if not rankings:
+        raise ValueError("no ranking given")
+    orders = {name: _check_ranking(order, n, name) for name, order in rankings.items()}
+    k = grid_sizes.shape[0]
+    masks = np.zeros((2 + 2 * k * len(orders), n), dtype=bool)
+    masks[0] = True
+    row = 2
+    for order in orders.values():
+        pos = np.empty(n, dtype=np.int64)
+        pos[np.asarray(order)] = np.arange(n)
+        inside = pos[None, :] < grid_sizes[:, None]  # [k, n]: unit in the top-size circuit
+        masks[row : row + k] = inside
+        masks[row + k : row + 2 * k] = ~inside
+        row += 2 * k
+    values = vf(masks)
+    clean, empty = float(values[0]), float(values[1])
+    effect = clean - empty
+    out: dict[str, FaithfulnessCurve] = {}
+    row = 2
+    per_curve = 2 * k
+    for name, order in orders.items():
+        kept = values[row : row + k]
+        removed = values[row + k : row + 2 * k]
+        row += per_curve
+        with np.errstate(divide="ignore", invalid="ignore"):
+            keep = (kept - empty) / effect if effect != 0 else np.full(k, np.nan)
+            ablate = (removed - empty) / effect if effect != 0 else np.full(k, np.nan)
+        msgs = faithfulness_warnings(clean, empty, {f"{name} keep": keep}, noise=noise, min_effect=min_effect, emit=warn)
+        out[name] = FaithfulnessCurve(
+            method=name,
+            ranking=order,
+            sizes=tuple(int(s) for s in grid_sizes),
+            fractions=tuple(float(x) for x in grid_x),
+            keep=tuple(float(v) for v in keep),
+            ablate=tuple(float(v) for v in ablate),
+            clean=clean,
+            empty=empty,
+            n_evaluations=2 + per_curve,
+            warnings=msgs,
+        )
+    return out
+
+
+def faithfulness_curve(f: Callable[[np.ndarray], Any], order: Sequence[int], method: str = "ranking", **kw: Any) -> FaithfulnessCurve:
+    """:func:`faithfulness_curves` for one ranking."""
+    return faithfulness_curves(f, {method: order}, **kw)[method]

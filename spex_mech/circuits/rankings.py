@@ -1,0 +1,60 @@
+"""Per-unit scores and rankings from an interaction result, for faithfulness curves.
+
+How a unit's score derives from the interactions (``kind``):
+
+* ``"mobius"`` — Σ_{S ∋ i} |a(S)| / |S|: every Möbius dividend's magnitude is split equally among its
+  members, so a unit that only acts inside a 3-way term still scores (first-order scores would miss it);
+* ``"fourier"`` — Σ_{S ∋ i, |S| ≥ 1} |F(S)| / |S|, the same split over Fourier coefficients;
+* ``"shapley"`` / ``"banzhaf"`` — |φ_i| / |ψ_i| (Shapley splits each Möbius term equally with its sign,
+  so opposite-signed terms can cancel where the ``mobius`` score adds them);
+* ``"attribution"`` — |∂f/∂x_i| at the all-kept state, for a result of
+  :func:`~spex_mech.algorithms.baselines.attribution.attribution_patching` (its first-order Möbius
+  terms *are* the gradients, so this equals ``"mobius"`` there).
+
+A ranking is the units by decreasing score, ties broken by unit index (deterministic).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..results import spectrum as spec
+from ..results.interactions import Interactions
+
+__all__ = ["SCORE_KINDS", "unit_scores", "ranking"]
+
+SCORE_KINDS = ("mobius", "fourier", "shapley", "banzhaf", "attribution")
+
+
+def _split_scores(keys: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    orders = spec.key_orders(keys)
+    out = np.zeros(n)
+    rows, cols = np.nonzero(keys >= 0)
+    np.add.at(out, keys[rows, cols], np.abs(values[rows]) / orders[rows])
+    return out
+
+
+def unit_scores(result: Interactions, kind: str = "mobius") -> np.ndarray:
+    """Non-negative importance of each unit (float64 [n]); see the module docstring for each ``kind``."""
+    low = kind.lower()
+    if low in ("mobius", "möbius", "attribution"):
+        keys, values = result._mobius_arrays()
+        return _split_scores(keys, values, result.n)
+    if low == "fourier":
+        return _split_scores(result.keys, result.coefficients, result.n)
+    if low == "shapley":
+        return np.abs(result.shapley_values())
+    if low == "banzhaf":
+        return np.abs(result.banzhaf_values())
+    raise ValueError(f"unknown score kind {kind!r}; choose one of {', '.join(SCORE_KINDS)}")
+
+
+def ranking(scores: np.ndarray) -> np.ndarray:
+    """Unit indices by decreasing score; ties by increasing index (int64 [n])."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 1:
+        raise ValueError(f"scores must be 1-d, got shape {scores.shape}")
+    if not np.all(np.isfinite(scores)):
+        bad = int(np.nonzero(~np.isfinite(scores))[0][0])
+        raise ValueError(f"score of unit {bad} is not finite ({scores[bad]})")
+    return np.lexsort((np.arange(scores.shape[0]), -scores)).astype(np.int64)
