@@ -102,7 +102,7 @@ def test_unknown_ablation_and_bad_positions(tiny_model, tiny_tokens):
     with pytest.raises(ValueError, match="metric position 30 is outside prompt 0"):
         sm.AblationGame(tiny_model, sm.AttentionHeads(tiny_model), tiny_tokens, metrics.logprob(target=1, position=30))
     with pytest.raises(ValueError, match="has no next token"):
-        sm.AblationGame(tiny_model, sm.AttentionHeads(tiny_model), tiny_tokens, metrics.logprob(position=-1))
+        sm.AblationGame(tiny_model, sm.AttentionHeads(tiny_model), tiny_tokens, metrics.logit_diff(None, 1, position=-1))
     with pytest.raises(ValueError, match="outside the vocabulary"):
         sm.AblationGame(tiny_model, sm.AttentionHeads(tiny_model), tiny_tokens, metrics.logprob(target=99))
 

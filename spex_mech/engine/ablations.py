@@ -73,31 +73,53 @@ def reference_activations(
     tokens: torch.Tensor,
     reference: Optional[torch.Tensor],
     rows_per_pass: int,
+    lengths: Optional[torch.Tensor] = None,
+    ref_lengths: Optional[torch.Tensor] = None,
 ) -> dict[str, Optional[torch.Tensor]]:
     """Per-hook replacement tensors, shaped to broadcast against activations viewed [mask, prompt, ...].
 
     zero → None; mean → [1, 1, 1, *rest]; mean_tokenwise → [1, 1, pos, *rest]; resample → [1, P, pos, *rest].
+
+    Prompts are left-aligned; ``lengths`` / ``ref_lengths`` give each prompt's real length (None: all
+    positions are real). Only real positions enter a mean; a resample pair must have equal lengths.
     """
     if ablation not in ABLATIONS:
         raise ValueError(f"unknown ablation {ablation!r}; choose one of {', '.join(ABLATIONS)}")
     hooks = list(dict.fromkeys(hooks))
     if ablation == "zero" or not hooks:
         return {h: None for h in hooks}
+    length = tokens.shape[1]
+    if lengths is None:
+        lengths = torch.full((tokens.shape[0],), length, dtype=torch.long)
     if ablation == "resample":
         if reference is None:
             raise ValueError("ablation='resample' needs reference= corrupted prompts paired with the clean ones")
-        if tuple(reference.shape) != tuple(tokens.shape):
+        if reference.shape[0] != tokens.shape[0]:
             raise ValueError(
-                f"resample reference has shape {tuple(reference.shape)}, but the prompts have shape "
-                f"{tuple(tokens.shape)}: pair one corrupted prompt with each clean prompt"
+                f"resample reference has {reference.shape[0]} prompts, but there are {tokens.shape[0]} prompts: "
+                "pair one corrupted prompt with each clean prompt"
+            )
+        if ref_lengths is None:
+            ref_lengths = torch.full((reference.shape[0],), reference.shape[1], dtype=torch.long)
+        differ = (ref_lengths.cpu() != lengths.cpu()).nonzero().flatten()
+        if differ.numel() or reference.shape[1] != length:
+            i = int(differ[0]) if differ.numel() else 0
+            raise ValueError(
+                f"resample reference prompt {i} has {int(ref_lengths[i])} tokens, but its clean prompt has "
+                f"{int(lengths[i])}: pair prompts of equal length (positions are patched one for one)"
             )
     ref_tokens = tokens if reference is None else reference
     if ref_tokens.shape[0] == 0:
         raise ValueError("the reference prompt set is empty")
-    if ablation == "mean_tokenwise" and ref_tokens.shape[1] != tokens.shape[1]:
-        raise ValueError(
-            f"mean_tokenwise needs reference prompts of the prompts' length {tokens.shape[1]}, got {ref_tokens.shape[1]}"
-        )
+    if ref_lengths is None:
+        ref_lengths = lengths if reference is None else torch.full((ref_tokens.shape[0],), ref_tokens.shape[1], dtype=torch.long)
+    if ablation == "mean_tokenwise":
+        longest = int(lengths.max())
+        if int(ref_lengths.max()) < longest:
+            raise ValueError(
+                f"mean_tokenwise needs reference prompts covering every position of the prompts (up to {longest}), "
+                f"but the longest reference prompt has {int(ref_lengths.max())} tokens"
+            )
     captured = capture_activations(model, ref_tokens, hooks, rows_per_pass)
     out: dict[str, Optional[torch.Tensor]] = {}
     for h, parts in captured.items():
@@ -106,16 +128,32 @@ def reference_activations(
             out[h] = acts[None]
             continue
         total = None
-        count = 0
+        count = None
+        start = 0
         for act in parts:
-            acc = act.double()
+            rows = act.shape[0]
+            n = ref_lengths[start : start + rows].to(act.device)
+            start += rows
+            real = (torch.arange(act.shape[1], device=act.device)[None, :] < n[:, None]).double()  # [rows, pos]
+            weight = real.reshape(*real.shape, *([1] * (act.ndim - 2)))
+            acc = act.double() * weight
             if ablation == "mean":
-                s = acc.sum(dim=(0, 1))
-                count += act.shape[0] * act.shape[1]
+                s, c = acc.sum(dim=(0, 1)), real.sum()
             else:
-                s = acc.sum(dim=0)
-                count += act.shape[0]
+                s, c = acc.sum(dim=0), real.sum(dim=0)
             total = s if total is None else total + s
-        mean = (total / count).to(parts[0].dtype)
-        out[h] = mean[None, None, None] if ablation == "mean" else mean[None, None]
+            count = c if count is None else count + c
+        if ablation == "mean":
+            out[h] = (total / count).to(parts[0].dtype)[None, None, None]
+            continue
+        # per position: mean over the reference prompts that reach it; positions no prompt reaches are
+        # padding of every prompt (checked above) and get 0, which nothing reads
+        per = count.reshape(-1, *([1] * (total.ndim - 1)))
+        mean = torch.where(per > 0, total / per.clamp(min=1), torch.zeros_like(total))
+        width = mean.shape[0]
+        if width >= length:
+            mean = mean[:length]
+        else:
+            mean = torch.cat([mean, mean.new_zeros((length - width, *mean.shape[1:]))], dim=0)
+        out[h] = mean.to(parts[0].dtype)[None, None]
     return out

@@ -30,6 +30,7 @@ from ..units.base import Site, TokenSite, UnitSet, hook_layer, model_dims, model
 from ..valuefn import check_values, to_mask_array
 from .ablations import ABLATIONS, reference_activations, run_with_fwd_hooks
 from .metrics import Metric, as_metric
+from .prompts import Prompts, prepare_prompts, single_token_id
 
 __all__ = ["AblationGame"]
 
@@ -51,25 +52,6 @@ class _HookGroup:
     @property
     def layer(self) -> int:
         return hook_layer(self.hook)
-
-
-def _as_tokens(model: Any, tokens: Any) -> torch.Tensor:
-    if isinstance(tokens, str) or (isinstance(tokens, (list, tuple)) and tokens and isinstance(tokens[0], str)):
-        if not hasattr(model, "to_tokens"):
-            raise TypeError("string prompts need a model with a tokenizer (to_tokens); pass token ids instead")
-        tokens = model.to_tokens(tokens)
-    t = torch.as_tensor(tokens)
-    if t.ndim == 1:
-        t = t[None]
-    if t.ndim != 2:
-        raise ValueError(f"tokens must be [prompts, positions], got shape {tuple(t.shape)}")
-    if t.shape[0] == 0:
-        raise ValueError("the prompt set is empty: pass at least one prompt")
-    if t.shape[1] == 0:
-        raise ValueError("the prompts are empty (zero positions)")
-    if t.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
-        raise TypeError(f"tokens must be integer ids, got dtype {t.dtype}")
-    return t.long()
 
 
 def _model_device(model: Any) -> torch.device:
@@ -94,7 +76,9 @@ class AblationGame:
     model : TransformerLens model (``TransformerBridge`` 4.x, ``HookedTransformer`` 2.x) or anything with
         the same hook names and ``hooks()`` / ``run_with_hooks``.
     units : a :class:`~spex_mech.units.UnitSet` (``AttentionHeads``, ``MLPNeurons``, ``TokenUnits``, or a sum).
-    tokens : prompts as ids [P, pos] (or strings, if the model has a tokenizer).
+    tokens : prompts: strings (of any lengths, if the model has a tokenizer), ids [P, pos] padded on the
+        tokenizer's padding side, ragged id lists, or a :class:`~spex_mech.engine.prompts.Prompts`. Every
+        prompt is evaluated as if it ran alone: padding is never read, attended to or averaged.
     metric : a :mod:`spex_mech.metrics` metric, or a callable on logits ``[mask, prompt, k, d_vocab]``.
     ablation : ``"mean"`` (default), ``"zero"``, ``"mean_tokenwise"`` or ``"resample"``.
     reference : reference prompts for mean ablation (default: the prompts themselves) or the
@@ -103,6 +87,8 @@ class AblationGame:
     device : where to run; defaults to the model's device.
     progress : show a tqdm bar (``None``: only for long calls on a terminal).
     share_prefix, restrict_unembed : ``"auto"`` (verify, then use), ``True`` or ``False``.
+    attention_mask : optional 0/1 ``[P, pos]`` mask for id prompts (1 = real token), instead of
+        recognising pad ids.
 
     >>> game = AblationGame(model, AttentionHeads(model), tokens, metrics.logprob(position=-2))
     >>> game(np.ones((1, game.n)))          # the clean metric
@@ -122,6 +108,7 @@ class AblationGame:
         progress: Optional[bool] = None,
         share_prefix: bool | str = "auto",
         restrict_unembed: bool | str = "auto",
+        attention_mask: Any = None,
     ):
         if not isinstance(units, UnitSet):
             raise TypeError(f"units must be a UnitSet (AttentionHeads, MLPNeurons, ...), got {type(units).__name__}")
@@ -143,13 +130,18 @@ class AblationGame:
         if self.device.type != model_device.type:
             raise ValueError(f"the model is on {model_device} but device={self.device}; move the model first")
 
-        self.tokens = _as_tokens(model, tokens).to(self.device)
+        self.prompts: Prompts = prepare_prompts(model, tokens, attention_mask=attention_mask).to(self.device)
+        self.tokens = self.prompts.tokens
+        self.lengths = self.prompts.lengths
         self.n_prompts, self.length = self.tokens.shape
         self.dims = model_dims(model)
         self._check_token_range(self.tokens, "tokens")
+        self._check_causal(self.prompts, "tokens")
 
         self.metric: Metric = copy.deepcopy(as_metric(metric))
-        self.metric.bind(self.tokens.cpu())
+        self.metric.bind(
+            self.tokens.cpu(), self.lengths.cpu(), lambda answer: single_token_id(model, answer, self.metric.name)
+        )
         self.metric.to(self.device)
         if self.dims["d_vocab"] is not None:
             self.metric.check_vocab(self.dims["d_vocab"])
@@ -161,11 +153,13 @@ class AblationGame:
         for site in units.sites:
             if hook_names is not None and site.hook not in hook_names:
                 raise ValueError(f"the model has no hook point named {site.hook!r} (needed by the unit set)")
-        ref_tokens = None
+        ref = None
         if reference is not None:
-            ref_tokens = _as_tokens(model, reference).to(self.device)
-            self._check_token_range(ref_tokens, "reference")
-        self.groups = self._build_groups(units.sites, ref_tokens)
+            ref = prepare_prompts(model, reference, what="reference").to(self.device)
+            self._check_token_range(ref.tokens, "reference")
+            self._check_causal(ref, "reference")
+        self.reference_prompts: Optional[Prompts] = ref
+        self.groups = self._build_groups(units.sites, ref)
         self.token_sites = list(units.token_sites)
         self._token_plan = self._build_token_plan(self.token_sites)
 
@@ -204,6 +198,14 @@ class AblationGame:
         if vocab is not None and tokens.numel() and (int(tokens.max()) >= vocab or int(tokens.min()) < 0):
             raise ValueError(f"{what} contain ids outside the vocabulary [0, {vocab})")
 
+    def _check_causal(self, prompts: Prompts, what: str) -> None:
+        direction = getattr(getattr(self.model, "cfg", None), "attention_dir", "causal")
+        if prompts.ragged and direction not in (None, "causal"):
+            raise ValueError(
+                f"{what} have different lengths, but the model's attention is {direction!r}: padding would be "
+                "attended to; pass prompts of equal length"
+            )
+
     def _choose_rows(self, batch_size: int | str) -> int:
         """Rows (masks × prompts) per forward pass: enough work per pass to amortise per-call overhead,
         within a memory budget (40% of free GPU memory; on CPU min(2 GiB, RAM/8))."""
@@ -231,7 +233,7 @@ class AblationGame:
             speed_cap = max(1, tokens // self.length)
         return int(max(1, min(budget // max(per_row, 1), speed_cap)))
 
-    def _build_groups(self, sites: Sequence[Site], ref_tokens: Optional[torch.Tensor]) -> list[_HookGroup]:
+    def _build_groups(self, sites: Sequence[Site], ref: Optional[Prompts]) -> list[_HookGroup]:
         merged: dict[str, dict[str, Any]] = {}
         for site in sites:
             entry = merged.setdefault(
@@ -249,9 +251,16 @@ class AblationGame:
         if need:
             with torch.inference_mode(), self._eval_mode():
                 refs = reference_activations(
-                    self.model, need, self.ablation, self.tokens, ref_tokens, self.rows_per_pass
+                    self.model,
+                    need,
+                    self.ablation,
+                    self.tokens,
+                    None if ref is None else ref.tokens,
+                    self.rows_per_pass,
+                    lengths=self.lengths,
+                    ref_lengths=None if ref is None else ref.lengths,
                 )
-        elif self.ablation == "resample" and ref_tokens is None:
+        elif self.ablation == "resample" and ref is None:
             raise ValueError("ablation='resample' needs reference= corrupted prompts paired with the clean ones")
         groups = []
         for hook, entry in merged.items():

@@ -4,11 +4,14 @@ A metric names the prompt positions it reads, so the engine unembeds only those 
 all positions × the whole vocabulary). It receives logits ``[mask, prompt, k, d_vocab]`` for the ``k``
 read positions and returns one value per (mask, prompt); the game averages over prompts.
 
-Positions: an int (``-1`` = last), a list of ints shared by every prompt, or one list per prompt
+Positions: an int (``-1`` = each prompt's last real token), a list of ints shared by every prompt, or one list per prompt
 (ragged lists are fine). Targets: an int, one id per prompt, or one list per prompt aligned with its
-positions. ``target=None`` means "the prompt's own next token" at each read position.
+positions, or answer strings (``" good"``) that must each be one token. ``target=None`` means "the
+prompt's own next token" at each read position and, at a prompt's last real token (the default read
+position, where there is no next token), the clean model's own top-1 prediction there.
 
 >>> metrics.logit_diff(correct=[5, 9], incorrect=[7, 2])          # per-prompt answer ids
+>>> metrics.logit_diff(" Mary", " John")                           # answer strings (one token each)
 >>> metrics.logprob(position=[[10, 11, 12], [8, 9]])               # next-token log-prob, ragged
 >>> metrics.custom(lambda logits: logits[..., -1, 3])              # any callable on the logits
 """
@@ -42,8 +45,14 @@ def _tolist(x: Any) -> Any:
     return x
 
 
-def _resolve_positions(position: Any, n_prompts: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Positions as LongTensor [P, k] plus a validity mask (ragged per-prompt lists are padded)."""
+def _resolve_positions(
+    position: Any, n_prompts: int, length: int, lengths: Optional[torch.Tensor] = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions as LongTensor [P, k] plus a validity mask (ragged per-prompt lists are padded).
+
+    With ``lengths`` (each prompt's real length), negative positions count back from each prompt's own
+    last real token and every position must fall on a real token.
+    """
     position = _tolist(position)
     if isinstance(position, int):
         rows = [[position]] * n_prompts
@@ -65,27 +74,56 @@ def _resolve_positions(position: Any, n_prompts: int, length: int) -> tuple[torc
     for i, r in enumerate(rows):
         if not r:
             raise ValueError(f"the metric reads no positions of prompt {i}")
+        own = length if lengths is None else int(lengths[i])
         for j, p in enumerate(r):
-            q = int(p) + length if int(p) < 0 else int(p)
-            if not 0 <= q < length:
-                raise ValueError(f"metric position {p} is outside prompt {i} (length {length})")
+            q = int(p) + own if int(p) < 0 else int(p)
+            if not 0 <= q < own:
+                raise ValueError(f"metric position {p} is outside prompt {i} (length {own})")
             pos[i, j] = q
             valid[i, j] = True
     return pos, valid
 
 
-def _resolve_targets(target: Any, positions: torch.Tensor, valid: torch.Tensor, tokens: torch.Tensor, what: str) -> torch.Tensor:
+def _encode_answers(target: Any, encode: Optional[Callable[[str], int]], what: str) -> Any:
+    """Answer strings → token ids (each must be one token); ids and nested lists pass through."""
+    target = _tolist(target)
+    if isinstance(target, str):
+        if encode is None:
+            raise TypeError(f"{what}: the answer {target!r} is a string, but no tokenizer is known; pass token ids")
+        return encode(target)
+    if isinstance(target, (list, tuple)):
+        return [_encode_answers(t, encode, what) for t in target]
+    return target
+
+
+def _next_tokens(
+    positions: torch.Tensor, valid: torch.Tensor, tokens: torch.Tensor, lengths: Optional[torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The prompt's own next token at each read position, and where there is none (the last real token)."""
+    ends = torch.full((tokens.shape[0],), tokens.shape[1]) if lengths is None else lengths.cpu()
+    nxt = positions + 1
+    missing = valid & (nxt >= ends[:, None])
+    return torch.gather(tokens, 1, nxt.clamp(max=tokens.shape[1] - 1)), missing
+
+
+def _resolve_targets(
+    target: Any,
+    positions: torch.Tensor,
+    valid: torch.Tensor,
+    tokens: torch.Tensor,
+    what: str,
+    lengths: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
     """Target ids aligned with positions [P, k]; None = the next token of the prompt."""
     n_prompts, width = positions.shape
     if target is None:
-        nxt = positions + 1
-        too_far = valid & (nxt >= tokens.shape[1])
-        if too_far.any():
-            i, j = [int(v) for v in too_far.nonzero()[0]]
+        ids, missing = _next_tokens(positions, valid, tokens, lengths)
+        if missing.any():
+            i, j = [int(v) for v in missing.nonzero()[0]]
             raise ValueError(
                 f"{what}: prompt {i} position {int(positions[i, j])} has no next token; pass an explicit target"
             )
-        return torch.gather(tokens, 1, nxt.clamp(max=tokens.shape[1] - 1))
+        return ids
     target = _tolist(target)
     if isinstance(target, int):
         return torch.full((n_prompts, width), target, dtype=torch.long)
@@ -117,9 +155,18 @@ class Metric(abc.ABC):
         self.positions: Optional[torch.Tensor] = None
         self.valid: Optional[torch.Tensor] = None
 
-    def bind(self, tokens: torch.Tensor) -> None:
-        """Resolve positions (and targets) for these prompts [P, pos]."""
-        self.positions, self.valid = _resolve_positions(self.position, tokens.shape[0], tokens.shape[1])
+    def bind(
+        self,
+        tokens: torch.Tensor,
+        lengths: Optional[torch.Tensor] = None,
+        encode: Optional[Callable[[str], int]] = None,
+    ) -> None:
+        """Resolve positions (and targets) for these prompts [P, pos].
+
+        ``lengths``: each prompt's real length (prompts are left-aligned; the rest is filler, never read);
+        ``encode``: answer string → its single token id (string targets need it).
+        """
+        self.positions, self.valid = _resolve_positions(self.position, tokens.shape[0], tokens.shape[1], lengths)
 
     def to(self, device: torch.device) -> "Metric":
         for key, val in list(vars(self).items()):
@@ -157,10 +204,11 @@ class _LogitDiff(Metric):
         super().__init__(position)
         self._correct, self._incorrect = correct, incorrect
 
-    def bind(self, tokens: torch.Tensor) -> None:
-        super().bind(tokens)
-        self.correct = _resolve_targets(self._correct, self.positions, self.valid, tokens, self.name)
-        self.incorrect = _resolve_targets(self._incorrect, self.positions, self.valid, tokens, self.name)
+    def bind(self, tokens: torch.Tensor, lengths: Optional[torch.Tensor] = None, encode: Any = None) -> None:
+        super().bind(tokens, lengths, encode)
+        for key in ("correct", "incorrect"):
+            answers = _encode_answers(getattr(self, "_" + key), encode, f"{self.name} {key}")
+            setattr(self, key, _resolve_targets(answers, self.positions, self.valid, tokens, self.name, lengths))
 
     def score(self, logits: torch.Tensor) -> torch.Tensor:
         m = logits.shape[0]
@@ -178,11 +226,32 @@ class _LogProb(Metric):
         self.probability = probability
         self.name = "prob" if probability else "logprob"
 
-    def bind(self, tokens: torch.Tensor) -> None:
-        super().bind(tokens)
-        self.targets = _resolve_targets(self._target, self.positions, self.valid, tokens, self.name)
+    def bind(self, tokens: torch.Tensor, lengths: Optional[torch.Tensor] = None, encode: Any = None) -> None:
+        super().bind(tokens, lengths, encode)
+        self.predicted = None
+        self._clean_set = False
+        if self._target is None:
+            # the prompt's own next token; where there is none (its last real token), the clean model's top-1
+            self.targets, self.predicted = _next_tokens(self.positions, self.valid, tokens, lengths)
+            self.needs_clean = bool(self.predicted.any())
+        else:
+            self.needs_clean = False
+            answers = _encode_answers(self._target, encode, self.name)
+            self.targets = _resolve_targets(answers, self.positions, self.valid, tokens, self.name, lengths)
+
+    def set_clean(self, clean_logits: torch.Tensor) -> None:
+        if self.predicted is not None and bool(self.predicted.any()):
+            top1 = clean_logits.argmax(dim=-1).to(self.targets.device)
+            self.targets = torch.where(self.predicted.to(self.targets.device), top1, self.targets)
+        self._clean_set = True
 
     def score(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.needs_clean and not self._clean_set:
+            raise RuntimeError(f"{self.name}: targets at prompt ends come from the clean run; call set_clean first")
+        return self._score(logits)
+
+    def _score(self, logits: torch.Tensor) -> torch.Tensor:
+
         m = logits.shape[0]
         picked = torch.gather(logits, -1, self.targets[None, :, :, None].expand(m, -1, -1, 1))[..., 0]
         lp = picked - torch.logsumexp(logits, dim=-1)
@@ -228,17 +297,26 @@ class _Custom(Metric):
 
 
 def logit_diff(correct: Any, incorrect: Any, position: Any = -1) -> Metric:
-    """logit[correct] − logit[incorrect] at the read positions (averaged over them)."""
+    """logit[correct] − logit[incorrect] at the read positions (averaged over them).
+
+    ``correct`` / ``incorrect``: one answer or one per prompt, as ids or single-token strings
+    (``logit_diff(" Mary", " John")``).
+    """
     return _LogitDiff(correct, incorrect, position)
 
 
 def logprob(target: Any = None, position: Any = -1) -> Metric:
-    """log p(target) at the read positions; ``target=None`` scores the prompt's own next token."""
+    """log p(target) at the read positions.
+
+    ``target``: one answer or one per prompt, as ids or single-token strings (``logprob(" good")``).
+    ``None`` scores the prompt's own next token, and at a prompt's last real token (the default read
+    position) the clean model's top-1 prediction there.
+    """
     return _LogProb(target, position, probability=False)
 
 
 def prob(target: Any = None, position: Any = -1) -> Metric:
-    """p(target) at the read positions; ``target=None`` scores the prompt's own next token."""
+    """p(target) at the read positions; ``target`` as for :func:`logprob`."""
     return _LogProb(target, position, probability=True)
 
 

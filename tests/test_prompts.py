@@ -1,0 +1,162 @@
+"""Ragged and padded prompts on Hugging Face folders: every prompt is evaluated as if it ran alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import spex_mech as sm
+from spex_mech import metrics
+from spex_mech.engine.prompts import Prompts, prepare_prompts
+
+from ._hf_folders import boot, gpt2_folder
+
+pytest.importorskip("transformers")
+pytest.importorskip("tokenizers")
+
+PROMPTS = ["When Mary and John went to the store, John gave a drink to", "the cat sat on", "this movie was very"]
+# paired corrupted prompts: same token counts, other words
+CORRUPT = ["When John and Mary went to the park, Mary gave a ball to", "the dog sat on", "this film was not"]
+ABLATIONS = ("mean", "mean_tokenwise", "zero", "resample")
+
+
+@pytest.fixture(scope="module", params=["right", "left"])
+def hf_gpt2(request, tmp_path_factory):
+    folder = gpt2_folder(tmp_path_factory.mktemp(f"gpt2_{request.param}"), padding_side=request.param, n_layer=2)
+    return boot(folder)
+
+
+def _masks(n: int, count: int = 6, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    m = rng.random((count, n)) < 0.5
+    m[0] = True
+    m[1] = False
+    return m
+
+
+def _units(model, kind: str):
+    if kind == "heads":
+        return sm.AttentionHeads(model)
+    if kind == "neurons":
+        return sm.MLPNeurons(model, 1, neurons=list(range(0, 128, 16)))
+    if kind == "heads+neurons":
+        return sm.AttentionHeads(model, layers=[1]) + sm.MLPNeurons(model, 0, neurons=[1, 5, 9])
+    raise KeyError(kind)
+
+
+def _game(model, units, prompts, ablation, reference, **kw):
+    return sm.AblationGame(model, units, prompts, metrics.logprob(" good"), ablation=ablation, reference=reference, **kw)
+
+
+def _reference(ablation, prompts, corrupt):
+    return corrupt if ablation == "resample" else (None if ablation == "zero" else PROMPTS)
+
+
+def test_prompts_are_left_aligned_with_lengths(hf_gpt2):
+    p = prepare_prompts(hf_gpt2, PROMPTS)
+    alone = [hf_gpt2.to_tokens(s)[0].tolist() for s in PROMPTS]
+    assert p.lengths.tolist() == [len(a) for a in alone]
+    assert p.rows() == alone
+    padded = hf_gpt2.to_tokens(PROMPTS)  # padded on the tokenizer's side
+    assert prepare_prompts(hf_gpt2, padded).rows() == alone
+    side = hf_gpt2.tokenizer.padding_side
+    other = "left" if side == "right" else "right"
+    assert prepare_prompts(hf_gpt2, hf_gpt2.to_tokens(PROMPTS, padding_side=other), padding_side=other).rows() == alone
+
+
+@pytest.mark.parametrize("ablation", ABLATIONS)
+@pytest.mark.parametrize("kind", ["heads", "neurons", "heads+neurons"])
+def test_ragged_game_is_mean_of_single_prompt_games(hf_gpt2, ablation, kind):
+    units = _units(hf_gpt2, kind)
+    ref = _reference(ablation, PROMPTS, CORRUPT)
+    game = _game(hf_gpt2, units, PROMPTS, ablation, ref)
+    masks = _masks(game.n)
+    singles = []
+    for i, text in enumerate(PROMPTS):
+        single_ref = [CORRUPT[i]] if ablation == "resample" else ref
+        singles.append(_game(hf_gpt2, units, [text], ablation, single_ref)(masks))
+    np.testing.assert_allclose(game(masks), np.mean(singles, axis=0), rtol=1e-5, atol=1e-6)
+    assert np.ptp(game(masks)) > 1e-3  # the masks matter
+
+
+def test_padded_ids_and_attention_mask_match_strings(hf_gpt2):
+    units = _units(hf_gpt2, "heads+neurons")
+    masks = _masks(len(units), 5)
+    want = _game(hf_gpt2, units, PROMPTS, "mean", None)(masks)
+    padded = hf_gpt2.to_tokens(PROMPTS)
+    np.testing.assert_allclose(_game(hf_gpt2, units, padded, "mean", None)(masks), want, rtol=1e-5, atol=1e-6)
+    lens = [hf_gpt2.to_tokens(s).shape[1] for s in PROMPTS]
+    width = max(lens)
+    ids = torch.full((3, width + 2), 7)  # left padding by 2+ with a non-pad id, told by an explicit mask
+    mask = torch.zeros_like(ids)
+    for i, s in enumerate(PROMPTS):
+        row = hf_gpt2.to_tokens(s)[0]
+        ids[i, width + 2 - lens[i] :] = row
+        mask[i, width + 2 - lens[i] :] = 1
+    game = _game(hf_gpt2, units, ids, "mean", None, attention_mask=mask)
+    np.testing.assert_allclose(game(masks), want, rtol=1e-5, atol=1e-6)
+
+
+def test_independent_oracle_mean_ablation_each_prompt_alone(hf_gpt2):
+    """Per-mask hooks on each prompt alone, with the mean over every real reference position by hand."""
+    model = hf_gpt2
+    heads = [(1, 0), (1, 2), (0, 3)]
+    units = sm.AttentionHeads(model, heads={0: [3], 1: [0, 2]})
+    order = sorted(heads)
+    game = _game(model, units, PROMPTS, "mean", None)
+    masks = _masks(game.n, 5)
+    acts = []
+    for s in PROMPTS:
+        _, cache = model.run_with_cache(model.to_tokens(s))
+        acts.append({layer: cache[f"blocks.{layer}.attn.hook_z"][0] for layer in (0, 1)})
+    means = {layer: torch.cat([a[layer] for a in acts]).mean(0) for layer in (0, 1)}  # [head, d_head]
+    good = model.to_tokens(" good", prepend_bos=False)[0, 0]
+    oracle = []
+    for m in masks:
+        vals = []
+        for s in PROMPTS:
+            def patch(act, hook, layer):
+                for col, (lay, h) in enumerate(order):
+                    if lay == layer and not m[col]:
+                        act[:, :, h] = means[layer][h]
+                return act
+
+            hooks = [(f"blocks.{layer}.attn.hook_z", lambda a, hook, layer=layer: patch(a, hook, layer)) for layer in (0, 1)]
+            with torch.no_grad():
+                logits = model.run_with_hooks(model.to_tokens(s), fwd_hooks=hooks)
+            vals.append(float(torch.log_softmax(logits[0, -1].double(), -1)[good]))
+        oracle.append(np.mean(vals))
+    np.testing.assert_allclose(game(masks), oracle, rtol=1e-5, atol=1e-6)
+
+
+def test_default_read_position_is_each_prompts_last_real_token(hf_gpt2):
+    game = _game(hf_gpt2, _units(hf_gpt2, "heads"), PROMPTS, "zero", None)
+    assert game.metric.positions[:, 0].tolist() == [n - 1 for n in game.lengths.tolist()]
+
+
+def test_resample_pairs_must_have_equal_lengths(hf_gpt2):
+    with pytest.raises(ValueError, match="resample reference prompt 1 has .* tokens, but its clean prompt has"):
+        _game(hf_gpt2, _units(hf_gpt2, "heads"), PROMPTS, "resample", [CORRUPT[0], "the dog", CORRUPT[2]])
+
+
+def test_mean_tokenwise_reference_must_cover_positions(hf_gpt2):
+    with pytest.raises(ValueError, match="covering every position"):
+        _game(hf_gpt2, _units(hf_gpt2, "heads"), PROMPTS, "mean_tokenwise", ["the cat", "a dog"])
+
+
+def test_bad_attention_mask_is_refused(hf_gpt2):
+    ids = torch.tensor([[5, 6, 7, 8]])
+    with pytest.raises(ValueError, match="not contiguous"):
+        prepare_prompts(hf_gpt2, ids, attention_mask=torch.tensor([[1, 0, 1, 1]]))
+    with pytest.raises(ValueError, match="shape"):
+        prepare_prompts(hf_gpt2, ids, attention_mask=torch.tensor([[1, 1]]))
+    with pytest.raises(ValueError, match="no real token"):
+        prepare_prompts(hf_gpt2, ids, attention_mask=torch.tensor([[0, 0, 0, 0]]))
+
+
+def test_prompts_object_and_ragged_lists(hf_gpt2):
+    rows = [hf_gpt2.to_tokens(s)[0].tolist() for s in PROMPTS]
+    p = prepare_prompts(hf_gpt2, rows)
+    assert isinstance(p, Prompts) and p.rows() == rows and p.ragged
+    assert prepare_prompts(hf_gpt2, p) is p
