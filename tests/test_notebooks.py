@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 DRAWS = re.compile(r"\bplots\.\w+\(|\bplt\.\w+\(|\.imshow\(|\.subplots\(|\.plot\(")
 IMAGE_TYPES = ("image/png", "image/svg+xml", "image/jpeg")
+WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
 def _code_cells(nb) -> list:
@@ -115,3 +116,9 @@ def test_notebook_runs_and_shows_its_figures(path, monkeypatch):
     assert not noisy, f"{path.name}: cell(s) {noisy} fell back from the Jupyter progress bar (ipywidgets missing?)"
     if path.name == "your_own_model.ipynb":
         assert drawing, "the notebook should draw figures"
+        kinds = {key for c in cells for out in c.get("outputs", []) for key in out.get("data", {})}
+        assert WIDGET in kinds, "progress bars should show as Jupyter widgets (tqdm.auto + ipywidgets)"
+        # its ragged-prompt game against single-prompt games, as printed by the notebook itself
+        text = "".join(out.get("text", "") for c in cells for out in c.get("outputs", []) if out.get("name") == "stdout")
+        found = re.search(r"largest difference: (\S+)", text)
+        assert found and float(found.group(1)) < 1e-5, found and found.group(0)
