@@ -62,9 +62,9 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str]]] = {
     "metric": {
         "kind": ((str,), f"one of {', '.join(METRICS)}"),
         "position": ((int, list), "read position(s)"),
-        "target": ((int, list), "target token id(s)"),
-        "correct": ((int, list), "correct token id(s) for logit_diff"),
-        "incorrect": ((int, list), "incorrect token id(s) for logit_diff"),
+        "target": ((int, str, list), "target token id(s) or single-token answer string(s)"),
+        "correct": ((int, str, list), "correct token id(s) or answer string(s) for logit_diff"),
+        "incorrect": ((int, str, list), "incorrect token id(s) or answer string(s) for logit_diff"),
         "entry": ((str,), "'module:function' metric on logits [mask, prompt, k, vocab]"),
     },
     "units": {
@@ -298,7 +298,21 @@ def _units(cfg: SweepConfig, model: Any) -> Any:
     return units
 
 
-def _metric(cfg: SweepConfig, zoo_task: Optional[dict]) -> Any:
+def _answers(value: Any, model: Any, key: str) -> Any:
+    """[metric] answers given as strings → their single token ids (a ConfigError naming the key otherwise)."""
+    from .engine.prompts import single_token_id
+
+    if isinstance(value, str):
+        try:
+            return single_token_id(model, value, f"[metric] {key}")
+        except (ValueError, TypeError) as err:
+            raise ConfigError(str(err)) from err
+    if isinstance(value, list):
+        return [_answers(v, model, key) for v in value]
+    return value
+
+
+def _metric(cfg: SweepConfig, zoo_task: Optional[dict], model: Any = None) -> Any:
     from .engine import metrics
 
     spec = cfg.data.get("metric")
@@ -312,11 +326,13 @@ def _metric(cfg: SweepConfig, zoo_task: Optional[dict]) -> Any:
     pos = spec.get("position", -1)
     if kind in ("logprob", "prob"):
         fn = metrics.logprob if kind == "logprob" else metrics.prob
-        return fn(target=spec.get("target"), position=pos)
+        return fn(target=_answers(spec.get("target"), model, "target"), position=pos)
     if kind == "logit_diff":
         if "correct" not in spec or "incorrect" not in spec:
             raise ConfigError("[metric] logit_diff needs 'correct' and 'incorrect'")
-        return metrics.logit_diff(spec["correct"], spec["incorrect"], position=pos)
+        return metrics.logit_diff(
+            _answers(spec["correct"], model, "correct"), _answers(spec["incorrect"], model, "incorrect"), position=pos
+        )
     if kind == "kl_divergence":
         return metrics.kl_divergence(position=pos)
     if "entry" not in spec:
@@ -344,7 +360,7 @@ def resolve(cfg: SweepConfig) -> Resolved:
     else:
         raise ConfigError("missing section [prompts] (only zoo models have default prompts)")
     units = _units(cfg, model)
-    metric = _metric(cfg, zoo_task if not prompts or set(prompts) <= {"n", "seed"} else None)
+    metric = _metric(cfg, zoo_task if not prompts or set(prompts) <= {"n", "seed"} else None, model)
     ablation_spec = cfg.data.get("ablation", {})
     ablation = ablation_spec.get("kind", (zoo_task or {}).get("ablation", "mean"))
     from .engine import ABLATIONS

@@ -75,6 +75,7 @@ def reference_activations(
     rows_per_pass: int,
     lengths: Optional[torch.Tensor] = None,
     ref_lengths: Optional[torch.Tensor] = None,
+    captured: Optional[dict[str, list[torch.Tensor]]] = None,
 ) -> dict[str, Optional[torch.Tensor]]:
     """Per-hook replacement tensors, shaped to broadcast against activations viewed [mask, prompt, ...].
 
@@ -120,7 +121,8 @@ def reference_activations(
                 f"mean_tokenwise needs reference prompts covering every position of the prompts (up to {longest}), "
                 f"but the longest reference prompt has {int(ref_lengths.max())} tokens"
             )
-    captured = capture_activations(model, ref_tokens, hooks, rows_per_pass)
+    if captured is None:
+        captured = capture_activations(model, ref_tokens, hooks, rows_per_pass)
     out: dict[str, Optional[torch.Tensor]] = {}
     for h, parts in captured.items():
         if ablation == "resample":

@@ -31,6 +31,7 @@ from ..valuefn import check_values, to_mask_array
 from .ablations import ABLATIONS, reference_activations, run_with_fwd_hooks
 from .metrics import Metric, as_metric
 from .prompts import Prompts, prepare_prompts, single_token_id
+from .sharing import attention_modules, expand_side_inputs
 
 __all__ = ["AblationGame"]
 
@@ -183,8 +184,11 @@ class AblationGame:
             "rows_per_pass": self.rows_per_pass,
         }
 
-        with torch.inference_mode(), self._eval_mode():
-            clean = self._plain_logits(self.tokens)
+        clean = self._clean_logits
+        if clean is None:
+            with torch.inference_mode(), self._eval_mode():
+                clean = self._plain_logits(self.tokens)
+        self._clean_logits = None
         self.metric.set_clean(clean)
         with torch.inference_mode():
             self.clean_value = float(self.metric(clean[None]).double().mean())
@@ -248,8 +252,14 @@ class AblationGame:
                 raise ValueError(f"two units mask the same slice of hook {hook!r}")
         need = [h for h, e in merged.items() if (e["ablation"] or self.ablation) != "zero"]
         refs = {}
+        self._clean_logits = None
         if need:
+            captured = None
             with torch.inference_mode(), self._eval_mode():
+                if ref is None and self.ablation in ("mean", "mean_tokenwise"):
+                    # the reference is the prompts themselves: record it during the clean pass
+                    captured = {h: [] for h in dict.fromkeys(need)}
+                    self._clean_logits = self._plain_logits(self.tokens, captured)
                 refs = reference_activations(
                     self.model,
                     need,
@@ -259,6 +269,7 @@ class AblationGame:
                     self.rows_per_pass,
                     lengths=self.lengths,
                     ref_lengths=None if ref is None else ref.lengths,
+                    captured=captured,
                 )
         elif self.ablation == "resample" and ref is None:
             raise ValueError("ablation='resample' needs reference= corrupted prompts paired with the clean ones")
@@ -328,13 +339,24 @@ class AblationGame:
         pos = self.metric.positions[prompt_idx]
         return torch.gather(logits, 1, pos[..., None].expand(-1, -1, logits.shape[-1]))
 
-    def _plain_logits(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Clean logits at the read positions [P, k, V], from ordinary forward passes."""
+    def _plain_logits(self, tokens: torch.Tensor, capture: Optional[dict[str, list[torch.Tensor]]] = None) -> torch.Tensor:
+        """Clean logits at the read positions [P, k, V], from ordinary forward passes.
+
+        ``capture``: hook name → list, filled with that hook's activations, pass by pass.
+        """
         out = []
         step = max(1, self.rows_per_pass)
+
+        def record(name: str):
+            def fn(act: torch.Tensor, hook: Any = None) -> None:
+                capture[name].append(act.detach())
+
+            return fn
+
+        hooks = [(h, record(h)) for h in capture] if capture else []
         for start in range(0, tokens.shape[0], step):
             chunk = tokens[start : start + step]
-            logits = self.model(chunk)
+            logits = run_with_fwd_hooks(self.model, chunk, hooks) if hooks else self.model(chunk)
             idx = torch.arange(start, start + chunk.shape[0], device=self.device)
             out.append(self._gather_positions(logits, idx))
         return torch.cat(out, dim=0)
@@ -413,9 +435,11 @@ class AblationGame:
                 return torch.gather(act, 1, pos[..., None].expand(-1, -1, act.shape[-1]))
 
             hooks.append((slice_hook, take))
+        side = attention_modules(self.model, hook_layer(share["expand_hook"])) if share is not None else []
+        with expand_side_inputs(side, n_prompts, n_masks):
             logits = run_with_fwd_hooks(self.model, model_input, hooks)
-        else:
-            logits = self._gather_positions(run_with_fwd_hooks(self.model, model_input, hooks), rows_prompt)
+        if slice_hook is None:
+            logits = self._gather_positions(logits, rows_prompt)
         return logits.reshape(n_masks, n_prompts, *logits.shape[1:])
 
     def _sharing_candidates(self, hook_names: Optional[set[str]]) -> list[dict[str, Any]]:
@@ -441,7 +465,11 @@ class AblationGame:
         return out
 
     def _verify_plan(self, share_prefix: bool | str, restrict_unembed: bool | str) -> None:
-        """Pick the first sharing and slicing options that reproduce the plain forward on two masks."""
+        """Pick the first sharing and slicing options that reproduce the plain forward on three masks.
+
+        Two small passes when the preferred plan works (the plain run and the fast run); other
+        candidates are tried only if it does not.
+        """
         if not (self._share_candidates or self._slice_candidates):
             return
         rng = np.random.default_rng(12345)
@@ -450,33 +478,68 @@ class AblationGame:
         test[2] = ~test[1]
         masks = torch.from_numpy(test).to(self.device)
         idx = torch.arange(min(self.n_prompts, 4), device=self.device)
-        failures = []
+        failures: dict[str, list[str]] = {"share_prefix": [], "restrict_unembed": []}
 
-        def agrees(share: Optional[dict], slice_hook: Optional[str]) -> bool:
+        def agrees(share: Optional[dict], slice_hook: Optional[str], key: str) -> bool:
             try:
                 fast = self._masked_logits(masks, idx, share, slice_hook)
             except Exception as exc:  # noqa: BLE001 - any failure means: do not use this option
-                failures.append(f"{share or slice_hook}: {exc}")
+                failures[key].append(f"{type(exc).__name__}: {exc}")
                 return False
             ok = fast.shape == plain.shape and bool(
                 torch.allclose(fast, plain, rtol=1e-4, atol=1e-4 * (1 + float(plain.abs().max())))
             )
             if not ok:
-                failures.append(f"{share or slice_hook}: differs from the plain forward")
+                failures[key].append("its logits differ from the plain forward pass")
             return ok
 
+        shares, slices = self._share_candidates, self._slice_candidates
         with torch.inference_mode(), self._eval_mode():
             plain = self._masked_logits(masks, idx, None, None)
-            self.plan["share"] = next((c for c in self._share_candidates if agrees(c, None)), None)
-            self.plan["slice_hook"] = next((h for h in self._slice_candidates if agrees(self.plan["share"], h)), None)
+            first = (shares[0] if shares else None, slices[0] if slices else None)
+            if agrees(*first, key="share_prefix" if shares else "restrict_unembed"):
+                self.plan["share"], self.plan["slice_hook"] = first
+            else:
+                failures["share_prefix"].clear()
+                self.plan["share"] = next((c for c in shares if agrees(c, None, "share_prefix")), None)
+                self.plan["slice_hook"] = next(
+                    (h for h in slices if agrees(self.plan["share"], h, "restrict_unembed")), None
+                )
         self.plan["share_prefix"] = self.plan["share"] is not None
         self.plan["restrict_unembed"] = self.plan["slice_hook"] is not None
-        for key, wanted, got in (("share_prefix", share_prefix, self.plan["share"]), ("restrict_unembed", restrict_unembed, self.plan["slice_hook"])):
-            if got is None and wanted and (self._share_candidates if key == "share_prefix" else self._slice_candidates):
-                message = f"{key} does not reproduce the plain forward pass on this model ({'; '.join(failures)})"
-                if wanted is True:
-                    raise ValueError(message)
-                warnings.warn(f"spex_mech: {key} disabled: {message}")
+        for key, wanted, got, tried in (
+            ("share_prefix", share_prefix, self.plan["share"], shares),
+            ("restrict_unembed", restrict_unembed, self.plan["slice_hook"], slices),
+        ):
+            if got is not None or not wanted or not tried:
+                continue
+            reason = "; ".join(dict.fromkeys(failures[key])) or "it did not reproduce the plain forward pass"
+            message = self._fallback_message(key, reason)
+            if wanted is True:
+                raise ValueError(message)
+            warnings.warn(message, stacklevel=3)
+
+    def _fallback_message(self, key: str, reason: str) -> str:
+        """In words: what was switched off, what it costs, and why."""
+        layers = self.dims.get("n_layers")
+        if key == "share_prefix":
+            first = min(g.layer for g in self.groups)
+            total = f" of {layers}" if layers else ""
+            return (
+                f"spex_mech: prefix sharing is off for this model: every mask re-runs the embeddings and layers "
+                f"0..{first - 1} ({first}{total} layers) for every prompt instead of once per prompt, so each "
+                f"masked evaluation does that much more work; the shared run failed its exactness check ({reason})"
+                if first > 0
+                else f"spex_mech: prefix sharing is off for this model: the first masked layer's attention (QKV and "
+                f"pattern) runs once per mask instead of once per prompt, so each masked evaluation does that much "
+                f"more work; the shared run failed its exactness check ({reason})"
+            )
+        k = int(self.metric.positions.shape[1])
+        return (
+            f"spex_mech: restricted unembedding is off for this model: the final norm and unembedding run at all "
+            f"{self.length} positions instead of the {k} read position(s) (about {self.length / k:.0f}x their work "
+            f"per masked evaluation); the restricted run failed its exactness check ({reason})"
+        )
 
     # ------------------------------------------------------------------ the value function
     def __call__(self, masks: Any) -> np.ndarray:
