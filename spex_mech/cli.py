@@ -110,6 +110,7 @@ def _sweep(cfg, resolved, store, out_dir: Path, started: float, quiet: bool) -> 
         masks = uniform_masks(n, samples, seed=10_000 + int(resolved.algorithm_kwargs.get("seed", 0)))
         faith = result.faithfulness(f, masks=masks)
     circuit = extract_circuit(result, cfg.get("output", "circuit_fraction", 0.9), f=f)
+    curves, minimal, roles = _circuit_views(result, f, game, resolved, cfg.get("output", "circuit_fraction", 0.9))
     run = {
         "config": str(cfg.path),
         "algorithm": resolved.algorithm,
@@ -126,6 +127,9 @@ def _sweep(cfg, resolved, store, out_dir: Path, started: float, quiet: bool) -> 
         "stored_before": stored_before,
         "faithfulness_r2": faith,
         "circuit": {"units": list(circuit.labels), "predicted_fraction": circuit.predicted_fraction, **circuit.measured},
+        "minimal_circuit": {"units": list(minimal.labels), "keep": minimal.keep, "ablate": minimal.ablate, "found": minimal.found,
+                            "n_evaluations": minimal.n_evaluations, "warnings": list(minimal.warnings)},
+        "curves": {k: {"cpr": c.cpr, "cmd": c.cmd, "ablate_area": c.ablate_area, "sizes": c.sizes, "keep": c.keep, "ablate": c.ablate} for k, c in curves.items()},
         "seconds": {"algorithm_incl_model": round(t_algo, 3), "total": round(time.time() - started, 3)},
     }
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -137,12 +141,15 @@ def _sweep(cfg, resolved, store, out_dir: Path, started: float, quiet: bool) -> 
             table,
             "",
             circuit.summary(),
+            minimal.summary(),
+            *(f"curve {k}: CPR {c.cpr:.3f}, CMD {c.cmd:.3f}" for k, c in curves.items()),
             f"held-out faithfulness R² ({samples} uniform masks): {faith:.4f}" if faith is not None else "",
             f"evaluations: {result.n_evaluations} by the algorithm; {f.n_evaluations} fresh, {f.n_reused} answered from the store",
         ]
     )
     (out_dir / "summary.txt").write_text(summary + "\n")
-    figures = write_figures(result, out_dir, tuple(cfg.get("output", "figures", ["png"])), circuit=circuit)
+    ctx = {"metric": game.metric.name, "ablation": resolved.ablation}
+    figures = write_figures(result, out_dir, tuple(cfg.get("output", "figures", ["png"])), circuit=minimal, curves=curves, roles=roles, **ctx)
     report = write_report(
         out_dir,
         result,
@@ -151,11 +158,37 @@ def _sweep(cfg, resolved, store, out_dir: Path, started: float, quiet: bool) -> 
         run_info=run,
         faithfulness=faith,
         figures=figures,
+        curves=curves,
+        minimal=minimal,
+        roles=roles,
+        **ctx,
     )
     if not quiet:
         print(summary)
         print(f"\nwrote {out_dir}/results.json, evaluations.npz, summary.txt, {report.name}")
     return run
+
+
+def _circuit_views(result, f, game, resolved, target: float):
+    """Measured faithfulness curves (the result's Möbius share and Shapley rankings, attribution patching),
+    the minimal faithful circuit, and head roles (None when the units are not heads)."""
+    from .algorithms.baselines.attribution import attribution_patching
+    from .circuits import faithfulness_curves, head_roles, minimal_circuit, ranking, unit_scores
+
+    rankings = {f"{resolved.algorithm} Möbius share": ranking(unit_scores(result, "mobius")), "Shapley": ranking(unit_scores(result, "shapley"))}
+    try:
+        rankings["attribution patching"] = ranking(unit_scores(attribution_patching(game), "attribution"))
+    except (ValueError, TypeError):  # token or data units: no gradient
+        pass
+    curves = faithfulness_curves(f, rankings, warn=False)
+    minimal = minimal_circuit(result, f, target, warn=False)
+    roles = None
+    if any(lab.startswith("L") and "H" in lab for lab in result.labels):
+        try:
+            roles = head_roles(resolved.model)
+        except (ValueError, TypeError, AttributeError):
+            roles = None
+    return curves, minimal, roles
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -4,7 +4,14 @@
 * :func:`pair_heatmap`     — unit × unit matrix of pairwise interactions (e.g. head × head);
 * :func:`top_bar`          — ranked bar chart of the top interactions with unit labels;
 * :func:`interaction_graph` — units arranged by layer, pairwise interactions as edges and higher-order
-  ones as hyperedges (a small hub joined to its members); red = positive, blue = negative.
+  ones as hyperedges (a small hub joined to its members, labelled with its value); red = positive,
+  blue = negative; the title says how many terms it leaves out;
+* :func:`faithfulness_curves` — measured faithfulness versus circuit size for several rankings (keep
+  only the circuit / ablate it), with CPR and CMD in the legend.
+
+``metric`` and ``ablation`` (strings, e.g. ``"log-prob of the next token"``, ``"mean"``) name what a
+value measures; every axis or colour bar that shows values says so. Layers are read from unit ids
+(``blocks.1.attn.hook_z[2]``), falling back to labels (``L1H2``).
 
 Figures are plain :class:`matplotlib.figure.Figure` objects, not registered with pyplot, so importing
 this module never selects or changes the matplotlib backend and works headless. Save with
@@ -14,7 +21,7 @@ this module never selects or changes the matplotlib backend and works headless. 
 from __future__ import annotations
 
 import re
-from typing import Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -23,18 +30,41 @@ from matplotlib.figure import Figure
 
 from .results.interactions import Interactions
 
-__all__ = ["head_heatmap", "pair_heatmap", "top_bar", "interaction_graph", "unit_layers"]
+__all__ = ["faithfulness_curves", "head_heatmap", "interaction_graph", "pair_heatmap", "top_bar", "unit_layers"]
 
 _LABEL = re.compile(r"^L(\d+)(H|N)(\d+)$")
+_ID_LAYER = re.compile(r"^blocks\.(\d+)\.")
+FONT = 10  # points: tick labels and annotations
+TITLE_FONT = 11
 
 
-def unit_layers(labels: Sequence[str]) -> list[Optional[int]]:
-    """Layer of each unit from its label (``L1H2`` → 1); None for tokens, data groups, etc."""
+def unit_layers(labels: Sequence[str], ids: Optional[Sequence[str]] = None) -> list[Optional[int]]:
+    """Layer of each unit from its hook id (``blocks.1.…`` → 1), else its label (``L1H2`` → 1); None for
+    tokens, data groups, etc."""
     out = []
-    for lab in labels:
+    for j, lab in enumerate(labels):
+        m = _ID_LAYER.match(ids[j]) if ids is not None and j < len(ids) else None
+        if m:
+            out.append(int(m.group(1)))
+            continue
         m = _LABEL.match(lab)
         out.append(int(m.group(1)) if m else None)
     return out
+
+
+def _what(metric: Optional[str], ablation: Optional[str]) -> str:
+    """``"metric: …, … ablation"`` for axis labels (empty if neither is known)."""
+    parts = []
+    if metric:
+        parts.append(f"metric: {metric}")
+    if ablation:
+        parts.append(f"{ablation} ablation")
+    return ", ".join(parts)
+
+
+def _with_what(text: str, metric: Optional[str], ablation: Optional[str]) -> str:
+    w = _what(metric, ablation)
+    return f"{text}\n({w})" if w else text
 
 
 def _norm(values: np.ndarray) -> TwoSlopeNorm:
@@ -43,7 +73,14 @@ def _norm(values: np.ndarray) -> TwoSlopeNorm:
     return TwoSlopeNorm(vmin=-bound, vcenter=0.0, vmax=bound)
 
 
-def head_heatmap(result: Interactions, values: str = "shapley", ax: Optional[Axes] = None) -> Figure:
+def head_heatmap(
+    result: Interactions,
+    values: str = "shapley",
+    ax: Optional[Axes] = None,
+    *,
+    metric: Optional[str] = None,
+    ablation: Optional[str] = None,
+) -> Figure:
     """Layer × head heatmap of first-order attributions of the head units (``shapley`` or ``banzhaf``)."""
     scores = result.shapley_values() if values == "shapley" else result.banzhaf_values()
     heads = {}
@@ -58,16 +95,19 @@ def head_heatmap(result: Interactions, values: str = "shapley", ax: Optional[Axe
     grid = np.full((n_layers, n_heads), np.nan)
     for (l, h), v in heads.items():
         grid[l, h] = v
-    fig, ax = _fig_ax(ax, (1.2 + 0.55 * n_heads, 1.0 + 0.5 * n_layers))
+    fig, ax = _fig_ax(ax, (max(6.0, 2.5 + 0.9 * n_heads), max(3.5, 1.8 + 0.8 * n_layers)))
     im = ax.imshow(grid, cmap="RdBu_r", norm=_norm(np.nan_to_num(grid)), aspect="auto")
-    ax.set_xlabel("head")
-    ax.set_ylabel("layer")
+    ax.set_xlabel("head", fontsize=FONT)
+    ax.set_ylabel("layer", fontsize=FONT)
     ax.set_xticks(range(n_heads))
     ax.set_yticks(range(n_layers))
+    ax.tick_params(labelsize=FONT)
     for (l, h), v in heads.items():
-        ax.text(h, l, f"{v:.2g}", ha="center", va="center", fontsize=7)
-    ax.set_title(f"{'Shapley' if values == 'shapley' else 'Banzhaf'} value per head")
-    fig.colorbar(im, ax=ax, shrink=0.8)
+        ax.text(h, l, f"{v:.2g}", ha="center", va="center", fontsize=FONT)
+    name = "Shapley" if values == "shapley" else "Banzhaf"
+    ax.set_title(f"{name} value per head", fontsize=TITLE_FONT)
+    bar = fig.colorbar(im, ax=ax, shrink=0.85)
+    bar.set_label(_with_what(f"{name} value", metric, ablation), fontsize=FONT)
     fig.tight_layout()
     return fig
 
@@ -77,6 +117,9 @@ def pair_heatmap(
     basis: str = "mobius",
     units: Optional[Sequence[int]] = None,
     ax: Optional[Axes] = None,
+    *,
+    metric: Optional[str] = None,
+    ablation: Optional[str] = None,
 ) -> Figure:
     """Unit × unit heatmap of order-2 interactions (Möbius by default) over ``units`` (heads if any)."""
     table = result.mobius() if basis == "mobius" else result.fourier
@@ -90,30 +133,40 @@ def pair_heatmap(
         if len(key) == 2 and key[0] in pos and key[1] in pos:
             a, b = pos[key[0]], pos[key[1]]
             mat[a, b] = mat[b, a] = v
-    size = 1.5 + 0.32 * len(units)
-    fig, ax = _fig_ax(ax, (size + 1.0, size))
+    size = max(5.0, 2.0 + 0.42 * len(units))
+    fig, ax = _fig_ax(ax, (size + 1.5, size))
     im = ax.imshow(mat, cmap="RdBu_r", norm=_norm(mat))
     labels = [result.labels[u] for u in units]
-    ax.set_xticks(range(len(units)), labels, rotation=90, fontsize=7)
-    ax.set_yticks(range(len(units)), labels, fontsize=7)
-    ax.set_title(f"pairwise {basis} interactions")
-    fig.colorbar(im, ax=ax, shrink=0.8)
+    ax.set_xticks(range(len(units)), labels, rotation=90, fontsize=FONT)
+    ax.set_yticks(range(len(units)), labels, fontsize=FONT)
+    ax.set_title(f"pairwise {basis} interactions", fontsize=TITLE_FONT)
+    bar = fig.colorbar(im, ax=ax, shrink=0.85)
+    bar.set_label(_with_what(f"order-2 {basis} coefficient", metric, ablation), fontsize=FONT)
     fig.tight_layout()
     return fig
 
 
-def top_bar(result: Interactions, k: int = 15, basis: str = "mobius", ax: Optional[Axes] = None) -> Figure:
+def top_bar(
+    result: Interactions,
+    k: int = 15,
+    basis: str = "mobius",
+    ax: Optional[Axes] = None,
+    *,
+    metric: Optional[str] = None,
+    ablation: Optional[str] = None,
+) -> Figure:
     """Horizontal bars of the ``k`` largest terms (order ≥ 1), labelled by their units."""
     terms = result.top(k, basis=basis)
-    fig, ax = _fig_ax(ax, (7.0, 0.6 + 0.32 * max(len(terms), 1)))
+    fig, ax = _fig_ax(ax, (8.0, 1.4 + 0.4 * max(len(terms), 1)))
     names = [" × ".join(t.labels) for t in terms][::-1]
     vals = [t.value for t in terms][::-1]
     colors = ["#c0392b" if v > 0 else "#2e86c1" for v in vals]
     ax.barh(range(len(vals)), vals, color=colors)
-    ax.set_yticks(range(len(vals)), names, fontsize=8)
+    ax.set_yticks(range(len(vals)), names, fontsize=FONT)
+    ax.tick_params(axis="x", labelsize=FONT)
     ax.axvline(0, color="black", lw=0.6)
-    ax.set_xlabel(f"{basis} coefficient")
-    ax.set_title(f"top {len(terms)} interactions")
+    ax.set_xlabel(_with_what(f"{basis} coefficient", metric, ablation), fontsize=FONT)
+    ax.set_title(f"top {len(terms)} interactions ({basis})", fontsize=TITLE_FONT)
     fig.tight_layout()
     return fig
 
@@ -124,17 +177,26 @@ def interaction_graph(
     basis: str = "mobius",
     units: Optional[Sequence[int]] = None,
     ax: Optional[Axes] = None,
+    *,
+    metric: Optional[str] = None,
+    ablation: Optional[str] = None,
+    describe: Optional[Callable[[int], str]] = None,
 ) -> Figure:
     """Units placed by layer (x) and index (y); the ``k`` largest interactions of order ≥ 2 drawn as
-    edges (pairs) or hyperedges (a hub dot linked to each member); line width ∝ |value|.
+    edges (pairs) or hyperedges (a diamond hub linked to each member, labelled with the term's value);
+    line width ∝ |value|, node size ∝ |first-order term|.
 
-    ``units`` restricts the picture to a circuit's units.
+    ``units`` restricts the picture to a circuit's units; the title then says how many of the overall
+    top-``k`` terms fall outside and are not drawn (and names the largest). ``describe(i)`` replaces a
+    unit's label in the picture (e.g. ``"prev-token L0H0"``).
     """
     allowed = set(units) if units is not None else None
-    terms = [t for t in result.top(10**9, basis=basis, min_order=2) if allowed is None or set(t.units) <= allowed][:k]
+    ranked = result.top(10**9, basis=basis, min_order=2)
+    terms = [t for t in ranked if allowed is None or set(t.units) <= allowed][:k]
+    omitted = [t for t in ranked[:k] if allowed is not None and not set(t.units) <= allowed]
     singles = {t.units[0]: t.value for t in result.top(10**9, basis=basis, order=1)}
-    shown = sorted(set(u for t in terms for u in t.units) | (allowed or set()))
-    layers = unit_layers(result.labels)
+    shown = sorted({u for t in terms for u in t.units} | (allowed or set()))
+    layers = unit_layers(result.labels, result.ids)
     fallback = max([l for l in layers if l is not None], default=-1) + 1
     columns: dict[int, list[int]] = {}
     for u in shown:
@@ -143,32 +205,83 @@ def interaction_graph(
     for col, members in columns.items():
         for row, u in enumerate(members):
             xy[u] = (float(col), row - (len(members) - 1) / 2.0)
-    width = 2.5 + 2.0 * max(len(columns), 1)
-    height = 1.5 + 0.55 * max((len(v) for v in columns.values()), default=1)
+    width = 4.0 + 2.6 * max(len(columns), 1)
+    height = 2.5 + 0.8 * max((len(v) for v in columns.values()), default=1)
     fig, ax = _fig_ax(ax, (width, height))
     biggest = max([abs(t.value) for t in terms] + [1e-12])
-    for t in terms:
+    for j, t in enumerate(terms):
         color = "#c0392b" if t.value > 0 else "#2e86c1"
-        lw = 0.8 + 5.0 * abs(t.value) / biggest
+        lw = 1.0 + 5.0 * abs(t.value) / biggest
         pts = np.array([xy[u] for u in t.units])
         if len(t.units) == 2:
             ax.plot(pts[:, 0], pts[:, 1], color=color, lw=lw, alpha=0.75, zorder=1)
         else:
-            hub = pts.mean(axis=0) + np.array([0.15, 0.25])
+            hub = pts.mean(axis=0) + np.array([0.22, 0.3 + 0.12 * (j % 3)])
             for p in pts:
-                ax.plot([hub[0], p[0]], [hub[1], p[1]], color=color, lw=lw * 0.6, alpha=0.7, zorder=1)
-            ax.scatter([hub[0]], [hub[1]], s=30, color=color, zorder=2, marker="D")
+                ax.plot([hub[0], p[0]], [hub[1], p[1]], color=color, lw=lw * 0.6, alpha=0.7, zorder=1, ls="--")
+            ax.scatter([hub[0]], [hub[1]], s=60, color=color, zorder=2, marker="D")
+            ax.annotate(f"{t.order}-way {t.value:+.2g}", hub, xytext=(6, 4), textcoords="offset points", fontsize=FONT - 1, color=color, zorder=5)
     biggest_single = max([abs(v) for v in singles.values()] + [0.0]) or 1.0
-    sizes = [120 + 600 * abs(singles.get(u, 0.0)) / biggest_single for u in shown]
+    sizes = [500 + 1400 * abs(singles.get(u, 0.0)) / biggest_single for u in shown]
     ax.scatter([xy[u][0] for u in shown], [xy[u][1] for u in shown], s=sizes, color="#f4f6f7", edgecolors="#34495e", zorder=3)
     for u in shown:
-        ax.annotate(result.labels[u], xy[u], ha="center", va="center", fontsize=7, zorder=4)
+        name = describe(u) if describe is not None else result.labels[u]
+        ax.annotate(name.replace(" ", "\n"), xy[u], ha="center", va="center", fontsize=FONT - 1, zorder=4)
     ax.set_xticks(sorted(columns), [f"layer {c}" if c != fallback else "other" for c in sorted(columns)])
+    ax.tick_params(labelsize=FONT)
     ax.set_yticks([])
-    ax.set_xlim(min(columns, default=0) - 0.6, max(columns, default=0) + 0.9)
-    ax.set_title(f"interaction graph: top {len(terms)} terms of order ≥ 2 (red +, blue −)")
+    ax.set_xlim(min(columns, default=0) - 0.7, max(columns, default=0) + 1.1)
+    ys = [p[1] for p in xy.values()] or [0.0]
+    ax.set_ylim(min(ys) - 0.7, max(ys) + 0.9)
+    title = f"interaction graph ({basis}): {len(terms)} largest terms of order ≥ 2"
+    if allowed is not None:
+        title += " among the circuit's units"
+        if omitted:
+            worst = omitted[0]
+            rank = ranked.index(worst) + 1
+            title += (
+                f"\n{len(omitted)} of the overall top {k} lie outside the circuit and are not drawn "
+                f"(largest: rank {rank}, {' × '.join(worst.labels)} {worst.value:+.3g})"
+            )
+    w = _what(metric, ablation)
+    title += "\nred +, blue −; edge width ∝ |value|; node size ∝ |first-order term|" + (f"; {w}" if w else "")
+    ax.set_title(title, fontsize=TITLE_FONT)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def faithfulness_curves(
+    curves: Mapping[str, Any],
+    *,
+    metric: Optional[str] = None,
+    ablation: Optional[str] = None,
+    n_units: Optional[int] = None,
+) -> Figure:
+    """Measured faithfulness versus circuit size, one line per ranking: left keep only the circuit (MIB's
+    faithfulness, CPR/CMD in the legend), right ablate the circuit. ``curves``: {name: FaithfulnessCurve}."""
+    fig = Figure(figsize=(12.0, 4.8))
+    left, right = fig.subplots(1, 2)
+    what = _what(metric, ablation)
+    for name, c in curves.items():
+        x = np.asarray(c.fractions) * 100
+        left.plot(x, c.keep, marker="o", ms=4, label=f"{name}  CPR {c.cpr:.3f}, CMD {c.cmd:.3f}")
+        right.plot(x, c.ablate, marker="o", ms=4, label=name)
+    n = n_units or (len(next(iter(curves.values())).ranking) if curves else None)
+    for ax_, kind in ((left, "keep only the circuit"), (right, "ablate the circuit")):
+        ax_.axhline(1.0, color="grey", lw=0.8, ls=":")
+        ax_.axhline(0.0, color="grey", lw=0.8, ls=":")
+        ax_.set_xlabel(f"circuit size, % of {n} units (top-ranked first)" if n else "circuit size, % of units", fontsize=FONT)
+        ax_.set_ylabel(
+            _with_what(f"faithfulness (f(C) − f(∅)) / (f(N) − f(∅)),\n{kind}", metric, ablation) if ax_ is left
+            else _with_what(f"effect left (f(N∖C) − f(∅)) / (f(N) − f(∅)),\n{kind}", metric, ablation),
+            fontsize=FONT,
+        )
+        ax_.tick_params(labelsize=FONT)
+        ax_.set_title(kind, fontsize=TITLE_FONT)
+        ax_.legend(fontsize=FONT - 1, loc="best")
+    fig.suptitle("measured faithfulness versus circuit size" + (f" ({what})" if what else ""), fontsize=TITLE_FONT)
     fig.tight_layout()
     return fig
 

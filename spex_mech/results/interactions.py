@@ -317,18 +317,22 @@ class Interactions:
 
     # ------------------------------------------------------------------ export
     def to_dataframe(self, basis: str = "mobius", index_order: int = 2):
-        """One row per term in ``basis``: units, labels, order, value (pandas DataFrame)."""
-        import pandas as pd
+        """One row per term in ``basis``: basis, order, units, labels, hook ids, value (pandas DataFrame)."""
+        from .exports import to_dataframe
 
-        terms = self.top(k=10**12, basis=basis, min_order=0, index_order=index_order)
-        return pd.DataFrame(
-            {
-                "units": [t.units for t in terms],
-                "labels": [" × ".join(t.labels) if t.labels else "∅" for t in terms],
-                "order": [t.order for t in terms],
-                "value": [t.value for t in terms],
-            }
-        )
+        return to_dataframe(self, basis, index_order)
+
+    def to_shapiq(self, index: str = "k-SII", max_order: int = 2):
+        """A shapiq ``InteractionValues`` (optional dependency; see :func:`spex_mech.results.exports.to_shapiq`)."""
+        from .exports import to_shapiq
+
+        return to_shapiq(self, index, max_order)
+
+    def to_mib(self, cfg: Mapping[str, Any], *, level: str = "node", kind: str = "mobius", path: Optional[str] = None) -> dict[str, Any]:
+        """MIB circuit-track node scores (see :func:`spex_mech.results.exports.to_mib`)."""
+        from .exports import to_mib
+
+        return to_mib(self, cfg, level=level, kind=kind, path=path)
 
     def to_dict(self) -> dict[str, Any]:
         return {

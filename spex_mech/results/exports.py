@@ -1,0 +1,187 @@
+"""Exports of an :class:`~spex_mech.Interactions` result to other tools' formats.
+
+* :func:`to_shapiq` — a shapiq ``InteractionValues`` (shapiq is an optional extra; it needs Python ≥ 3.12);
+* :func:`to_mib` — node-level importance scores as the MIB circuit track reads them (EAP-IG's
+  ``Graph.from_json``: ``cfg``, ``nodes`` ``{name: {in_graph, score}}``, ``edges``);
+* :func:`to_dataframe` — one row per term: basis, order, units, labels, hook ids, value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import TYPE_CHECKING, Any, Mapping, Optional
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .interactions import Interactions
+
+__all__ = ["SHAPIQ_INDICES", "mib_cfg", "mib_node_name", "shapiq_payload", "to_dataframe", "to_mib", "to_shapiq"]
+
+# our index name (upper case) → shapiq's
+SHAPIQ_INDICES = {
+    "SV": "SV",
+    "BV": "BV",
+    "SII": "SII",
+    "BII": "BII",
+    "K-SII": "k-SII",
+    "STII": "STII",
+    "FSII": "FSII",
+    "FBII": "FBII",
+    "MOBIUS": "Moebius",
+    "MÖBIUS": "Moebius",
+    "MOEBIUS": "Moebius",
+}
+
+_HEAD_ID = re.compile(r"^blocks\.(\d+)\.attn\.hook_z\[(\d+)\]$")
+_MLP_OUT_ID = re.compile(r"^blocks\.(\d+)\.hook_mlp_out$")
+_NEURON_ID = re.compile(r"^blocks\.(\d+)\.mlp\.hook_post\[(\d+)\]$")
+
+
+def shapiq_payload(result: "Interactions", index: str = "k-SII", max_order: int = 2) -> dict[str, Any]:
+    """The plain data of :func:`to_shapiq` (JSON-able): interactions, values, index, orders, baseline.
+
+    Values come from :meth:`Interactions.index` (exact on the spectrum). The ∅ entry is the surrogate's
+    f(∅) (FBII: its intercept), as shapiq stores it for SV, k-SII, STII, FSII, FBII and Moebius; for SII,
+    BII and BV shapiq's exact computer puts other numbers there, so compare those indices on |T| ≥ 1.
+    """
+    key = index.upper()
+    if key not in SHAPIQ_INDICES:
+        raise ValueError(f"index {index!r} has no shapiq counterpart; choose one of {', '.join(sorted(set(SHAPIQ_INDICES.values())))}")
+    name = SHAPIQ_INDICES[key]
+    if name in ("SV", "BV"):
+        max_order = 1
+    if name == "Moebius":  # not an order-k index: every dividend, as shapiq's exact computer returns it
+        max_order = max((len(k) for k in result.mobius()), default=0)
+    if max_order < 1:
+        raise ValueError(f"max_order must be ≥ 1, got {max_order}")
+    table = result.index("mobius" if name == "Moebius" else name, max_order)
+    empty_value = float(result.predict(np.zeros((1, result.n), dtype=bool))[0])
+    # shapiq's baseline is f(∅), except for FBII, whose ∅ term is the regression's intercept
+    baseline = float(table[()]) if name == "FBII" and () in table else empty_value
+    table.setdefault((), baseline)
+    items = sorted(table.items(), key=lambda kv: (len(kv[0]), kv[0]))
+    min_order = min((len(k) for k, _ in items), default=0)
+    return {
+        "index": name,
+        "max_order": int(max_order),
+        "min_order": int(min_order),
+        "n_players": int(result.n),
+        "interactions": [list(k) for k, _ in items],
+        "values": [float(v) for _, v in items],
+        "baseline_value": baseline,
+        "estimated": result.algorithm != "exhaustive",
+        "estimation_budget": int(result.n_evaluations) or None,
+    }
+
+
+def to_shapiq(result: "Interactions", index: str = "k-SII", max_order: int = 2) -> Any:
+    """The result as a shapiq ``InteractionValues`` for ``index`` up to ``max_order`` (computed exactly
+    from the spectrum). ``baseline_value`` is the surrogate's value with every unit ablated."""
+    try:
+        import shapiq  # noqa: F401
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("to_shapiq needs shapiq (pip install shapiq; it requires Python ≥ 3.12)") from err
+    from ._shapiq_bridge import interaction_values
+
+    return interaction_values(shapiq_payload(result, index, max_order))
+
+
+def mib_node_name(unit_id: str) -> Optional[str]:
+    """MIB/EAP-IG node name of a unit id: ``blocks.1.attn.hook_z[2]`` → ``a1.h2``, ``blocks.0.hook_mlp_out`` →
+    ``m0``; None for units MIB has no node for (neurons, tokens, data groups)."""
+    m = _HEAD_ID.match(unit_id)
+    if m:
+        return f"a{m.group(1)}.h{m.group(2)}"
+    m = _MLP_OUT_ID.match(unit_id)
+    if m:
+        return f"m{m.group(1)}"
+    return None
+
+
+def mib_cfg(model: Any) -> dict[str, Any]:
+    """MIB's graph ``cfg`` (n_layers, n_heads, d_model, parallel_attn_mlp) from a TransformerLens model."""
+    cfg = model.cfg
+    return {
+        "n_layers": int(cfg.n_layers),
+        "n_heads": int(cfg.n_heads),
+        "d_model": int(cfg.d_model),
+        "parallel_attn_mlp": bool(getattr(cfg, "parallel_attn_mlp", False)),
+    }
+
+
+def to_mib(
+    result: "Interactions",
+    cfg: Mapping[str, Any],
+    *,
+    level: str = "node",
+    kind: str = "mobius",
+    path: Optional[str] = None,
+) -> dict[str, Any]:
+    """Node importance scores in the MIB circuit track's JSON layout.
+
+    ``cfg``: ``n_layers``, ``n_heads``, ``d_model`` (and ``parallel_attn_mlp``, default False), e.g. from
+    :func:`mib_cfg`. Scores are :func:`~spex_mech.circuits.unit_scores` of ``kind`` (``mobius``: every
+    interaction's magnitude split among its members). Every scored node is written ``in_graph: true``;
+    nodes without a unit are left out, which MIB reads as unscored. ``edges`` is empty (node level).
+
+    ``level="neuron"`` is refused: MIB's neurons are the d_model coordinates of a node's output, which
+    no unit here (heads at ``hook_z``, MLP neurons at ``hook_post``) addresses. MLP neurons are refused at
+    node level too, rather than silently summed into ``m{l}``.
+    """
+    from ..circuits.rankings import unit_scores
+
+    if level != "node":
+        raise ValueError(
+            f"MIB level {level!r} is not supported: MIB's neuron level scores the d_model coordinates of each node's "
+            "output, which these units do not address; use level='node'"
+        )
+    missing = [k for k in ("n_layers", "n_heads", "d_model") if k not in cfg]
+    if missing:
+        raise ValueError(f"MIB cfg is missing {', '.join(missing)} (mib_cfg(model) builds it)")
+    scores = unit_scores(result, kind)
+    nodes: dict[str, dict[str, Any]] = {}
+    for i, uid in enumerate(result.ids):
+        name = mib_node_name(uid)
+        if name is None:
+            raise ValueError(f"unit {i} ({uid!r}) has no MIB node (MIB nodes are attention heads a<l>.h<h> and MLPs m<l>)")
+        layer = int(re.match(r"^[am](\d+)", name).group(1))
+        if layer >= int(cfg["n_layers"]) or (name.startswith("a") and int(name.split(".h")[1]) >= int(cfg["n_heads"])):
+            raise ValueError(f"unit {i} ({uid!r}) lies outside the model in cfg ({cfg['n_layers']} layers, {cfg['n_heads']} heads)")
+        if not math.isfinite(float(scores[i])):
+            raise ValueError(f"unit {i} ({uid!r}) has a non-finite score")
+        nodes[name] = {"in_graph": True, "score": float(scores[i])}
+    doc = {
+        "cfg": {
+            "n_layers": int(cfg["n_layers"]),
+            "n_heads": int(cfg["n_heads"]),
+            "d_model": int(cfg["d_model"]),
+            "parallel_attn_mlp": bool(cfg.get("parallel_attn_mlp", False)),
+        },
+        "nodes": nodes,
+        "edges": {},
+    }
+    if path is not None:
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh)
+    return doc
+
+
+def to_dataframe(result: "Interactions", basis: str = "mobius", index_order: int = 2) -> Any:
+    """One row per term of ``basis`` (including ∅): units, labels, order, value, basis, hook ids (pandas;
+    the first four columns as before, in the same order)."""
+    import pandas as pd
+
+    terms = result.top(k=10**12, basis=basis, min_order=0, index_order=index_order)
+    return pd.DataFrame(
+        {
+            "units": [t.units for t in terms],
+            "labels": [" × ".join(t.labels) if t.labels else "∅" for t in terms],
+            "order": [t.order for t in terms],
+            "value": [t.value for t in terms],
+            "basis": [basis] * len(terms),
+            "ids": [tuple(result.ids[i] for i in t.units) for t in terms],
+        }
+    )
