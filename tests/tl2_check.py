@@ -71,11 +71,26 @@ def oracle_references(model, ref_tokens, hooks, ablation):
     return out
 
 
-def oracle_values(model, tokens, masks, heads, neurons, token_spans, ablation, ref_tokens, value_fn):
-    """One ``run_with_hooks`` per mask; columns are heads, then neurons, then token spans."""
-    head_hooks = {f"blocks.{l}.attn.hook_z" for l, _ in heads}
-    neuron_hooks = {f"blocks.{l}.mlp.hook_post" for l, _ in neurons}
-    refs = oracle_references(model, ref_tokens, head_hooks | neuron_hooks, ablation)
+def unit_hooks(heads, neurons):
+    return {f"blocks.{l}.attn.hook_z" for l, _ in heads} | {f"blocks.{l}.mlp.hook_post" for l, _ in neurons}
+
+
+def ragged_mean_references(model, prompts, hooks):
+    """Mean activation over every real position of prompts of different lengths, each run alone."""
+    acts = {h: [] for h in hooks}
+    with torch.no_grad():
+        for row in prompts:
+            _, cache = model.run_with_cache(torch.tensor([row]), names_filter=lambda name: name in hooks)
+            for h in hooks:
+                acts[h].append(cache[h][0])  # [pos, *rest]
+    return {h: torch.cat(parts, dim=0).mean(dim=0) for h, parts in acts.items()}
+
+
+def oracle_values(model, tokens, masks, heads, neurons, token_spans, ablation, refs, value_fn):
+    """One ``run_with_hooks`` per mask; columns are heads, then neurons, then token spans.
+
+    ``refs``: replacement activations per hook (from :func:`oracle_references`; unused for zero).
+    """
     columns = [("z", l, i) for l, i in heads] + [("post", l, i) for l, i in neurons]
     out = []
     for mask in np.asarray(masks, dtype=bool):
@@ -161,7 +176,8 @@ def main() -> int:
             model, units, tokens, metrics.logprob(target=targets.tolist(), position=-2), ablation=ablation, reference=ref
         )
         plans[f"components/{ablation}"] = {k: game.plan[k] for k in ("share_prefix", "restrict_unembed")}
-        want = oracle_values(model, tokens, masks, HEADS, NEURONS, [], ablation, ref, logprob_of(targets, -2))
+        refs = oracle_references(model, ref, unit_hooks(HEADS, NEURONS), ablation)
+        want = oracle_values(model, tokens, masks, HEADS, NEURONS, [], ablation, refs, logprob_of(targets, -2))
         compare(f"components/{ablation}", game(masks), want, failures, record)
 
     # token units plus heads in one game, a logit difference at the last position
@@ -179,11 +195,28 @@ def main() -> int:
     )
     # the oracle's column order is heads then tokens; the game's is tokens then heads
     order = list(range(len(TOKEN_SPANS), n)) + list(range(len(TOKEN_SPANS)))
+    refs = oracle_references(model, reference, unit_hooks([(1, 0)], []), "mean")
     want = oracle_values(
-        model, tokens, masks[:, order], [(1, 0), (1, 1), (1, 3)], [], TOKEN_SPANS, "mean", reference,
+        model, tokens, masks[:, order], [(1, 0), (1, 1), (1, 3)], [], TOKEN_SPANS, "mean", refs,
         logit_diff_of(targets, wrong, -1),
     )
     compare("tokens+heads/mean", game(masks), want, failures, record)
+
+    # prompts of different lengths (ragged id lists): each prompt as if it ran alone, read at its own last
+    # token; the mean reference (the prompts themselves) averages real positions only
+    ragged = [tokens[0].tolist(), tokens[1, :7].tolist(), tokens[2, :5].tolist()]
+    n = len(units)
+    masks = np.vstack([np.ones(n, bool), np.zeros(n, bool), rng.random((10, n)) < 0.5])
+    for ablation in ("zero", "mean"):
+        game = sm.AblationGame(model, units, ragged, metrics.logprob(target=targets[:3].tolist()), ablation=ablation)
+        refs = ragged_mean_references(model, ragged, unit_hooks(HEADS, NEURONS)) if ablation == "mean" else {}
+        alone = [
+            oracle_values(
+                model, torch.tensor([row]), masks, HEADS, NEURONS, [], ablation, refs, logprob_of(targets[i : i + 1], -1)
+            )
+            for i, row in enumerate(ragged)
+        ]
+        compare(f"ragged/{ablation}", game(masks), np.mean(alone, axis=0), failures, record)
 
     summary = {
         "transformer_lens": getattr(transformer_lens, "__version__", None) or _dist_version("transformer-lens"),
