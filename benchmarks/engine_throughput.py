@@ -2,6 +2,7 @@
 
     python benchmarks/engine_throughput.py                 # CPU, writes benchmarks/results/engine.{md,json}
     python benchmarks/engine_throughput.py --device cuda   # same on a GPU
+    python benchmarks/engine_throughput.py --hf-twin       # boot_transformers GPT-2 folder vs its boot_native twin
 
 All three are measured in the same run on the same masks:
   (a) loop  — a Python loop calling ``model.run_with_hooks`` once per mask (mean ablation at hook_z for
@@ -10,6 +11,11 @@ All three are measured in the same run on the same masks:
       (it ablates nothing: the cost floor of running the model on that many rows);
   (c) game  — ``AblationGame`` (batched masks × prompts, prefix sharing, restricted unembedding).
 The metric is the log-prob of a target token at the last position.
+
+``--hf-twin`` instead times ``AblationGame`` on a GPT-2-small-shaped Hugging Face folder (random weights,
+written locally with ``transformers``, loaded with ``TransformerBridge.boot_transformers``) against a
+``boot_native`` bridge of the same shape, on the same masks in the same run, interleaved: heads of layers
+10-11, all 144 heads, all 36,864 neurons. Writes ``benchmarks/results/engine_hf.{md,json}``.
 """
 
 from __future__ import annotations
@@ -120,15 +126,102 @@ def bench_case(name, model, tokens, layers, n_masks, repeats, device):
     return row
 
 
+def gpt2_small_hf(folder: Path, device) -> object:
+    """A GPT-2-small-shaped ``GPT2LMHeadModel`` with random weights, saved and booted as a user would."""
+    import transformers
+    from transformer_lens.model_bridge import TransformerBridge
+
+    if not (folder / "config.json").exists():
+        cfg = transformers.GPT2Config(n_layer=12, n_embd=768, n_head=12, n_positions=64, vocab_size=50257)
+        torch.manual_seed(0)
+        transformers.GPT2LMHeadModel(cfg).save_pretrained(folder)
+    model = TransformerBridge.boot_transformers(str(folder), device=str(device), dtype=torch.float32)
+    model.eval()
+    return model
+
+
+def hf_twin_rows(args, device) -> list[dict]:
+    """HF folder vs boot_native twin: same units, prompts, masks; timings interleaved in one run."""
+    import tempfile
+
+    folder = Path(args.hf_folder or tempfile.mkdtemp(prefix="spex_gpt2_small_hf_"))
+    models = {"hf": gpt2_small_hf(folder, device), "native": build_native(GPT2_SMALL).to(device).eval()}
+    toks = torch.randint(1, 50257, (4, 20), generator=torch.Generator().manual_seed(4)).to(device)
+    cases = [
+        ("heads of layers 10-11", lambda m: sm.AttentionHeads(m, layers=[10, 11]), 8 if args.quick else 48),
+        ("all 144 heads", lambda m: sm.AttentionHeads(m), 8 if args.quick else 32),
+        ("all 36,864 neurons", lambda m: sum((sm.MLPNeurons(m, l) for l in range(1, 12)), sm.MLPNeurons(m, 0)), 4 if args.quick else 16),
+    ]
+    rows = []
+    for name, make, n_masks in cases:
+        games, build_s, exact = {}, {}, {}
+        masks = None
+        for kind, model in models.items():
+            start = time.perf_counter()
+            games[kind] = sm.AblationGame(model, make(model), toks, sm.metrics.logprob(target=5), progress=False)
+            build_s[kind] = time.perf_counter() - start
+            if masks is None:
+                masks = np.random.default_rng(0).random((n_masks, games[kind].n)) < 0.5
+            slow = sm.AblationGame(model, make(model), toks, sm.metrics.logprob(target=5), progress=False, share_prefix=False, restrict_unembed=False)
+            exact[kind] = float(np.max(np.abs(games[kind](masks[:2]) - slow(masks[:2]))))
+        best = {kind: float("inf") for kind in games}
+        for _ in range(args.repeats):
+            for kind, game in games.items():  # interleaved, so both see the same machine load
+                best[kind] = min(best[kind], timed(lambda g=game: g(masks), 1))
+        row = {
+            "case": f"GPT-2-small shape, {name}, 4 prompts x 20 tokens",
+            "device": str(device),
+            "units": int(games["hf"].n),
+            "masks": int(n_masks),
+            "hf_masks_per_s": n_masks / best["hf"],
+            "native_masks_per_s": n_masks / best["native"],
+            "hf_over_native": best["native"] / best["hf"],
+            "hf_build_s": build_s["hf"],
+            "native_build_s": build_s["native"],
+            "hf_plan": {k: games["hf"].plan[k] for k in ("share_prefix", "restrict_unembed")},
+            "native_plan": {k: games["native"].plan[k] for k in ("share_prefix", "restrict_unembed")},
+            "max_abs_diff_fast_vs_plain": max(exact.values()),
+        }
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
+def write_hf_twin(rows: list[dict], args) -> None:
+    meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine()}
+    out = Path(args.out).with_name("engine_hf")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    lines = [
+        f"HF folder (boot_transformers) vs boot_native twin ({meta}); masks/s, best of {args.repeats}, interleaved in one run.",
+        "",
+        "| case | units | masks | HF masks/s | native masks/s | HF ÷ native | build s (HF / native) | HF plan share / restrict | max |fast−plain| |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['case']} | {r['units']} | {r['masks']} | {r['hf_masks_per_s']:.2f} | {r['native_masks_per_s']:.2f} | "
+            f"{r['hf_over_native']:.2f}× | {r['hf_build_s']:.1f} / {r['native_build_s']:.1f} | "
+            f"{r['hf_plan']['share_prefix']} / {r['hf_plan']['restrict_unembed']} | {r['max_abs_diff_fast_vs_plain']:.1e} |"
+        )
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="small mask counts (smoke run)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "engine"))
+    parser.add_argument("--hf-twin", action="store_true", help="only the HF folder vs boot_native twin rows")
+    parser.add_argument("--hf-folder", help="where to write/reuse the GPT-2-small-shaped HF folder (default: a temp dir)")
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
+    if args.hf_twin:
+        write_hf_twin(hf_twin_rows(args, device), args)
+        return
     rows = []
 
     gpt2 = build_native(GPT2_SMALL).to(device)

@@ -14,7 +14,7 @@ import sys as _sys
 from .algorithms.exhaustive import exhaustive
 from .engine import ABLATIONS, AblationGame, metrics
 from .results import Interactions, Term, r2_score
-from .units import AttentionHeads, MLPNeurons, UnitSet
+from .units import AttentionHeads, AttentionLayers, HookUnits, MLPLayers, MLPNeurons, ResidualPositions, UnitSet
 from .valuefn import ValueFunction, as_value_function
 
 _sys.modules[__name__ + ".metrics"] = metrics  # `import spex_mech.metrics` works too
@@ -49,8 +49,12 @@ __all__ = [
     "ABLATIONS",
     "AblationGame",
     "AttentionHeads",
+    "AttentionLayers",
+    "HookUnits",
     "Interactions",
+    "MLPLayers",
     "MLPNeurons",
+    "ResidualPositions",
     "Term",
     "UnitSet",
     "ValueFunction",

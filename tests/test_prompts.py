@@ -24,7 +24,9 @@ ABLATIONS = ("mean", "mean_tokenwise", "zero", "resample")
 @pytest.fixture(scope="module", params=["right", "left"])
 def hf_gpt2(request, tmp_path_factory):
     folder = gpt2_folder(tmp_path_factory.mktemp(f"gpt2_{request.param}"), padding_side=request.param, n_layer=2)
-    return boot(folder)
+    model = boot(folder)
+    model.set_use_attn_result(True)
+    return model
 
 
 def _masks(n: int, count: int = 6, seed: int = 0) -> np.ndarray:
@@ -42,6 +44,12 @@ def _units(model, kind: str):
         return sm.MLPNeurons(model, 1, neurons=list(range(0, 128, 16)))
     if kind == "heads+neurons":
         return sm.AttentionHeads(model, layers=[1]) + sm.MLPNeurons(model, 0, neurons=[1, 5, 9])
+    if kind == "layers":
+        return sm.AttentionLayers(model) + sm.MLPLayers(model, layers=[0])
+    if kind == "result+positions":
+        return sm.AttentionHeads(model, layers=[1], at="hook_result") + sm.ResidualPositions(model, 0, [0, 2, 4])
+    if kind == "hook_units":
+        return sm.HookUnits(model, "blocks.0.hook_resid_post", dim=2, groups=[range(0, 16), range(16, 32)])
     raise KeyError(kind)
 
 
@@ -66,7 +74,7 @@ def test_prompts_are_left_aligned_with_lengths(hf_gpt2):
 
 
 @pytest.mark.parametrize("ablation", ABLATIONS)
-@pytest.mark.parametrize("kind", ["heads", "neurons", "heads+neurons"])
+@pytest.mark.parametrize("kind", ["heads", "neurons", "heads+neurons", "layers", "result+positions", "hook_units"])
 def test_ragged_game_is_mean_of_single_prompt_games(hf_gpt2, ablation, kind):
     units = _units(hf_gpt2, kind)
     ref = _reference(ablation, PROMPTS, CORRUPT)
@@ -116,7 +124,7 @@ def test_independent_oracle_mean_ablation_each_prompt_alone(hf_gpt2):
     for m in masks:
         vals = []
         for s in PROMPTS:
-            def patch(act, hook, layer):
+            def patch(act, hook, layer, m=m):
                 for col, (lay, h) in enumerate(order):
                     if lay == layer and not m[col]:
                         act[:, :, h] = means[layer][h]
@@ -160,3 +168,18 @@ def test_prompts_object_and_ragged_lists(hf_gpt2):
     p = prepare_prompts(hf_gpt2, rows)
     assert isinstance(p, Prompts) and p.rows() == rows and p.ragged
     assert prepare_prompts(hf_gpt2, p) is p
+
+
+@pytest.mark.parametrize("mask", ["pad", "embed_zero"])
+def test_ragged_token_units_are_mean_of_single_prompt_games(hf_gpt2, mask):
+    from spex_mech.units.tokens import TokenUnits
+
+    spans = [1, 2, (3, 5)]  # inside the shortest prompt
+    game = sm.AblationGame(hf_gpt2, TokenUnits(hf_gpt2, PROMPTS, spans, mask=mask), PROMPTS, metrics.logprob(" good"))
+    masks = _masks(game.n)
+    singles = [
+        sm.AblationGame(hf_gpt2, TokenUnits(hf_gpt2, [s], spans, mask=mask), [s], metrics.logprob(" good"))(masks)
+        for s in PROMPTS
+    ]
+    np.testing.assert_allclose(game(masks), np.mean(singles, axis=0), rtol=1e-5, atol=1e-6)
+    assert np.ptp(game(masks)) > 1e-3

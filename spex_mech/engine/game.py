@@ -4,13 +4,17 @@ Each mask row ablates its own units. Masks × prompts are flattened into one bat
 ``m·P + p`` is mask ``m`` on prompt ``p``) and chunked to a memory budget. Two exact savings:
 
 * **prefix sharing**: everything before the first masked hook runs once per prompt. For head units
-  the copies diverge at ``hook_z`` itself (the residual stream is expanded at ``hook_resid_pre`` and
-  the attention branch reads one copy per prompt), otherwise at the first masked block;
+  (or whole attention layers) the copies diverge at ``hook_z`` / ``hook_result`` / ``hook_attn_out``
+  itself (the residual stream is expanded at ``hook_resid_pre`` and the attention branch reads one copy
+  per prompt), otherwise at the first masked block. On Hugging Face bridges the attention's side
+  inputs (attention mask, rotary cos/sin) are copied with the stream (:mod:`.sharing`);
 * **restricted unembedding**: only the positions the metric reads reach the unembedding.
 
 Both are checked against the plain forward pass when the game is built (``"auto"``) and switched off
-with a warning if the model does not allow them (e.g. a model whose blocks take batch-shaped side
-inputs).
+with a warning saying what was switched off and what it costs if the model does not allow them (e.g.
+a model whose blocks take batch-shaped side inputs the engine does not know).
+
+Prompts are left-aligned (:mod:`.prompts`): every prompt runs as if alone, padding is never read.
 """
 
 from __future__ import annotations
@@ -240,10 +244,11 @@ class AblationGame:
     def _build_groups(self, sites: Sequence[Site], ref: Optional[Prompts]) -> list[_HookGroup]:
         merged: dict[str, dict[str, Any]] = {}
         for site in sites:
+            size = self._site_size(site)
             entry = merged.setdefault(
-                site.hook, {"dim": site.dim, "size": site.size, "slices": [], "columns": [], "ablation": site.ablation}
+                site.hook, {"dim": site.dim, "size": size, "slices": [], "columns": [], "ablation": site.ablation}
             )
-            if entry["dim"] != site.dim or entry["size"] != site.size or entry["ablation"] != site.ablation:
+            if entry["dim"] != site.dim or entry["size"] != size or entry["ablation"] != site.ablation:
                 raise ValueError(f"unit sets disagree on how to mask hook {site.hook!r}")
             entry["slices"].extend(site.slices)
             entry["columns"].extend(site.columns)
@@ -277,7 +282,7 @@ class AblationGame:
         for hook, entry in merged.items():
             kind = entry["ablation"] or self.ablation
             ref = refs.get(hook) if kind != "zero" else None
-            if ref is not None:
+            if ref is not None and entry["dim"] is not None and not (entry["dim"] == 1 and kind == "mean"):
                 expect = entry["size"]
                 got = ref.shape[entry["dim"] + 1]
                 if got != expect:
@@ -296,6 +301,23 @@ class AblationGame:
                 )
             )
         return groups
+
+    def _site_size(self, site: Site) -> int:
+        """Slices along the site's dim: 1 for a whole-activation site; the prompt length for positions."""
+        if site.dim is None:
+            if tuple(site.slices) != (0,):
+                raise ValueError(f"a whole-activation unit at hook {site.hook!r} must have slices (0,)")
+            return 1
+        if site.size is not None:
+            return site.size
+        if site.dim != 1:
+            raise ValueError(f"units at hook {site.hook!r}: size=None is only for positions (dim 1)")
+        late = [p for p in site.slices if p >= self.length]
+        if late:
+            raise ValueError(
+                f"units at hook {site.hook!r} address position {late[0]}, but the longest prompt has {self.length} tokens"
+            )
+        return self.length
 
     def _build_token_plan(self, token_sites: Sequence[TokenSite]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         plan = []
@@ -374,14 +396,15 @@ class AblationGame:
                 raise RuntimeError(
                     f"hook {group.hook!r} saw batch {act.shape[0]}, expected {n_masks}×{n_prompts} rows"
                 )
-            if act.ndim <= group.dim or act.shape[group.dim] != group.size:
-                raise ValueError(
-                    f"hook {group.hook!r} gives activations of shape {tuple(act.shape)}; the unit set expects "
-                    f"{group.size} slices along dim {group.dim}"
-                )
-            view = act.reshape(n_masks, n_prompts, *act.shape[1:])
             shape = [n_masks] + [1] * (act.ndim)
-            shape[group.dim + 1] = group.size
+            if group.dim is not None:  # None: the whole activation is one unit
+                if act.ndim <= group.dim or act.shape[group.dim] != group.size:
+                    raise ValueError(
+                        f"hook {group.hook!r} gives activations of shape {tuple(act.shape)}; the unit set expects "
+                        f"{group.size} slices along dim {group.dim}"
+                    )
+                shape[group.dim + 1] = group.size
+            view = act.reshape(n_masks, n_prompts, *act.shape[1:])
             k = keep.reshape(shape)
             if group.reference is None:
                 new = view.masked_fill(~k, 0)
@@ -398,14 +421,14 @@ class AblationGame:
         n_masks = masks.shape[0]
         n_prompts = prompt_idx.shape[0]
         tokens = self.tokens[prompt_idx]
-        first_hook = share.get("first_hook") if share else None
+        first_hooks = share.get("first_hook", ()) if share else ()
         hooks: list[tuple[str, Any]] = []
         for group in self.groups:
             keep = torch.ones((n_masks, group.size), dtype=torch.bool, device=self.device)
             keep[:, group.slices] = masks[:, group.columns]
             if group.reference is not None and group.reference.shape[1] != 1:  # per-prompt (resample)
                 group = _HookGroup(**{**group.__dict__, "reference": group.reference[:, prompt_idx]})
-            hooks.append((group.hook, self._mask_hook(group, keep, n_masks, n_prompts, expand=group.hook == first_hook)))
+            hooks.append((group.hook, self._mask_hook(group, keep, n_masks, n_prompts, expand=group.hook in first_hooks)))
         rows_prompt = prompt_idx.repeat(n_masks)
 
         def expand(act: torch.Tensor, hook: Any = None) -> torch.Tensor:
@@ -450,15 +473,19 @@ class AblationGame:
             return []
         has = (lambda h: True) if hook_names is None else (lambda h: h in hook_names)
         first_hooks = {g.hook for g in self.groups if g.layer == first}
+        local = {h[len(f"blocks.{first}.") :] for h in first_hooks}
         out = []
-        z_hook = f"blocks.{first}.attn.hook_z"
-        if z_hook in first_hooks and has(f"blocks.{first}.hook_resid_pre"):
-            # the first masked layer's attention (QKV, pattern, z) once per prompt: copies diverge at hook_z
+        attn_side = {"attn.hook_z", "attn.hook_result", "hook_attn_out"}
+        mlp_side = {"mlp.hook_pre", "mlp.hook_post", "hook_mlp_out", "hook_resid_post"}
+        if local & attn_side and local <= attn_side | mlp_side and has(f"blocks.{first}.hook_resid_pre"):
+            # the first masked layer's attention (QKV, pattern) once per prompt: copies diverge at its first
+            # masked hook (hook_z, hook_result or hook_attn_out)
+            expanding = tuple(sorted(f"blocks.{first}.{h}" for h in local & attn_side))
             for branch in (f"blocks.{first}.ln1.hook_in", f"blocks.{first}.ln1.hook_normalized"):
                 if has(branch):
-                    out.append({"mode": "branch", "expand_hook": f"blocks.{first}.hook_resid_pre", "branch_hook": branch, "first_hook": z_hook})
+                    out.append({"mode": "branch", "expand_hook": f"blocks.{first}.hook_resid_pre", "branch_hook": branch, "first_hook": expanding})
                     break
-        if first_hooks and all(h.endswith("mlp.hook_post") for h in first_hooks) and has(f"blocks.{first}.hook_resid_mid"):
+        if local and local <= mlp_side and has(f"blocks.{first}.hook_resid_mid"):
             out.append({"mode": "block", "expand_hook": f"blocks.{first}.hook_resid_mid"})
         if has(f"blocks.{first}.hook_resid_pre"):
             out.append({"mode": "block", "expand_hook": f"blocks.{first}.hook_resid_pre"})

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import torch
 
-__all__ = ["expand_side_inputs", "attention_modules"]
+__all__ = ["attention_modules", "expand_side_inputs"]
 
 
 def attention_modules(model: Any, first_layer: int) -> list[Any]:

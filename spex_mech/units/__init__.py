@@ -2,5 +2,16 @@
 
 from .base import Site, TokenSite, UnitSet
 from .components import AttentionHeads, MLPNeurons
+from .layers import AttentionLayers, HookUnits, MLPLayers, ResidualPositions
 
-__all__ = ["AttentionHeads", "MLPNeurons", "Site", "TokenSite", "UnitSet"]
+__all__ = [
+    "AttentionHeads",
+    "AttentionLayers",
+    "HookUnits",
+    "MLPLayers",
+    "MLPNeurons",
+    "ResidualPositions",
+    "Site",
+    "TokenSite",
+    "UnitSet",
+]

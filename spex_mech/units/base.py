@@ -35,11 +35,14 @@ class Site:
     (``batch pos head_index d_head`` for ``hook_z``, ``batch pos d_mlp`` for ``mlp.hook_post``). A unit may
     own several slices (a token span owns several positions). ``ablation`` forces an ablation kind for
     this site (``"zero"``); ``None`` uses the game's.
+
+    ``dim=None`` makes the whole activation one unit (``size=1``, ``slices=(0,)``); ``size=None`` with
+    ``dim=1`` slices prompt positions, sized to the prompts when the game is built.
     """
 
     hook: str
-    dim: int
-    size: int
+    dim: Optional[int]
+    size: Optional[int]
     slices: tuple[int, ...]
     columns: tuple[int, ...]
     ablation: Optional[str] = None

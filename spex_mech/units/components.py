@@ -14,8 +14,11 @@ from .base import Site, UnitSet, as_index_list, model_dims, require_hook
 __all__ = ["AttentionHeads", "MLPNeurons", "head_hook", "neuron_hook"]
 
 
-def head_hook(layer: int) -> str:
-    return f"blocks.{layer}.attn.hook_z"
+HEAD_HOOKS = ("hook_z", "hook_result")
+
+
+def head_hook(layer: int, at: str = "hook_z") -> str:
+    return f"blocks.{layer}.attn.{at}"
 
 
 def neuron_hook(layer: int) -> str:
@@ -35,8 +38,14 @@ def AttentionHeads(
     *,
     n_heads: Optional[int] = None,
     n_layers: Optional[int] = None,
+    at: str = "hook_z",
 ) -> UnitSet:
-    """One unit per attention head, masked at ``blocks.{l}.attn.hook_z``.
+    """One unit per attention head, masked at ``blocks.{l}.attn.hook_z`` (or ``at="hook_result"``).
+
+    ``hook_z`` is the head's output before ``W_O`` (``batch pos head_index d_head``); ``hook_result`` its
+    contribution to the residual stream after ``W_O`` (``batch pos head_index d_model``; TL 4 bridges
+    have it, TL 2 ``HookedTransformer`` needs ``cfg.use_attn_result``). Mean / resample references
+    differ accordingly; zero ablation gives the same values (up to ``b_O``, which neither hook masks).
 
     ``layers``: which layers (all by default). ``heads``: head indices used in every chosen layer, or
     a mapping ``{layer: [heads]}``. Ids look like ``blocks.1.attn.hook_z[2]``, labels like ``L1H2``.
@@ -44,6 +53,14 @@ def AttentionHeads(
     >>> units = AttentionHeads(model, layers=[0, 1])          # every head of layers 0 and 1
     >>> units = AttentionHeads(model, heads={0: [1, 2], 1: [1]})
     """
+    if at not in HEAD_HOOKS:
+        raise ValueError(f"heads are masked at one of {HEAD_HOOKS}, got at={at!r}")
+    cfg = getattr(model, "cfg", None)
+    if at == "hook_result" and getattr(cfg, "use_attn_result", None) is False:
+        raise ValueError(
+            "hook_result is switched off on this model: call model.set_use_attn_result(True) first "
+            "(it keeps every head's d_model-wide output, n_heads times the attention output's memory)"
+        )
     dims = model_dims(model)
     total_layers = n_layers or _need(dims["n_layers"], "n_layers", "n_layers=")
     per_layer = n_heads or _need(dims["n_heads"], "n_heads", "n_heads=")
@@ -59,7 +76,7 @@ def AttentionHeads(
         plan = {layer: as_index_list(heads, per_layer, "head", f"layer {layer}") for layer in chosen}
     ids, labels, sites = [], [], []
     for layer in sorted(plan):
-        hook = head_hook(layer)
+        hook = head_hook(layer, at)
         require_hook(model, hook)
         start = len(ids)
         for h in plan[layer]:

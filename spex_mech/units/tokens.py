@@ -39,13 +39,16 @@ SpanLike = Union[int, tuple, Sequence[int], range]
 
 # ---------------------------------------------------------------------------------------------- tokens
 def _as_token_matrix(model: Any, tokens: Any) -> torch.Tensor:
-    """Prompt ids as a LongTensor [P, pos] (strings go through ``model.to_tokens``)."""
+    """Prompt ids as a LongTensor [P, pos], left-aligned as the engine runs them (strings are tokenized
+    one by one, padding is dropped: position ``i`` is each prompt's ``i``-th real token)."""
+    from ..engine.prompts import prepare_prompts
+
     if isinstance(tokens, str) or (
         isinstance(tokens, (list, tuple)) and tokens and all(isinstance(t, str) for t in tokens)
     ):
         if not hasattr(model, "to_tokens") or getattr(model, "tokenizer", None) is None:
             raise TypeError("string prompts need a model with a tokenizer; pass token ids instead")
-        tokens = model.to_tokens(tokens)
+        tokens = prepare_prompts(model, tokens).tokens
     t = torch.as_tensor(tokens)
     if t.ndim == 1:
         t = t[None]
