@@ -111,6 +111,14 @@ def _sweep(cfg, resolved, store, out_dir: Path, started: float, quiet: bool) -> 
         faith = result.faithfulness(f, masks=masks)
     circuit = extract_circuit(result, cfg.get("output", "circuit_fraction", 0.9), f=f)
     curves, minimal, roles = _circuit_views(result, f, game, resolved, cfg.get("output", "circuit_fraction", 0.9))
+    stability = None
+    if cfg.get("output", "seed_stability", False):
+        from .circuits import top_k_overlap
+
+        seed0 = int(resolved.algorithm_kwargs.get("seed", 0))
+        seeds = [seed0, seed0 + 1, seed0 + 2]
+        reruns = [result] + [_algorithm(resolved.algorithm)(f, **{**resolved.algorithm_kwargs, "seed": s}) for s in seeds[1:]]
+        stability = top_k_overlap(reruns, seeds, k=10)
     run = {
         "config": str(cfg.path),
         "algorithm": resolved.algorithm,
@@ -129,6 +137,7 @@ def _sweep(cfg, resolved, store, out_dir: Path, started: float, quiet: bool) -> 
         "circuit": {"units": list(circuit.labels), "predicted_fraction": circuit.predicted_fraction, **circuit.measured},
         "minimal_circuit": {"units": list(minimal.labels), "keep": minimal.keep, "ablate": minimal.ablate, "found": minimal.found,
                             "n_evaluations": minimal.n_evaluations, "warnings": list(minimal.warnings)},
+        "seed_stability": None if stability is None else {"k": stability.k, "seeds": stability.seeds, "pairs": stability.pairs, "mean": stability.mean},
         "curves": {k: {"cpr": c.cpr, "cmd": c.cmd, "ablate_area": c.ablate_area, "sizes": c.sizes, "keep": c.keep, "ablate": c.ablate} for k, c in curves.items()},
         "seconds": {"algorithm_incl_model": round(t_algo, 3), "total": round(time.time() - started, 3)},
     }
@@ -142,7 +151,9 @@ def _sweep(cfg, resolved, store, out_dir: Path, started: float, quiet: bool) -> 
             "",
             circuit.summary(),
             minimal.summary(),
-            *(f"curve {k}: CPR {c.cpr:.3f}, CMD {c.cmd:.3f}" for k, c in curves.items()),
+            "measured faithfulness (keep only the top-k units) at k = " + " ".join(str(k) for k in next(iter(curves.values())).sizes),
+            *(f"  {k}: " + " ".join(f"{v:.2f}" for v in c.keep) + f"  → CPR {c.cpr:.3f}, CMD {c.cmd:.3f}" for k, c in curves.items()),
+            *(f"  warning: {w}" for w in sorted({w for c in curves.values() for w in c.warnings})),
             f"held-out faithfulness R² ({samples} uniform masks): {faith:.4f}" if faith is not None else "",
             f"evaluations: {result.n_evaluations} by the algorithm; {f.n_evaluations} fresh, {f.n_reused} answered from the store",
         ]
@@ -161,6 +172,7 @@ def _sweep(cfg, resolved, store, out_dir: Path, started: float, quiet: bool) -> 
         curves=curves,
         minimal=minimal,
         roles=roles,
+        stability=stability,
         **ctx,
     )
     if not quiet:

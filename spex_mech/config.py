@@ -90,6 +90,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str]]] = {
         "faithfulness_samples": ((int,), "held-out uniform masks for R² (0 skips)"),
         "flush_every": ((int,), "masks evaluated between store flushes"),
         "title": ((str,), "report title"),
+        "seed_stability": ((bool,), "rerun the algorithm with two more seeds at equal budget; report top-10 overlap"),
     },
 }
 REQUIRED = {"model": (), "algorithm": ("name",)}

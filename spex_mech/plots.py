@@ -13,14 +13,17 @@
 value measures; every axis or colour bar that shows values says so. Layers are read from unit ids
 (``blocks.1.attn.hook_z[2]``), falling back to labels (``L1H2``).
 
-Figures are plain :class:`matplotlib.figure.Figure` objects, not registered with pyplot, so importing
-this module never selects or changes the matplotlib backend and works headless. Save with
+Importing this module never imports pyplot nor selects or changes the matplotlib backend. Figures are
+plain :class:`matplotlib.figure.Figure` objects (headless savefig works), except when the caller has
+already imported pyplot or runs in a Jupyter kernel: then they are pyplot figures on the configured
+backend, so notebooks display them inline as before. Save with
 ``fig.savefig("x.png")`` or ``"x.svg"``; in a notebook a returned figure displays as any other.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
@@ -34,6 +37,7 @@ __all__ = ["faithfulness_curves", "head_heatmap", "interaction_graph", "pair_hea
 
 _LABEL = re.compile(r"^L(\d+)(H|N)(\d+)$")
 _ID_LAYER = re.compile(r"^blocks\.(\d+)\.")
+_HEAD_ID = re.compile(r"^blocks\.(\d+)\.attn\.hook_z\[(\d+)\]$")
 FONT = 10  # points: tick labels and annotations
 TITLE_FONT = 11
 
@@ -85,6 +89,10 @@ def head_heatmap(
     scores = result.shapley_values() if values == "shapley" else result.banzhaf_values()
     heads = {}
     for i, lab in enumerate(result.labels):
+        m = _HEAD_ID.match(result.ids[i]) if i < len(result.ids) else None
+        if m:
+            heads[(int(m.group(1)), int(m.group(2)))] = scores[i]
+            continue
         m = _LABEL.match(lab)
         if m and m.group(2) == "H":
             heads[(int(m.group(1)), int(m.group(3)))] = scores[i]
@@ -183,7 +191,7 @@ def interaction_graph(
     describe: Optional[Callable[[int], str]] = None,
 ) -> Figure:
     """Units placed by layer (x) and index (y); the ``k`` largest interactions of order ≥ 2 drawn as
-    edges (pairs) or hyperedges (a diamond hub linked to each member, labelled with the term's value);
+    edges (pairs) or hyperedges (a diamond hub linked to each member, labelled with its members and value);
     line width ∝ |value|, node size ∝ |first-order term|.
 
     ``units`` restricts the picture to a circuit's units; the title then says how many of the overall
@@ -220,7 +228,7 @@ def interaction_graph(
             for p in pts:
                 ax.plot([hub[0], p[0]], [hub[1], p[1]], color=color, lw=lw * 0.6, alpha=0.7, zorder=1, ls="--")
             ax.scatter([hub[0]], [hub[1]], s=60, color=color, zorder=2, marker="D")
-            ax.annotate(f"{t.order}-way {t.value:+.2g}", hub, xytext=(6, 4), textcoords="offset points", fontsize=FONT - 1, color=color, zorder=5)
+            ax.annotate(f"{'×'.join(t.labels)} {t.value:+.2g}", hub, xytext=(6, 4), textcoords="offset points", fontsize=FONT - 1, color=color, zorder=5)
     biggest_single = max([abs(v) for v in singles.values()] + [0.0]) or 1.0
     sizes = [500 + 1400 * abs(singles.get(u, 0.0)) / biggest_single for u in shown]
     ax.scatter([xy[u][0] for u in shown], [xy[u][1] for u in shown], s=sizes, color="#f4f6f7", edgecolors="#34495e", zorder=3)
@@ -261,33 +269,44 @@ def faithfulness_curves(
 ) -> Figure:
     """Measured faithfulness versus circuit size, one line per ranking: left keep only the circuit (MIB's
     faithfulness, CPR/CMD in the legend), right ablate the circuit. ``curves``: {name: FaithfulnessCurve}."""
-    fig = Figure(figsize=(12.0, 4.8))
+    fig = _new_figure((13.0, 6.5 + 0.22 * max(len(curves) - 4, 0)))
     left, right = fig.subplots(1, 2)
     what = _what(metric, ablation)
     for name, c in curves.items():
         x = np.asarray(c.fractions) * 100
-        left.plot(x, c.keep, marker="o", ms=4, label=f"{name}  CPR {c.cpr:.3f}, CMD {c.cmd:.3f}")
-        right.plot(x, c.ablate, marker="o", ms=4, label=name)
+        left.plot(x, c.keep, marker="o", ms=4, label=f"{name}: CPR {c.cpr:.3f}, CMD {c.cmd:.3f}")
+        right.plot(x, c.ablate, marker="o", ms=4)
     n = n_units or (len(next(iter(curves.values())).ranking) if curves else None)
-    for ax_, kind in ((left, "keep only the circuit"), (right, "ablate the circuit")):
+    panels = (
+        (left, "keep only the circuit", "faithfulness (f(C) − f(∅)) / (f(N) − f(∅))"),
+        (right, "ablate the circuit", "effect left (f(N∖C) − f(∅)) / (f(N) − f(∅))"),
+    )
+    for ax_, kind, ratio in panels:
         ax_.axhline(1.0, color="grey", lw=0.8, ls=":")
         ax_.axhline(0.0, color="grey", lw=0.8, ls=":")
         ax_.set_xlabel(f"circuit size, % of {n} units (top-ranked first)" if n else "circuit size, % of units", fontsize=FONT)
-        ax_.set_ylabel(
-            _with_what(f"faithfulness (f(C) − f(∅)) / (f(N) − f(∅)),\n{kind}", metric, ablation) if ax_ is left
-            else _with_what(f"effect left (f(N∖C) − f(∅)) / (f(N) − f(∅)),\n{kind}", metric, ablation),
-            fontsize=FONT,
-        )
+        ax_.set_ylabel(f"{kind}\n{what}" if what else kind, fontsize=FONT)
         ax_.tick_params(labelsize=FONT)
-        ax_.set_title(kind, fontsize=TITLE_FONT)
-        ax_.legend(fontsize=FONT - 1, loc="best")
-    fig.suptitle("measured faithfulness versus circuit size" + (f" ({what})" if what else ""), fontsize=TITLE_FONT)
-    fig.tight_layout()
+        ax_.set_title(ratio, fontsize=TITLE_FONT)
+    fig.legend(loc="lower center", ncol=2, fontsize=FONT - 1, frameon=False)
+    fig.suptitle("measured faithfulness versus circuit size (C: the top-ranked units; N: all units; ∅: none)", fontsize=TITLE_FONT)
+    fig.tight_layout(rect=(0, 0.02 + 0.026 * ((len(curves) + 1) // 2), 1, 1))
     return fig
 
 
 def _fig_ax(ax: Optional[Axes], size: tuple[float, float]) -> tuple[Figure, Axes]:
     if ax is not None:
         return ax.figure, ax
-    fig = Figure(figsize=size)  # not registered with pyplot: no backend is chosen or changed
+    fig = _new_figure(size)
     return fig, fig.add_subplot()
+
+
+def _new_figure(size: tuple[float, float]) -> Figure:
+    """A pyplot figure if the caller already uses pyplot or runs in a Jupyter kernel (so notebooks show it
+    inline, with the kernel's own backend), else a plain Figure that no backend knows about."""
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is None and "ipykernel" in sys.modules:
+        import matplotlib.pyplot as plt  # the kernel's configured (inline) backend; nothing is forced
+    if plt is not None:
+        return plt.figure(figsize=size)
+    return Figure(figsize=size)

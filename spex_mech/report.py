@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import sys
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
@@ -66,6 +67,9 @@ def write_figures(
         for fmt in formats:
             fig.savefig(folder / f"{name}.{fmt}", dpi=dpi, bbox_inches="tight")
         written[name] = f"{name}.{formats[0]}"
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is not None:
+            plt.close(fig)  # a pyplot figure (the caller uses pyplot): do not keep it open
     return written
 
 

@@ -92,6 +92,9 @@ def test_planted_gradients_and_the_surrogate():
     full = np.ones((1, game.n), bool)
     assert result.predict(full)[0] == pytest.approx(game(full)[0], abs=1e-5)
     assert result.algorithm == "attribution_patching" and result.labels[0] == "L0H0"
+    assert result.n_evaluations == 1
+    at_empty = attribution_patching(game, at="ablated")
+    assert at_empty.predict(~full)[0] == pytest.approx(game(~full)[0], abs=1e-5)
 
 
 def test_gradient_screen_misses_a_pure_interaction():

@@ -71,6 +71,18 @@ def test_cpr_and_cmd_by_hand():
     assert area_metrics([0.1, 0.5, 1.0], [0.0, 1.0, 1.0]) == pytest.approx((0.2 + 0.5, 0.2))
 
 
+def test_unit_scores_by_hand():
+    r = sm.Interactions.from_mobius({(): 5.0, (0,): -1.0, (0, 1): 0.6, (0, 1, 2): -0.3}, 4)
+    np.testing.assert_allclose(unit_scores(r, "mobius"), [1.0 + 0.3 + 0.1, 0.3 + 0.1, 0.1, 0.0])
+    np.testing.assert_allclose(unit_scores(r, "interaction"), [1.9, 0.9, 0.3, 0.0])
+    from spex_mech.circuit import unit_scores as old_scores
+
+    np.testing.assert_allclose(unit_scores(r, "interaction"), old_scores(r))
+    np.testing.assert_allclose(unit_scores(r, "shapley"), np.abs(r.shapley_values()))
+    assert ranking(unit_scores(r, "mobius")).tolist() == [0, 1, 2, 3]
+    assert ranking(np.array([1.0, 2.0, 2.0, 0.0])).tolist() == [1, 2, 0, 3]  # ties by index
+
+
 def test_large_n_uses_mibs_grid():
     sizes, x = size_grid(1000)
     assert tuple(x) == MIB_PERCENTAGES
@@ -94,6 +106,18 @@ def test_bad_ranking_is_refused():
     f = SparseFunction(3, {(0,): 1.0}, basis="mobius")
     with pytest.raises(ValueError, match="permutation of the 3 unit indices"):
         faithfulness_curve(f, [0, 1, 1])
+    with pytest.raises(ValueError, match="circuit sizes must lie in \\[0, 3\\]"):
+        faithfulness_curve(f, [0, 1, 2], sizes=[1, 4])
+    with pytest.raises(ValueError, match="equal length"):
+        faithfulness_curve(f, [0, 1, 2], sizes=[1, 2], fractions=[0.5])
+    with pytest.raises(ValueError, match="target must be in"):
+        minimal_circuit(f.truth, f, target=1.5)
+    with pytest.raises(ValueError, match="no effect"):
+        minimal_circuit(f.truth, SparseFunction(3, {(): 1.0}, basis="mobius"))
+    with pytest.raises(ValueError, match="score of unit 1 is not finite"):
+        ranking(np.array([1.0, np.nan, 0.0]))
+    with pytest.raises(ValueError, match="unknown score kind"):
+        unit_scores(f.truth, "lasso")
 
 
 def test_minimal_circuit_on_a_planted_function():
@@ -150,3 +174,51 @@ def test_minimal_circuit_on_the_planted_model_with_neurons():
     result = sm.spex(game, max_order=4, seed=0)
     c = minimal_circuit(result, game, target=0.99)
     assert c.found and c.units in minimal
+
+
+def test_large_n_curve_on_mibs_grid_equals_a_loop():
+    f = random_sparse_function(70, 30, orders=(1, 2), seed=2, basis="mobius")
+    order = ranking(unit_scores(f.truth, "mobius"))
+    curve = faithfulness_curve(f, order, warn=False)
+    assert curve.fractions == MIB_PERCENTAGES and curve.sizes == (0, 0, 0, 0, 1, 3, 7, 14, 35, 70)
+    ones = np.ones((1, 70), bool)
+    clean, empty = f.clean(ones)[0], f.clean(~ones)[0]
+    for j, k in enumerate(curve.sizes):
+        mask = np.zeros(70, bool)
+        mask[list(order[:k])] = True
+        assert curve.keep[j] == pytest.approx((f.clean(mask[None])[0] - empty) / (clean - empty), abs=1e-12)
+
+
+def test_top_k_overlap_by_hand():
+    from spex_mech.circuits import top_k_overlap
+
+    a = sm.Interactions.from_mobius({(0,): 3.0, (1,): 2.0, (0, 1): 1.0}, 3)
+    b = sm.Interactions.from_mobius({(0,): 3.0, (2,): 2.0, (0, 1): 1.0}, 3)
+    c = sm.Interactions.from_mobius({(2,): 3.0, (1, 2): 2.0, (1,): 1.0}, 3)
+    s = top_k_overlap([a, b, c], [0, 1, 2], k=2)
+    # top-2: a {0},{1}; b {0},{2}; c {2},{1,2} → overlaps ½, 0, ½
+    assert s.pairs == ((0, 1, 0.5), (0, 2, 0.0), (1, 2, 0.5))
+    assert s.mean == pytest.approx(1 / 3) and s.minimum == 0.0
+
+
+def test_cli_sweep_reports_minimal_circuit_curves_and_seed_stability(tmp_path):
+    import json
+
+    from spex_mech.cli import main
+
+    cfg = tmp_path / "planted.toml"
+    cfg.write_text(
+        '[model]\nzoo = "planted"\n[units]\nheads = "all"\n[ablation]\nkind = "zero"\n'
+        '[algorithm]\nname = "spex"\nmax_order = 3\nseed = 0\n'
+        "[output]\ncircuit_fraction = 0.99\nfaithfulness_samples = 0\nseed_stability = true\nfigures = [\"png\"]\n"
+    )
+    out = tmp_path / "run"
+    assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 0
+    run = json.loads((out / "results.json").read_text())["run"]
+    assert run["minimal_circuit"]["units"] == list(planted.CIRCUIT_HEADS) and run["minimal_circuit"]["found"]
+    assert set(run["curves"]) == {"spex Möbius share", "Shapley", "attribution patching"}
+    assert run["seed_stability"]["seeds"] == [0, 1, 2] and len(run["seed_stability"]["pairs"]) == 3
+    page = (out / "report.html").read_text()
+    assert "Minimal faithful circuit" in page and "Seed stability" in page and "faithfulness curves" in page
+    assert (out / "faithfulness_curves.png").exists()
+    assert "minimal circuit (target 0.99): 7 of 12 units" in (out / "summary.txt").read_text()

@@ -40,7 +40,6 @@ def _report_folder(tmp_path):
     truth = Interactions.from_mobius(
         {(): -3.0, (0, 6): 1.5, (1, 5): 0.8, (0, 1, 3): -0.3, (2,): 0.1, (3, 7): 0.05}, 8, labels=labels, ids=ids, algorithm="exhaustive"
     )
-    f = truth.predict
     curves = faithfulness_curves(lambda m: truth.predict(m), {k: ranking(unit_scores(truth, k)) for k in ("mobius", "shapley")}, n=8, warn=False)
     minimal = minimal_circuit(truth, lambda m: truth.predict(m), target=0.9, warn=False)
     circuit = extract_circuit(truth, 0.5, f=lambda m: truth.predict(m))
@@ -51,7 +50,6 @@ def _report_folder(tmp_path):
     figures = write_figures(truth, tmp_path, circuit=minimal, curves=curves, roles=roles, **ctx)
     write_report(tmp_path, truth, title="test report", circuit=circuit, figures=figures, curves=curves, minimal=minimal,
                  roles=roles, stability=stability, **ctx)
-    del f
     return figures
 
 
@@ -91,3 +89,50 @@ def test_report_renders_in_headless_chromium(tmp_path):
     run = subprocess.run(common + [f"--screenshot={shot}", "--window-size=1200,3000", (tmp_path / "report.html").as_uri()],
                          capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 0 and shot.stat().st_size > 20000, run.stderr[-2000:]
+
+
+def test_plots_read_layers_from_ids():
+    from spex_mech import plots
+    from spex_mech.results.interactions import Interactions
+
+    ids = ["blocks.3.attn.hook_z[1]", "blocks.0.mlp.hook_post[5]", "tok2"]
+    assert plots.unit_layers(["a", "b", "c"], ids) == [3, 0, None]
+    assert plots.unit_layers(["L2H0"]) == [2]
+    r = Interactions.from_mobius({(0,): 1.0, (0, 1): 0.5}, 3, labels=["x", "y", "z"], ids=ids)
+    fig = plots.head_heatmap(r)  # the head is found by its id although its label is "x"
+    assert fig.axes[0].get_images()[0].get_array().shape == (4, 2)
+
+
+def test_with_pyplot_already_in_use_figures_are_pyplot_figures(tmp_path):
+    code = (
+        "import matplotlib\n"
+        "matplotlib.use('Agg')\n"
+        "import matplotlib.pyplot as plt\n"
+        "from spex_mech import plots\n"
+        "from spex_mech.report import write_figures\n"
+        "from spex_mech.results.interactions import Interactions\n"
+        "r = Interactions.from_mobius({(0,): 0.5, (0, 1): -0.25}, 3, labels=['L0H0', 'L0H1', 'L1H0'])\n"
+        "fig = plots.top_bar(r)\n"
+        "assert plt.get_fignums() == [fig.number], plt.get_fignums()\n"
+        "plt.close('all')\n"
+        f"write_figures(r, __import__('pathlib').Path(r'{tmp_path}'))\n"
+        "assert plt.get_fignums() == [], 'the report left pyplot figures open'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_in_a_jupyter_kernel_figures_go_through_pyplot():
+    code = (
+        "import sys, types\n"
+        "sys.modules['ipykernel'] = types.ModuleType('ipykernel')  # as inside a notebook kernel\n"
+        "from spex_mech import plots\n"
+        "assert 'matplotlib.pyplot' not in sys.modules  # importing still imports no pyplot\n"
+        "from spex_mech.results.interactions import Interactions\n"
+        "fig = plots.top_bar(Interactions.from_mobius({(0,): 0.5}, 2))\n"
+        "import matplotlib.pyplot as plt\n"
+        "assert plt.get_fignums() == [fig.number]\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                          env={**__import__("os").environ, "MPLBACKEND": "Agg"})
+    assert proc.returncode == 0, proc.stderr

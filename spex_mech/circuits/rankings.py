@@ -5,6 +5,7 @@ How a unit's score derives from the interactions (``kind``):
 * ``"mobius"`` — Σ_{S ∋ i} |a(S)| / |S|: every Möbius dividend's magnitude is split equally among its
   members, so a unit that only acts inside a 3-way term still scores (first-order scores would miss it);
 * ``"fourier"`` — Σ_{S ∋ i, |S| ≥ 1} |F(S)| / |S|, the same split over Fourier coefficients;
+* ``"interaction"`` — Σ_{S ∋ i} |a(S)| unsplit (:func:`spex_mech.circuit.unit_scores`'s default);
 * ``"shapley"`` / ``"banzhaf"`` — |φ_i| / |ψ_i| (Shapley splits each Möbius term equally with its sign,
   so opposite-signed terms can cancel where the ``mobius`` score adds them);
 * ``"attribution"`` — |∂f/∂x_i| at the all-kept state, for a result of
@@ -23,7 +24,7 @@ from ..results.interactions import Interactions
 
 __all__ = ["SCORE_KINDS", "unit_scores", "ranking"]
 
-SCORE_KINDS = ("mobius", "fourier", "shapley", "banzhaf", "attribution")
+SCORE_KINDS = ("mobius", "fourier", "interaction", "shapley", "banzhaf", "attribution")
 
 
 def _split_scores(keys: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
@@ -42,6 +43,10 @@ def unit_scores(result: Interactions, kind: str = "mobius") -> np.ndarray:
         return _split_scores(keys, values, result.n)
     if low == "fourier":
         return _split_scores(result.keys, result.coefficients, result.n)
+    if low == "interaction":
+        keys, values = result._mobius_arrays()
+        orders = spec.key_orders(keys)
+        return _split_scores(keys, values * orders, result.n)  # undo the split: every member gets |a(S)|
     if low == "shapley":
         return np.abs(result.shapley_values())
     if low == "banzhaf":

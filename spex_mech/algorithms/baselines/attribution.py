@@ -13,8 +13,8 @@ agree with TransformerLens node by node (summed over positions); TransformerLens
 mean-ablation node scores and no MLP-neuron nodes, which is why the gates are our own.
 
 Result: the first-order Taylor surrogate at the chosen state, as :class:`~spex_mech.Interactions` with
-Möbius a({i}) = ∂f/∂x_i (so its Banzhaf/Shapley values and Möbius ranking are the gradients).
-``n_evaluations`` counts the one forward pass.
+Möbius a({i}) = ∂f/∂x_i (so its Banzhaf/Shapley values and Möbius ranking are the gradients); its
+value at the chosen state is the forward pass's own. ``n_evaluations`` is 1: the one forward pass.
 
 A gradient screen (:func:`gradient_screen`) keeps the units with the largest |gradient| and hands a
 smaller game to SPEX/ProxySPEX. Its failure mode: a unit that acts only through a pure interaction with
@@ -52,6 +52,11 @@ def attribution_scores(game: Any, at: str = "clean") -> np.ndarray:
 
     One forward and one backward pass over all prompts; the model's parameters and ``.grad`` are untouched.
     """
+    return _gradients(game, at)[0]
+
+
+def _gradients(game: Any, at: str) -> tuple[np.ndarray, float]:
+    """(∂f/∂x at the state, f at the state) from one forward and one backward pass."""
     if at not in ("clean", "ablated"):
         raise ValueError(f"at must be 'clean' or 'ablated', got {at!r}")
     g = _the_game(game)
@@ -98,19 +103,18 @@ def attribution_scores(game: Any, at: str = "clean") -> np.ndarray:
         out[group.columns.cpu().numpy()] = grad[group.slices].double().cpu().numpy()
     if hasattr(g, "n_evaluations"):
         g.n_evaluations += 1
-    return out
+    return out, float(value.detach())
 
 
 def attribution_patching(game: Any, at: str = "clean") -> Interactions:
     """Attribution patching as a first-order surrogate (see the module docstring).
 
     ``at="clean"``: f̂(x) = f(1) − Σ_i g_i (1 − x_i); ``at="ablated"``: f̂(x) = f(0) + Σ_i g_i x_i, with
-    g = :func:`attribution_scores` and the end value from one plain evaluation of the game.
+    g = :func:`attribution_scores` and f at that state from the same forward pass.
     """
     g = _the_game(game)
-    grads = attribution_scores(g, at)
+    grads, end = _gradients(g, at)
     n = g.n
-    end = float(game(np.ones((1, n), bool) if at == "clean" else np.zeros((1, n), bool))[0])
     const = end - float(grads.sum()) if at == "clean" else end
     terms = {(): const}
     terms.update({(i,): float(v) for i, v in enumerate(grads) if v != 0.0})
@@ -119,9 +123,9 @@ def attribution_patching(game: Any, at: str = "clean") -> Interactions:
         n,
         labels=g.labels,
         ids=g.ids,
-        n_evaluations=2,
+        n_evaluations=1,
         algorithm="attribution_patching",
-        params={"at": at, "gradients": grads.tolist(), "forward_passes": 2, "backward_passes": 1},
+        params={"at": at, "gradients": grads.tolist(), "forward_passes": 1, "backward_passes": 1},
     )
 
 
