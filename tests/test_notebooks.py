@@ -2,8 +2,8 @@
 
 Checked per notebook: no cell raises; every code cell that draws (``plots.*(...)``, ``plt.*``,
 ``.imshow(`` ...) has an image among its outputs (so figures display inline: importing spex_mech must not
-switch matplotlib to a non-inline backend); no progress-bar fallback warning (``IProgress not found``:
-tqdm.auto needs ipywidgets); and no notebook silences warnings wholesale.
+switch matplotlib to a non-inline backend), each figure once; no progress-bar fallback warning
+(``IProgress not found``: tqdm.auto needs ipywidgets); and no notebook silences warnings wholesale.
 """
 
 from __future__ import annotations
@@ -89,6 +89,10 @@ def _images(cell) -> int:
     return sum(1 for out in cell.get("outputs", []) if any(t in out.get("data", {}) for t in IMAGE_TYPES))
 
 
+def _image_data(cell) -> list[str]:
+    return [out["data"][t] for out in cell.get("outputs", []) for t in IMAGE_TYPES if t in out.get("data", {})]
+
+
 def _stderr(cell) -> str:
     return "".join(out.get("text", "") for out in cell.get("outputs", []) if out.get("name") == "stderr")
 
@@ -112,6 +116,8 @@ def test_notebook_runs_and_shows_its_figures(path, monkeypatch):
     drawing = [i for i, c in enumerate(cells) if DRAWS.search(c.source)]
     missing = [i for i in drawing if _images(cells[i]) == 0]
     assert not missing, f"{path.name}: code cell(s) {missing} draw a figure but show no image output"
+    twice = [i for i in drawing if _images(cells[i]) != len(set(_image_data(cells[i])))]
+    assert not twice, f"{path.name}: code cell(s) {twice} show the same figure twice (end the line with ';')"
     noisy = [i for i, c in enumerate(cells) if "IProgress not found" in _stderr(c)]
     assert not noisy, f"{path.name}: cell(s) {noisy} fell back from the Jupyter progress bar (ipywidgets missing?)"
     if path.name == "your_own_model.ipynb":
