@@ -83,7 +83,7 @@ def test_engine_on_a_transformer_lens_2_hooked_transformer_matches_per_mask_hook
     assert summary["model_class"] == "transformer_lens.HookedTransformer.HookedTransformer"
     assert Path(summary["spex_mech_file"]).resolve() == ROOT / "spex_mech" / "__init__.py"
     cases = {c["case"]: c for c in summary["cases"]}
-    expected = {f"components/{a}" for a in ("zero", "mean", "mean_tokenwise", "resample")} | {"tokens+heads/mean", "ragged/zero", "ragged/mean"}
+    expected = {f"components/{a}" for a in ("zero", "mean", "mean_tokenwise", "resample")} | {"tokens+heads/mean", "ragged/zero", "ragged/mean", "layers/zero", "layers/mean"}
     assert set(cases) == expected
     for case in cases.values():
         assert case["n_masks"] >= 10 and case["spread"] > 0.1, case  # the masks move the value: not a vacuous match

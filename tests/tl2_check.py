@@ -122,6 +122,31 @@ def oracle_values(model, tokens, masks, heads, neurons, token_spans, ablation, r
     return np.array(out)
 
 
+def oracle_whole_values(model, tokens, masks, hooks, ablation, ref_tokens, value_fn):
+    """Whole-activation units (one column per hook, e.g. ``hook_attn_out``): one ``run_with_hooks`` per mask."""
+    refs = {}
+    if ablation == "mean":
+        with torch.no_grad():
+            _, cache = model.run_with_cache(ref_tokens, names_filter=lambda name: name in hooks)
+        refs = {h: cache[h].mean(dim=(0, 1)) for h in hooks}
+    out = []
+    for mask in np.asarray(masks, dtype=bool):
+        fwd_hooks = []
+        for col, name in enumerate(hooks):
+            if mask[col]:
+                continue
+
+            def fn(act, hook=None, name=name):
+                act[:] = 0.0 if ablation == "zero" else refs[name]
+                return act
+
+            fwd_hooks.append((name, fn))
+        with torch.no_grad():
+            logits = model.run_with_hooks(tokens, fwd_hooks=fwd_hooks)
+        out.append(float(value_fn(logits).double().mean()))
+    return np.array(out)
+
+
 def logprob_of(targets, position):
     def value(logits):
         lp = torch.log_softmax(logits[:, position].double(), dim=-1)
@@ -201,6 +226,17 @@ def main() -> int:
         logit_diff_of(targets, wrong, -1),
     )
     compare("tokens+heads/mean", game(masks), want, failures, record)
+
+    # whole attention layers and whole MLPs (hook_attn_out, hook_mlp_out)
+    layers = sm.AttentionLayers(model) + sm.MLPLayers(model)
+    hooks = [f"blocks.{l}.hook_attn_out" for l in (0, 1)] + [f"blocks.{l}.hook_mlp_out" for l in (0, 1)]
+    masks = np.array([[(i >> j) & 1 for j in range(4)] for i in range(16)], dtype=bool)  # all 16 masks
+    for ablation in ("zero", "mean"):
+        game = sm.AblationGame(
+            model, layers, tokens, metrics.logprob(target=targets.tolist(), position=-2), ablation=ablation, reference=reference
+        )
+        want = oracle_whole_values(model, tokens, masks, hooks, ablation, reference, logprob_of(targets, -2))
+        compare(f"layers/{ablation}", game(masks), want, failures, record)
 
     # prompts of different lengths (ragged id lists): each prompt as if it ran alone, read at its own last
     # token; the mean reference (the prompts themselves) averages real positions only
