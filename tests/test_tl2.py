@@ -6,8 +6,8 @@ while its requirement list is unchanged. The repository is put on ``PYTHONPATH``
 is this checkout's ``spex_mech``.
 
 Pins: ``transformer-lens>=2,<3``; TL 2.x needs ``numpy<2`` (Python < 3.13), and ``datasets`` (which TL 2.x
-imports) pulls the newest ``pyarrow``, whose recent releases refuse to import with NumPy 1.x, hence
-``pyarrow<22``. torch is pinned to the version running the tests (no second download).
+imports) pulls the newest ``pyarrow``: 26 refuses to import with NumPy 1.26, 21 works, hence ``pyarrow<22``
+(resolved here: transformer-lens 2.18.0, transformers 4.57.6, numpy 1.26.4, pyarrow 21.0.0). torch is pinned to the version running the tests (no second download).
 """
 
 from __future__ import annotations
