@@ -145,7 +145,8 @@ def hf_twin_rows(args, device) -> list[dict]:
     import tempfile
 
     folder = Path(args.hf_folder or tempfile.mkdtemp(prefix="spex_gpt2_small_hf_"))
-    models = {"hf": gpt2_small_hf(folder, device), "native": build_native(GPT2_SMALL).to(device).eval()}
+    twin = {**GPT2_SMALL, "act_fn": "gelu_new"}  # HF GPT-2's activation
+    models = {"hf": gpt2_small_hf(folder, device), "native": build_native(twin).to(device).eval()}
     toks = torch.randint(1, 50257, (4, 20), generator=torch.Generator().manual_seed(4)).to(device)
     cases = [
         ("heads of layers 10-11", lambda m: sm.AttentionHeads(m, layers=[10, 11]), 8 if args.quick else 48),
@@ -188,7 +189,14 @@ def hf_twin_rows(args, device) -> list[dict]:
 
 
 def write_hf_twin(rows: list[dict], args) -> None:
-    meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine()}
+    import os
+
+    meta = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": platform.processor() or platform.machine(),
+        "load_avg_1min_at_end": round(os.getloadavg()[0], 1),
+    }
     out = Path(args.out).with_name("engine_hf")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))

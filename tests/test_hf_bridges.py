@@ -55,18 +55,24 @@ def test_sharing_on_and_exact_against_per_mask_hooks(hf_model, kind, ablation):
     np.testing.assert_allclose(game(masks), oracle, rtol=1e-5, atol=1e-5)
 
 
-def test_game_build_costs_reference_plus_two_small_passes(hf_model):
+@pytest.mark.parametrize("kind", ["heads", "neurons", "attn_layers"])
+def test_game_build_costs_reference_plus_two_small_passes(hf_model, kind):
     _, model = hf_model
+    units = {
+        "heads": lambda: sm.AttentionHeads(model, layers=[1, 2]),
+        "neurons": lambda: sm.MLPNeurons(model, 0) + sm.MLPNeurons(model, 2),
+        "attn_layers": lambda: sm.AttentionLayers(model),
+    }[kind]()
     calls = []
     handle = model.register_forward_hook(lambda mod, args, out: calls.append(args[0].shape[0] if args else None))
     try:
-        game = sm.AblationGame(model, sm.AttentionHeads(model, layers=[1, 2]), _tokens(shape=(6, 9)), metrics.logprob(target=5))
+        game = sm.AblationGame(model, units, _tokens(shape=(6, 9)), metrics.logprob(target=5))
     finally:
         handle.remove()
     assert game.plan["share_prefix"] and game.plan["restrict_unembed"]
     # one clean pass that also records the mean reference, then the plain and the fast verification runs
     assert len(calls) == 3, calls
-    assert calls[1] == 3 * 4 and calls[2] == 4  # 3 masks × 4 prompts plainly; 4 prompt rows when shared
+    assert calls[0] == 6 and calls[1] == 3 * 4 and calls[2] == 4  # 3 masks × 4 prompts plainly; 4 rows shared
 
 
 # -------------------------------------------------------------- a model that cannot share its prefix

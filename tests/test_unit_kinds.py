@@ -19,7 +19,7 @@ ALL = slice(None)
 
 @pytest.fixture(scope="module")
 def native():
-    return build_tiny(seed=3, n_layers=3)
+    return build_tiny(seed=3, n_layers=3)  # boot_native: no hook_result (set_use_attn_result is not implemented)
 
 
 @pytest.fixture(scope="module", params=["gpt2", "neox"])
@@ -33,7 +33,7 @@ def hf(request, tmp_path_factory):
     return model
 
 
-def _kinds(model, hf_model: bool):
+def _kinds(model, with_result: bool):
     """(name, unit set, [(hook, index tuple into the activation)] per unit, in column order)."""
     out = [
         ("attn_layers", sm.AttentionLayers(model), [(f"blocks.{l}.hook_attn_out", (ALL,)) for l in range(3)]),
@@ -54,7 +54,7 @@ def _kinds(model, hf_model: bool):
             [("blocks.1.hook_mlp_out", (ALL,)), ("blocks.2.hook_attn_out", (ALL,)), ("blocks.0.hook_mlp_out", (ALL,))],
         ),
     ]
-    if hf_model:
+    if with_result:
         out.append(
             (
                 "heads_result",
@@ -100,12 +100,12 @@ def _oracle(model, tokens, ref_tokens, masks, units, ablation, target):
     return np.array(out)
 
 
-def _check(model, hf_model):
+def _check(model):
     g = torch.Generator().manual_seed(5)
     vocab = model.cfg.d_vocab
     toks = torch.randint(1, min(vocab, 300), (3, 8), generator=g)
     corrupt = torch.randint(1, min(vocab, 300), (3, 8), generator=g)
-    for name, units, spec in _kinds(model, hf_model):
+    for name, units, spec in _kinds(model, with_result=getattr(model.cfg, "use_attn_result", False)):
         assert len(units) == len(spec)
         masks = np.random.default_rng(0).random((6, len(units))) < 0.5
         masks[0] = True
@@ -120,11 +120,12 @@ def _check(model, hf_model):
 
 
 def test_new_unit_kinds_native(native):
-    _check(native, hf_model=False)
+    _check(native)
 
 
 def test_new_unit_kinds_hf(hf):
-    _check(hf, hf_model=True)
+    assert hf.cfg.use_attn_result  # heads at hook_result are among the kinds checked
+    _check(hf)
 
 
 def test_ids_labels_and_sharing(hf):

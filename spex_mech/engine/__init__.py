@@ -3,5 +3,6 @@
 from . import metrics
 from .ablations import ABLATIONS
 from .game import AblationGame
+from .prompts import Prompts, prepare_prompts
 
-__all__ = ["ABLATIONS", "AblationGame", "metrics"]
+__all__ = ["ABLATIONS", "AblationGame", "Prompts", "metrics", "prepare_prompts"]

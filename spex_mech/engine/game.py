@@ -485,7 +485,10 @@ class AblationGame:
                 if has(branch):
                     out.append({"mode": "branch", "expand_hook": f"blocks.{first}.hook_resid_pre", "branch_hook": branch, "first_hook": expanding})
                     break
-        if local and local <= mlp_side and has(f"blocks.{first}.hook_resid_mid"):
+        # TL 4 bridges tap hook_resid_mid on the MLP branch (the stream added back is not the hooked
+        # tensor), so copying there cannot work: skip the candidate rather than spend a pass on it
+        bridge = type(self.model).__name__ == "TransformerBridge"
+        if local and local <= mlp_side and not bridge and has(f"blocks.{first}.hook_resid_mid"):
             out.append({"mode": "block", "expand_hook": f"blocks.{first}.hook_resid_mid"})
         if has(f"blocks.{first}.hook_resid_pre"):
             out.append({"mode": "block", "expand_hook": f"blocks.{first}.hook_resid_pre"})

@@ -59,7 +59,8 @@ def AttentionHeads(
     if at == "hook_result" and getattr(cfg, "use_attn_result", None) is False:
         raise ValueError(
             "hook_result is switched off on this model: call model.set_use_attn_result(True) first "
-            "(it keeps every head's d_model-wide output, n_heads times the attention output's memory)"
+            "(it keeps every head's d_model-wide output, n_heads times the attention output's memory; "
+            "boot_native bridges cannot: mask heads at hook_z there)"
         )
     dims = model_dims(model)
     total_layers = n_layers or _need(dims["n_layers"], "n_layers", "n_layers=")
