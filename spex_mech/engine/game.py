@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..runtime import interactive, model_device
 from ..units.base import Site, TokenSite, UnitSet, hook_layer, model_dims, model_hook_names
 from ..valuefn import check_values, to_mask_array
 from .ablations import ABLATIONS, reference_activations, run_with_fwd_hooks
@@ -57,13 +58,6 @@ class _HookGroup:
     @property
     def layer(self) -> int:
         return hook_layer(self.hook)
-
-
-def _model_device(model: Any) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except (StopIteration, AttributeError, TypeError):
-        return torch.device("cpu")
 
 
 def _total_memory_bytes() -> int:
@@ -130,10 +124,10 @@ class AblationGame:
         self.progress = progress
         self.n_evaluations = 0
 
-        model_device = _model_device(model)
-        self.device = torch.device(device) if device is not None else model_device
-        if self.device.type != model_device.type:
-            raise ValueError(f"the model is on {model_device} but device={self.device}; move the model first")
+        weights_device = model_device(model)
+        self.device = torch.device(device) if device is not None else weights_device
+        if self.device.type != weights_device.type:
+            raise ValueError(f"the model is on {weights_device} but device={self.device}; move the model first")
 
         self.prompts: Prompts = prepare_prompts(model, tokens, attention_mask=attention_mask).to(self.device)
         self.tokens = self.prompts.tokens
@@ -582,7 +576,7 @@ class AblationGame:
         per = max(1, self.rows_per_pass // self.n_prompts)
         n_chunks = math.ceil(total / per)
         show = self.progress if self.progress is not None else (None if n_chunks > 8 else False)
-        bar = tqdm(total=total, disable=(show is False) or (show is None and not _interactive()), desc="masked evals", unit="mask", leave=False)
+        bar = tqdm(total=total, disable=(show is False) or (show is None and not interactive()), desc="masked evals", unit="mask", leave=False)
         idx = torch.arange(self.n_prompts, device=self.device)
         try:
             with torch.inference_mode(), self._eval_mode():
@@ -603,12 +597,3 @@ class AblationGame:
             f"AblationGame(n={self.n} units, prompts={self.n_prompts}×{self.length}, ablation={self.ablation!r}, "
             f"metric={self.metric.name}, clean={self.clean_value:.4g})"
         )
-
-
-def _interactive() -> bool:
-    try:
-        import sys
-
-        return sys.stderr.isatty()
-    except Exception:  # pragma: no cover
-        return False

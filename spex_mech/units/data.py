@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..runtime import interactive
 from ..store import MaskStore
 from ..valuefn import to_mask_array
 from .lds import Recorder, lds, lds_masks, linear_datamodel
@@ -275,7 +276,7 @@ class TrainingSubsets:
             todo.setdefault(keys[i], []).append(int(i))
         fresh = np.array([rows[0] for rows in todo.values()], dtype=np.int64)
         step = self.batch_size
-        quiet = self.progress is False or (self.progress is None and (len(fresh) <= 4 * step or not _interactive()))
+        quiet = self.progress is False or (self.progress is None and (len(fresh) <= 4 * step or not interactive()))
         bar = tqdm(total=len(fresh), disable=quiet, desc="retrainings", unit="mask", leave=False)
         try:
             for start in range(0, len(fresh), step):
@@ -343,12 +344,3 @@ def _to_numpy(x: Any) -> Any:
     if hasattr(x, "detach") and hasattr(x, "cpu"):
         return x.detach().cpu().numpy()
     return x
-
-
-def _interactive() -> bool:
-    try:
-        import sys
-
-        return sys.stderr.isatty()
-    except Exception:  # pragma: no cover
-        return False

@@ -26,6 +26,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from ..runtime import model_device
 from ..engine import metrics as _metrics
 from .base import Site, TokenSite, UnitSet, model_dims, require_hook
 
@@ -59,13 +60,6 @@ def _as_token_matrix(model: Any, tokens: Any) -> torch.Tensor:
     if t.is_floating_point() or t.dtype == torch.bool:
         raise TypeError(f"tokens must be integer ids, got dtype {t.dtype}")
     return t.long().cpu()
-
-
-def _model_device(model: Any) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except (StopIteration, AttributeError, TypeError):
-        return torch.device("cpu")
 
 
 @dataclass(frozen=True)
@@ -154,7 +148,7 @@ def original_output(
             raise ValueError(
                 f"prompt length {length} + {max_new_tokens} new tokens exceeds the model's context ({n_ctx})"
             )
-        device = _model_device(model)
+        device = model_device(model)
         seq = prompt_ids.to(device)
         was_training = getattr(model, "training", False)
         if was_training and hasattr(model, "eval"):
