@@ -196,8 +196,8 @@ def _sweep(
     f.ids = game.ids
     spot_checked = f.spot_check(n_random=4, seed=0) if resume and stored_before else 0  # on the driver's own replica
     cluster_game, stored_cluster = _cluster_game(cfg, store, quiet, cleanup) if cleanup is not None else (None, None)
-    if cluster_game is not None:  # evaluate on the Ray actors; each finished chunk is stored as it arrives
-        game, f = cluster_game, stored_cluster
+    if cluster_game is not None:  # the algorithm's values come from the Ray actors, each chunk stored as it arrives;
+        f = stored_cluster  # `game` (the driver's replica) still serves metadata and attribution patching
         f.ids = game.ids
     t0 = time.time()
     try:
@@ -246,8 +246,8 @@ def _sweep(
         "curves": {k: {"cpr": c.cpr, "cmd": c.cmd, "ablate_area": c.ablate_area, "sizes": c.sizes, "keep": c.keep, "ablate": c.ablate} for k, c in curves.items()},
         "seconds": {"algorithm_incl_model": round(t_algo, 3), "total": round(time.time() - started, 3)},
     }
-    if hasattr(game, "describe"):
-        run["cluster"] = game.describe()
+    if cluster_game is not None:
+        run["cluster"] = cluster_game.describe()
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(jsonable({"run": run, "config": cfg.data, "interactions": result.to_dict()}), indent=2))
     store.export_npz(out_dir / "evaluations.npz")

@@ -22,6 +22,7 @@ only new ones are evaluated, and each finished batch is committed before the nex
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -153,6 +154,35 @@ class MaskStore:
                 f"store {self.path} was written for a different value function: " + "; ".join(diffs)
                 + " — its values do not apply; use another --out"
             )
+
+    @classmethod
+    def open_existing(cls, path: str | os.PathLike) -> "MaskStore":
+        """Open the store in ``path`` with the width and identity it was written with.
+
+        For reading or counting a run's values (tools, tests, a driver adopting its own run) without
+        rebuilding its identity; writing through it keeps that identity. A missing, damaged or
+        identity-less store raises :class:`StoreError`.
+
+        Parameters
+        ----------
+        path : folder of the store (holding ``store.sqlite``).
+
+        Returns
+        -------
+        MaskStore
+        """
+        db = Path(path) / DB_NAME
+        if not db.is_file():
+            raise StoreError(f"no store at {db}")
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30.0)) as conn:
+                rows = dict(conn.execute("SELECT key, value FROM identity").fetchall())
+        except sqlite3.DatabaseError as err:
+            raise StoreError(f"{db} is damaged or not a spex-mech store ({err})") from err
+        if "store.n" not in rows:
+            raise StoreError(f"{db} has no identity record, so what its values mean is unknown; it is refused")
+        meta = {k[5:]: json.loads(v) for k, v in rows.items() if k.startswith("meta.")}
+        return cls(path, int(json.loads(rows["store.n"])), meta, create=False)
 
     @property
     def identity(self) -> dict[str, Any]:

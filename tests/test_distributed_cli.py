@@ -21,11 +21,10 @@ import numpy as np
 import pytest
 
 from spex_mech.cli import main, run_sweep
-from spex_mech.config import load_config
 
 ray = pytest.importorskip("ray")
 
-from spex_mech.distributed import open_store  # noqa: E402
+from spex_mech.store import MaskStore, StoreError  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -100,9 +99,10 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
 
 def _stored(out: Path, cfg: Path) -> int:
     """Masks in the run's store, counted through the store API (0 before the run has made it)."""
-    if not (out / "store").exists():
+    try:
+        return len(MaskStore.open_existing(out / "store"))
+    except StoreError:  # not made yet (or its tables not committed yet)
         return 0
-    return len(open_store(out / "store", 16, load_config(cfg).game_identity()))
 
 
 def _spawn(cfg: Path, out: Path, marks: Path, *extra: str) -> subprocess.Popen:
@@ -154,7 +154,7 @@ def test_driver_killed_then_resume_evaluates_only_unfinished_chunks(local_ray, t
     # only what the killed driver had not stored was evaluated again
     assert resumed["fresh_evaluations"] == reference["fresh_evaluations"] - stored
     evaluated = np.load(tmp_path / "reference" / "evaluations.npz")
-    store = open_store(out / "store", 16, load_config(cfg).game_identity())
+    store = MaskStore.open_existing(out / "store")
     assert len(store) == len(evaluated["masks"])  # each mask stored exactly once
     found, values = store.lookup(evaluated["masks"])
     assert found.all() and np.array_equal(values, evaluated["values"])  # bit for bit, cluster vs single process
@@ -176,7 +176,7 @@ def test_ctrl_c_stops_the_actors(tmp_path):
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 130
-        assert err.strip().splitlines()[-1].startswith("spex-mech: interrupted;")
+        assert err.strip().splitlines()[-1].startswith("spex-mech: interrupted: ")
         deadline = time.time() + 20
         while any(_pid_alive(pid) for pid in actors) and time.time() < deadline:
             time.sleep(0.2)
@@ -202,8 +202,9 @@ def test_ctrl_c_stops_the_actors(tmp_path):
 def test_bad_cluster_section_is_a_config_error(tmp_path, capsys, section, message):
     cfg = _write(tmp_path, "bad.toml", BODY + "\n[cluster]\n" + section + "\n")
     assert main(["check", str(cfg)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err == f"spex-mech: config error: {message}"
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0].startswith("spex-mech check: loads the model")  # check says what it runs, then the one error line
+    assert lines[1:] == [f"spex-mech: config error: {message}"]
 
 
 def test_more_gpus_than_the_cluster_has_leaves_no_run_folder(local_ray, tmp_path, capsys):
