@@ -45,6 +45,7 @@ from .proxy import ProxyConfig, ProxyFit
 from .readout import ProxySpectrum, Ranking, greedy_order, rank_spectrum, read_spectrum
 from .records import VAL_FRACTION, ProxySpexParams, Settings, stage_seconds
 from .refit import Surrogate, grow_support, refit_support
+from .screen import LARGE_N, Screen, resolve_screen, screen_units
 from .selection import Readout, Selection, choose_support, search_readouts
 from .support import SupportChoice, greedy_support, select_support
 
@@ -56,7 +57,9 @@ __all__ = [
     "ProxySpectrum",
     "ProxySpexParams",
     "Ranking",
+    "LARGE_N",
     "Readout",
+    "Screen",
     "Selection",
     "Settings",
     "Split",
@@ -73,6 +76,7 @@ __all__ = [
     "rank_spectrum",
     "read_spectrum",
     "refit_support",
+    "screen_units",
     "search_readouts",
     "select_support",
     "split_design",
@@ -105,6 +109,7 @@ def proxyspex(
     learning_rate: Optional[float] = None,
     max_trees: Optional[int] = None,
     patience: Optional[int] = None,
+    screen: Union[str, bool] = "auto",
 ) -> Interactions:
     """Sparse Fourier interactions of ``f`` from a tree proxy fitted on ``budget`` random masks.
 
@@ -168,6 +173,12 @@ def proxyspex(
         cross-validation if there are at most 500 masks and that split's surrogate explains less
         than 99 % of the held-out variance.
 
+    screen:
+        The large-n regime (:mod:`.screen`): before any tree is fitted, keep only the units whose
+        marginal effect (on the value, then on the residual of the kept units' singletons) shows in
+        the training masks, and run every later stage on those units alone. ``"auto"`` (default)
+        screens above ``LARGE_N`` (4,096) units, so smaller problems are unchanged; ``True``/``False``
+        force it. ``params["screened_units"]`` is the number kept (None: not screened).
     depths, learning_rate, max_trees, patience:
         The tree knobs as separate keywords (the older spelling; None keeps the default): tree depths
         searched (one early-stopped fit each; default ``(3, max_order or 5)``), boosting step (0.1),
@@ -210,6 +221,9 @@ def proxyspex(
     design = evaluate(vf, design_masks(vf.n, int(budget), rng), batch_size)
     t_fit = time.perf_counter()
     split = split_design(design.m, rng, settings.may_cross_validate(design.m), settings.validation_fraction)
+    kept = screen_units(design.masks, design.values, split.train) if resolve_screen(screen, vf.n) else None
+    if kept is not None:  # every later stage sees the kept units only
+        design = Design(design.masks[:, kept.units], design.values)
     # 2. one early-stopped proxy per depth, fitted on the training masks, stopped on the validation masks
     fits = config.fit(*design.rows(split.train), *design.rows(split.val), seed=seed)
     t_extract = time.perf_counter()
@@ -223,9 +237,11 @@ def proxyspex(
         surrogate = grow_support(surrogate, design, selection.folds, max_order=top_order, seed=seed, n_jobs=n_jobs)
     seconds = stage_seconds(t0, t_fit, t_extract, t_refit, time.perf_counter(), selection)
     params = ProxySpexParams.from_stages(budget, seed, settings, split, selection, surrogate, seconds)
-    result = Interactions(
-        surrogate.keys, surrogate.values, vf.n, **vf.provenance(), algorithm="proxyspex", params=params
-    )
+    keys = surrogate.keys
+    if kept is not None:  # keys over the kept units back to the n units
+        keys = kept.lift_keys(keys)
+        params = params.with_screen(kept)
+    result = Interactions(keys, surrogate.values, vf.n, **vf.provenance(), algorithm="proxyspex", params=params)
     # 6. confirmation
     if confirm:
         rows = confirm_interactions(f, result, int(confirm), n_bases=confirm_bases, seed=seed + 1, vf=vf)
