@@ -11,14 +11,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-__all__ = [
-    "ValueFunction",
-    "as_value_function",
-    "resolve_n",
-    "resolve_labels",
-    "resolve_ids",
-    "to_mask_array",
-]
+__all__ = ["ValueFunction", "as_value_function", "resolve_n", "resolve_labels", "resolve_ids", "to_mask_array"]
 
 
 def resolve_n(f: Any, n: Optional[int]) -> int:
@@ -61,17 +54,13 @@ def resolve_ids(f: Any) -> Optional[list[str]]:
 
 def to_mask_array(masks: Any, n: int) -> np.ndarray:
     """Validate a 0/1 or bool mask matrix [B, n] (numpy, torch or nested lists) into bool numpy."""
-    if hasattr(masks, "detach") and hasattr(
-        masks, "cpu"
-    ):  # torch tensor, without importing torch
+    if hasattr(masks, "detach") and hasattr(masks, "cpu"):  # torch tensor, without importing torch
         masks = masks.detach().cpu().numpy()
     arr = np.asarray(masks)
     if arr.ndim == 1 and arr.shape[0] == n:
         arr = arr[None, :]
     if arr.ndim != 2:
-        raise ValueError(
-            f"masks must be a 2-d array [batch, n_units]; got shape {arr.shape}"
-        )
+        raise ValueError(f"masks must be a 2-d array [batch, n_units]; got shape {arr.shape}")
     if arr.shape[1] != n:
         raise ValueError(f"mask width {arr.shape[1]} does not match the {n} units")
     if arr.dtype == bool:
@@ -81,17 +70,12 @@ def to_mask_array(masks: Any, n: int) -> np.ndarray:
     bad = ~((arr == 0) | (arr == 1))
     if np.any(bad):
         rows, cols = np.nonzero(bad)
-        shown = ", ".join(
-            f"row {r} unit {c} = {arr[r, c].item()!r}"
-            for r, c in zip(rows[:5], cols[:5])
-        )
+        shown = ", ".join(f"row {r} unit {c} = {arr[r, c].item()!r}" for r, c in zip(rows[:5], cols[:5]))
         raise ValueError(f"masks must be 0/1; non-binary values at {shown}")
     return arr.astype(bool)
 
 
-def check_values(
-    values: Any, masks: np.ndarray, what: str = "value function"
-) -> np.ndarray:
+def check_values(values: Any, masks: np.ndarray, what: str = "value function") -> np.ndarray:
     """Values as float64 [B]; wrong shapes and NaN/inf are errors that name the mask rows."""
     if hasattr(values, "detach") and hasattr(values, "cpu"):
         values = values.detach().cpu().numpy()
@@ -108,12 +92,9 @@ def check_values(
     if np.any(bad):
         rows = np.nonzero(bad)[0]
         shown = "; ".join(
-            f"row {r}: {out[r]} (ablated units {np.nonzero(~masks[r])[0].tolist()[:12]})"
-            for r in rows[:5]
+            f"row {r}: {out[r]} (ablated units {np.nonzero(~masks[r])[0].tolist()[:12]})" for r in rows[:5]
         )
-        raise ValueError(
-            f"the {what} returned {len(rows)} non-finite value(s): {shown}"
-        )
+        raise ValueError(f"the {what} returned {len(rows)} non-finite value(s): {shown}")
     return out
 
 
@@ -124,18 +105,11 @@ class ValueFunction:
     default) and always returns float64 numpy values.
     """
 
-    def __init__(
-        self,
-        f: Callable[[np.ndarray], Any],
-        n: Optional[int] = None,
-        max_batch: Optional[int] = None,
-    ):
+    def __init__(self, f: Callable[[np.ndarray], Any], n: Optional[int] = None, max_batch: Optional[int] = None):
         if isinstance(f, ValueFunction):
             f = f.f
         if not callable(f):
-            raise TypeError(
-                f"the value function must be callable, got {type(f).__name__}"
-            )
+            raise TypeError(f"the value function must be callable, got {type(f).__name__}")
         self.f = f
         self.n = resolve_n(f, n)
         self.labels = resolve_labels(f, self.n)
@@ -145,11 +119,7 @@ class ValueFunction:
 
     def provenance(self) -> dict[str, Any]:
         """What every result carries from its value function: unit labels, ids, evaluations so far."""
-        return {
-            "labels": self.labels,
-            "ids": self.ids,
-            "n_evaluations": self.n_evaluations,
-        }
+        return {"labels": self.labels, "ids": self.ids, "n_evaluations": self.n_evaluations}
 
     def __call__(self, masks: Any) -> np.ndarray:
         arr = to_mask_array(masks, self.n)
@@ -163,9 +133,7 @@ class ValueFunction:
                 vals = check_values(self.f(chunk), chunk)
             except ValueError as err:
                 if start:
-                    raise ValueError(
-                        f"{err} (row numbers relative to offset {start})"
-                    ) from err
+                    raise ValueError(f"{err} (row numbers relative to offset {start})") from err
                 raise
             parts.append(vals)
             self.n_evaluations += chunk.shape[0]
@@ -180,9 +148,7 @@ def as_value_function(f: Any, n: Optional[int] = None) -> ValueFunction:
 MASK_BLOCK_CELLS = 1 << 22  # uniform draws per block of uniform_masks (float64: 32 MB)
 
 
-def uniform_masks(
-    n: int, n_samples: int, seed: Optional[int] | np.random.Generator = 0
-) -> np.ndarray:
+def uniform_masks(n: int, n_samples: int, seed: Optional[int] | np.random.Generator = 0) -> np.ndarray:
     """``n_samples`` i.i.d. uniform masks (each unit kept with probability ½), bool [n_samples, n].
 
     The uniform draws are made in row blocks of about ``MASK_BLOCK_CELLS`` cells, never as one float64

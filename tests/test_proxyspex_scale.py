@@ -19,9 +19,7 @@ from spex_mech.synthetic import SparseFunction
 
 
 def test_block_drawn_masks_equal_one_draw_and_leave_the_generator_alike(monkeypatch):
-    monkeypatch.setattr(
-        valuefn, "MASK_BLOCK_CELLS", 1000
-    )  # many blocks, one of them partial
+    monkeypatch.setattr(valuefn, "MASK_BLOCK_CELLS", 1000)  # many blocks, one of them partial
     for n, m in [(1, 7), (333, 50), (1500, 13), (4, 0)]:
         got_rng, want_rng = np.random.default_rng(5), np.random.default_rng(5)
         got = valuefn.uniform_masks(n, m, got_rng)
@@ -46,33 +44,23 @@ def test_marginal_z_matches_per_unit_means(monkeypatch):
             assert z[i] == 0.0
             continue
         on = masks[rows, i]
-        want = (y[on].mean() - y[~on].mean()) / (
-            sd * np.sqrt(1 / on.sum() + 1 / (~on).sum())
-        )
+        want = (y[on].mean() - y[~on].mean()) / (sd * np.sqrt(1 / on.sum() + 1 / (~on).sum()))
         assert z[i] == pytest.approx(want, rel=1e-5, abs=1e-6)
 
 
 def test_screen_keeps_planted_units_and_finds_a_hidden_one_on_the_residual():
     n, m = 3000, 2000
     # unit 11 moves the value by 0.3, hidden under unit 0's ±10: only the residual pass can see it
-    f = SparseFunction(
-        n, {(0,): 10.0, (11,): 0.3, (20, 21): 1.0, (30, 31, 32): 2.0}, basis="mobius"
-    )
+    f = SparseFunction(n, {(0,): 10.0, (11,): 0.3, (20, 21): 1.0, (30, 31, 32): 2.0}, basis="mobius")
     masks = valuefn.uniform_masks(n, m, np.random.default_rng(0))
     values = f.clean(masks)
     rows = np.arange(1600)
     kept = screen_units(masks, values, rows)
     planted = {0, 11, 20, 21, 30, 31, 32}
     assert planted <= set(kept.units.tolist())
-    assert 11 not in set(
-        np.nonzero(np.abs(screen_mod.marginal_z(masks, values[rows], rows)) >= 3.5)[
-            0
-        ].tolist()
-    )
+    assert 11 not in set(np.nonzero(np.abs(screen_mod.marginal_z(masks, values[rows], rows)) >= 3.5)[0].tolist())
     assert kept.second_pass >= 1
-    assert (
-        kept.units.shape[0] <= len(planted) + 10
-    )  # ~1.4 noise units expected per pass at |z| ≥ 3.5
+    assert kept.units.shape[0] <= len(planted) + 10  # ~1.4 noise units expected per pass at |z| ≥ 3.5
     assert np.all(np.diff(kept.units) > 0)
     lifted = kept.lift_keys(np.array([[0, 1], [2, -1], [-1, -1]]))
     assert lifted.tolist() == [
@@ -116,11 +104,7 @@ def test_large_n_regime_recovers_a_planted_spectrum():
 
 def _column_game(masks: np.ndarray) -> np.ndarray:
     """A planted game read off a few mask columns (no copy of the masks)."""
-    return (
-        1.0 * masks[:, 5]
-        + 1.5 * (masks[:, 100] & masks[:, 2000])
-        - 0.7 * (masks[:, 50] & masks[:, 60])
-    )
+    return 1.0 * masks[:, 5] + 1.5 * (masks[:, 100] & masks[:, 2000]) - 0.7 * (masks[:, 50] & masks[:, 60])
 
 
 _column_game.n = 30_000
@@ -128,20 +112,14 @@ _column_game.n = 30_000
 
 def test_large_n_regime_makes_no_float_copy_of_the_design(monkeypatch):
     n, m = _column_game.n, 600
-    monkeypatch.setattr(
-        valuefn, "MASK_BLOCK_CELLS", 1 << 20
-    )  # the draws' float64 blocks: 8 MB
-    monkeypatch.setattr(
-        screen_mod, "BLOCK_CELLS", 1 << 20
-    )  # the screen's float32 blocks: 4 MB
+    monkeypatch.setattr(valuefn, "MASK_BLOCK_CELLS", 1 << 20)  # the draws' float64 blocks: 8 MB
+    monkeypatch.setattr(screen_mod, "BLOCK_CELLS", 1 << 20)  # the screen's float32 blocks: 4 MB
     tracemalloc.start()
     result = proxyspex(_column_game, budget=m, seed=0, basis="mobius")
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     # the bool design is m·n bytes; one float32 copy of it would be 4× that, a float64 one 8×
-    assert peak < 3.0 * m * n, (
-        f"peak {peak / 1e6:.0f} MB for a {m * n / 1e6:.0f} MB bool design"
-    )
+    assert peak < 3.0 * m * n, f"peak {peak / 1e6:.0f} MB for a {m * n / 1e6:.0f} MB bool design"
     assert result.params["screened_units"] is not None
     top = {t.units for t in result.top(3, basis="mobius", min_order=1)}
     assert top == {(5,), (100, 2000), (50, 60)}
@@ -149,15 +127,11 @@ def test_large_n_regime_makes_no_float_copy_of_the_design(monkeypatch):
 
 def test_screen_auto_leaves_small_n_bit_identical_and_checks_its_argument():
     f = _planted(4300)
-    small = SparseFunction(
-        64, {(1, 2): 1.0, (3,): 0.5, (4, 5, 6): -0.7}, basis="mobius"
-    )
+    small = SparseFunction(64, {(1, 2): 1.0, (3,): 0.5, (4, 5, 6): -0.7}, basis="mobius")
     auto = proxyspex(small, budget=300, seed=1)
     off = proxyspex(small, budget=300, seed=1, screen=False)
     assert np.array_equal(auto.keys, off.keys)
-    assert np.array_equal(
-        auto.coefficients.view(np.int64), off.coefficients.view(np.int64)
-    )
+    assert np.array_equal(auto.coefficients.view(np.int64), off.coefficients.view(np.int64))
     assert auto.params["screened_units"] is None
     forced = proxyspex(small, budget=300, seed=1, screen=True)
     assert forced.params["screened_units"] <= 64

@@ -82,9 +82,7 @@ __all__ = [
     "split_design",
 ]
 
-LOW_R2_WARNING = (
-    0.5  # warn when the surrogate explains less held-out variance than this
-)
+LOW_R2_WARNING = 0.5  # warn when the surrogate explains less held-out variance than this
 MIN_BUDGET = 10
 
 
@@ -206,11 +204,7 @@ def proxyspex(
     TypeError, ImportError
         For a proxy that is neither a backend name nor a regressor, or a backend not installed.
     """
-    if (
-        isinstance(budget, bool)
-        or not isinstance(budget, (int, np.integer))
-        or int(budget) < MIN_BUDGET
-    ):
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or int(budget) < MIN_BUDGET:
         raise ValueError(f"budget must be an integer ≥ {MIN_BUDGET}, got {budget!r}")
     # fmt: off
     settings = Settings.from_arguments(
@@ -226,17 +220,8 @@ def proxyspex(
     # 1. design and evaluation; the early-stopping split (the first CV fold where CV may run)
     design = evaluate(vf, design_masks(vf.n, int(budget), rng), batch_size)
     t_fit = time.perf_counter()
-    split = split_design(
-        design.m,
-        rng,
-        settings.may_cross_validate(design.m),
-        settings.validation_fraction,
-    )
-    kept = (
-        screen_units(design.masks, design.values, split.train)
-        if resolve_screen(screen, vf.n)
-        else None
-    )
+    split = split_design(design.m, rng, settings.may_cross_validate(design.m), settings.validation_fraction)
+    kept = screen_units(design.masks, design.values, split.train) if resolve_screen(screen, vf.n) else None
     if kept is not None:  # every later stage sees the kept units only
         design = Design(design.masks[:, kept.units], design.values)
     # 2. one early-stopped proxy per depth, fitted on the training masks, stopped on the validation masks
@@ -249,37 +234,17 @@ def proxyspex(
     surrogate = refit_support(selection.best, design, settings.refine, n_jobs)
     if settings.grows:
         top_order = int(max_order) if max_order is not None else max(config.depths)
-        surrogate = grow_support(
-            surrogate,
-            design,
-            selection.folds,
-            max_order=top_order,
-            seed=seed,
-            n_jobs=n_jobs,
-        )
-    seconds = stage_seconds(
-        t0, t_fit, t_extract, t_refit, time.perf_counter(), selection
-    )
-    params = ProxySpexParams.from_stages(
-        budget, seed, settings, split, selection, surrogate, seconds
-    )
+        surrogate = grow_support(surrogate, design, selection.folds, max_order=top_order, seed=seed, n_jobs=n_jobs)
+    seconds = stage_seconds(t0, t_fit, t_extract, t_refit, time.perf_counter(), selection)
+    params = ProxySpexParams.from_stages(budget, seed, settings, split, selection, surrogate, seconds)
     keys = surrogate.keys
     if kept is not None:  # keys over the kept units back to the n units
         keys = kept.lift_keys(keys)
         params = params.with_screen(kept)
-    result = Interactions(
-        keys,
-        surrogate.values,
-        vf.n,
-        **vf.provenance(),
-        algorithm="proxyspex",
-        params=params,
-    )
+    result = Interactions(keys, surrogate.values, vf.n, **vf.provenance(), algorithm="proxyspex", params=params)
     # 6. confirmation
     if confirm:
-        rows = confirm_interactions(
-            f, result, int(confirm), n_bases=confirm_bases, seed=seed + 1, vf=vf
-        )
+        rows = confirm_interactions(f, result, int(confirm), n_bases=confirm_bases, seed=seed + 1, vf=vf)
         result.params = params = params.with_confirmation(rows)
         result.n_evaluations = vf.n_evaluations
     if params.validation_r2 < LOW_R2_WARNING:

@@ -22,14 +22,7 @@ if TYPE_CHECKING:  # the stage modules import these records
     from .screen import Screen
     from .selection import Selection
 
-__all__ = [
-    "ConfirmationRow",
-    "CurvePoint",
-    "ProxySpexParams",
-    "SearchRecord",
-    "Settings",
-    "stage_seconds",
-]
+__all__ = ["ConfirmationRow", "CurvePoint", "ProxySpexParams", "SearchRecord", "Settings", "stage_seconds"]
 
 VAL_FRACTION = 0.2
 _SINGLETON_MODES = ("auto", "all", "proxy", "ranked")
@@ -73,9 +66,7 @@ class Settings:
 
     def may_cross_validate(self, m: int) -> bool:
         """Whether ``m`` masks may be cross-validated (``True``, or ``"auto"`` with at most ``SMALL_BUDGET``)."""
-        return self.cross_validation is True or (
-            self.cross_validation == "auto" and m <= SMALL_BUDGET
-        )
+        return self.cross_validation is True or (self.cross_validation == "auto" and m <= SMALL_BUDGET)
 
     @property
     def grows(self) -> bool:
@@ -103,34 +94,20 @@ class Settings:
         ValueError
             Naming the first invalid argument and its value.
         """
-        if max_order is not None and (
-            isinstance(max_order, bool) or int(max_order) < 1
-        ):
+        if max_order is not None and (isinstance(max_order, bool) or int(max_order) < 1):
             raise ValueError(f"max_order must be a positive integer, got {max_order!r}")
         if n_coefficients != "auto" and (
-            isinstance(n_coefficients, bool)
-            or not isinstance(n_coefficients, (int, np.integer))
-            or n_coefficients < 0
+            isinstance(n_coefficients, bool) or not isinstance(n_coefficients, (int, np.integer)) or n_coefficients < 0
         ):
-            raise ValueError(
-                f"n_coefficients must be 'auto' or a non-negative integer, got {n_coefficients!r}"
-            )
+            raise ValueError(f"n_coefficients must be 'auto' or a non-negative integer, got {n_coefficients!r}")
         if basis not in ("auto", "fourier", "mobius"):
-            raise ValueError(
-                f"basis must be 'auto', 'fourier' or 'mobius', got {basis!r}"
-            )
+            raise ValueError(f"basis must be 'auto', 'fourier' or 'mobius', got {basis!r}")
         if singletons not in _SINGLETON_MODES:
-            raise ValueError(
-                f"singletons must be 'auto', 'all', 'proxy' or 'ranked', got {singletons!r}"
-            )
+            raise ValueError(f"singletons must be 'auto', 'all', 'proxy' or 'ranked', got {singletons!r}")
         if cross_validation not in ("auto", True, False):
-            raise ValueError(
-                f"cross_validation must be 'auto', True or False, got {cross_validation!r}"
-            )
+            raise ValueError(f"cross_validation must be 'auto', True or False, got {cross_validation!r}")
         if not 0.0 < validation_fraction < 1.0:
-            raise ValueError(
-                f"validation_fraction must lie in (0, 1), got {validation_fraction!r}"
-            )
+            raise ValueError(f"validation_fraction must lie in (0, 1), got {validation_fraction!r}")
         return cls(
             max_order=max_order,
             bases=("fourier", "mobius") if basis == "auto" else (basis,),
@@ -387,18 +364,11 @@ class ProxySpexParams(ParamsBase):
 
     def with_confirmation(self, rows: list) -> "ProxySpexParams":
         """Return a copy with the confirmation table and its count."""
-        return dataclasses.replace(
-            self, confirmation=rows, confirmed=int(sum(r["confirmed"] for r in rows))
-        )
+        return dataclasses.replace(self, confirmation=rows, confirmed=int(sum(r["confirmed"] for r in rows)))
 
 
 def stage_seconds(
-    t0: float,
-    t_fit: float,
-    t_extract: float,
-    t_refit: float,
-    t_end: float,
-    selection: Selection,
+    t0: float, t_fit: float, t_extract: float, t_refit: float, t_end: float, selection: Selection
 ) -> dict:
     """Stage times from the clock readings between stages.
 

@@ -29,16 +29,7 @@ from typing import Union
 
 import numpy as np
 
-__all__ = [
-    "BLOCK_CELLS",
-    "LARGE_N",
-    "SCREEN_MAX",
-    "SCREEN_Z",
-    "Screen",
-    "marginal_z",
-    "resolve_screen",
-    "screen_units",
-]
+__all__ = ["BLOCK_CELLS", "LARGE_N", "SCREEN_MAX", "SCREEN_Z", "Screen", "marginal_z", "resolve_screen", "screen_units"]
 
 LARGE_N = 4096  # screen="auto": screen above this many units (all existing benchmark points lie below)
 SCREEN_Z = 3.5  # |z| a unit needs to pass a screening pass
@@ -129,16 +120,12 @@ def marginal_z(masks: np.ndarray, values: np.ndarray, rows: np.ndarray) -> np.nd
     if sd <= 0 or not both.any():
         return z
     k, r = kept_count[both], removed_count[both]
-    diff = (
-        kept_sum[both] / k - (-kept_sum[both]) / r
-    )  # the values are centred: Σ over removed = −Σ over kept
+    diff = kept_sum[both] / k - (-kept_sum[both]) / r  # the values are centred: Σ over removed = −Σ over kept
     z[both] = diff / (sd * np.sqrt(1.0 / k + 1.0 / r))
     return z
 
 
-def _singleton_residual(
-    masks: np.ndarray, values: np.ndarray, rows: np.ndarray, units: np.ndarray
-) -> np.ndarray:
+def _singleton_residual(masks: np.ndarray, values: np.ndarray, rows: np.ndarray, units: np.ndarray) -> np.ndarray:
     """Residual of a least-squares fit of ``units``' singletons (and a constant) on ``rows``."""
     X = np.ones((rows.shape[0], units.shape[0] + 1))
     step = _block_rows(max(1, units.shape[0]))
@@ -149,12 +136,7 @@ def _singleton_residual(
 
 
 def screen_units(
-    masks: np.ndarray,
-    values: np.ndarray,
-    rows: np.ndarray,
-    *,
-    z: float = SCREEN_Z,
-    max_units: int = SCREEN_MAX,
+    masks: np.ndarray, values: np.ndarray, rows: np.ndarray, *, z: float = SCREEN_Z, max_units: int = SCREEN_MAX
 ) -> Screen:
     """Keep the units whose effect shows in the masks ``rows``: marginal, then residual screening.
 
@@ -183,20 +165,14 @@ def screen_units(
     first = first[np.argsort(-z1[first], kind="stable")][:max_units]
     second = np.zeros(0, dtype=np.int64)
     if first.shape[0] < max_units and first.shape[0] + 1 < rows.shape[0]:
-        residual = (
-            _singleton_residual(masks, y, rows, np.sort(first)) if first.size else y
-        )
+        residual = _singleton_residual(masks, y, rows, np.sort(first)) if first.size else y
         z2 = np.abs(marginal_z(masks, residual, rows))
         z2[first] = 0.0
         second = np.nonzero(z2 >= z)[0]
-        second = second[np.argsort(-z2[second], kind="stable")][
-            : max_units - first.shape[0]
-        ]
+        second = second[np.argsort(-z2[second], kind="stable")][: max_units - first.shape[0]]
     units = np.concatenate([first, second]).astype(np.int64)
     if units.size == 0:
         units = np.array([int(np.argmax(z1))], dtype=np.int64)
     if not math.isfinite(float(z1.max(initial=0.0))):
-        raise ValueError(
-            "screen: a unit's z-score is not finite (are the values finite?)"
-        )
+        raise ValueError("screen: a unit's z-score is not finite (are the values finite?)")
     return Screen(np.sort(units), int(n), int(first.shape[0]), int(second.shape[0]))
