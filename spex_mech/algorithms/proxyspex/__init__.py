@@ -4,6 +4,9 @@ Procedure (Butler et al., NeurIPS 2025, with the changes marked *), one public m
 
 1. :mod:`.design` — ``budget`` uniformly random masks, designed up front (distinct masks when
    n ≤ 24), evaluated in large batches; the early-stopping split (and cross-validation folds).
+   *Above ``LARGE_N`` (4,096) units, :mod:`.screen` keeps only the units whose marginal effect (on
+   the value, then on the residual of the kept singletons) shows in the training masks, and every
+   later stage runs on those units alone (``screen``; results map back to the n units).
 2. :mod:`.proxy` — a gradient-boosted tree proxy on (mask, value) pairs, configured by a
    :class:`ProxyConfig`. *Lean search: one early-stopped fit per depth (3 and 5 by default) on 80 %
    of the masks, stopped on the other 20 %, with a fixed learning rate, instead of a 5-fold grid.
