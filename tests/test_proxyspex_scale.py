@@ -70,6 +70,20 @@ def test_screen_keeps_planted_units_and_finds_a_hidden_one_on_the_residual():
     ]
 
 
+def test_the_pair_residual_pass_finds_a_unit_hidden_under_an_interaction():
+    n, m = 2000, 2000
+    # the AND of units 0 and 1 leaves unit-variance on the singletons' residual; unit 9 moves the value by 0.1
+    f = SparseFunction(n, {(0, 1): 4.0, (9,): 0.1}, basis="mobius")
+    masks = valuefn.uniform_masks(n, m, np.random.default_rng(3))
+    values = f.clean(masks)
+    rows = np.arange(1600)
+    kept = screen_units(masks, values, rows)
+    on_singletons = screen_mod._singleton_residual(masks, values[rows], rows, np.array([0, 1]))
+    assert abs(screen_mod.marginal_z(masks, on_singletons, rows)[9]) < 3.5  # the second pass cannot see it
+    assert {0, 1, 9} <= set(kept.units.tolist())
+    assert kept.third_pass >= 1
+
+
 def _planted_terms(n: int) -> dict:
     return {
         (5,): 1.0,

@@ -245,7 +245,7 @@ class ProxySpexParams(ParamsBase):
     screened_units : int or None
         In the large-n regime (:mod:`.screen`), the units kept by the screen (None: not screened).
     screen_passes : list of int or None
-        Units passed by the marginal and by the residual screening.
+        Units passed by the marginal, the residual and the pair-residual screening.
     """
 
     budget: int
@@ -359,7 +359,7 @@ class ProxySpexParams(ParamsBase):
             self,
             grown_terms=grown,
             screened_units=int(screen.units.shape[0]),
-            screen_passes=[screen.first_pass, screen.second_pass],
+            screen_passes=[screen.first_pass, screen.second_pass, screen.third_pass],
         )
 
     def with_confirmation(self, rows: list) -> "ProxySpexParams":

@@ -9,7 +9,10 @@ training masks, then runs its usual stages on those units alone and maps the res
    removed, as a z-score; units with |z| ≥ ``SCREEN_Z`` pass;
 2. residual screening: the passed units' singletons are fitted by least squares, and the
    remaining units are screened once more on the residual (a unit whose effect was hidden by the
-   variance of stronger ones).
+   variance of stronger ones);
+3. pair-residual screening: the singletons of all passed units and the AND products of pairs
+   among the ``PAIR_UNITS`` strongest are fitted, and the remaining units are screened on that
+   residual (a weak unit whose effect was hidden by the variance of strong interactions).
 
 Both passes read the bool masks in row blocks (float32 blocks of ``BLOCK_CELLS`` cells), so no
 m × n float copy is ever made. A unit that moves neither the value nor the residual on its own
@@ -29,11 +32,22 @@ from typing import Union
 
 import numpy as np
 
-__all__ = ["BLOCK_CELLS", "LARGE_N", "SCREEN_MAX", "SCREEN_Z", "Screen", "marginal_z", "resolve_screen", "screen_units"]
+__all__ = [
+    "BLOCK_CELLS",
+    "LARGE_N",
+    "PAIR_UNITS",
+    "SCREEN_MAX",
+    "SCREEN_Z",
+    "Screen",
+    "marginal_z",
+    "resolve_screen",
+    "screen_units",
+]
 
 LARGE_N = 4096  # screen="auto": screen above this many units (all existing benchmark points lie below)
 SCREEN_Z = 3.5  # |z| a unit needs to pass a screening pass
 SCREEN_MAX = 2048  # most units kept (the strongest by |z|, first pass first)
+PAIR_UNITS = 64  # the third pass fits AND pairs among at most this many of the strongest units
 BLOCK_CELLS = 1 << 23  # mask cells per float32 block (32 MB)
 
 
@@ -47,14 +61,16 @@ class Screen:
         int64, ascending: the kept units' indices among the n.
     n : int
         Number of units before screening.
-    first_pass, second_pass : int
-        Units passed by the marginal and by the residual screening (before the ``SCREEN_MAX`` cap).
+    first_pass, second_pass, third_pass : int
+        Units passed by the marginal, the residual and the pair-residual screening (after the
+        ``SCREEN_MAX`` cap).
     """
 
     units: np.ndarray
     n: int
     first_pass: int
     second_pass: int
+    third_pass: int = 0
 
     def lift_keys(self, keys: np.ndarray) -> np.ndarray:
         """Map keys over the kept units (indices 0..K−1, padding −1) back to the n units."""
@@ -135,6 +151,29 @@ def _singleton_residual(masks: np.ndarray, values: np.ndarray, rows: np.ndarray,
     return values - X @ beta
 
 
+def _pair_residual(
+    masks: np.ndarray, values: np.ndarray, rows: np.ndarray, units: np.ndarray, strong: np.ndarray
+) -> np.ndarray:
+    """Residual of a least-squares fit of ``units``' singletons and AND pairs among ``strong`` on ``rows``.
+
+    Solved by the normal equations with a tiny ridge (1e-9 of the mean diagonal) against exact
+    collinearity; the constant is unpenalised through centring.
+    """
+    sub = np.zeros((rows.shape[0], units.shape[0]), dtype=bool)
+    step = _block_rows(max(1, units.shape[0]))
+    for start in range(0, rows.shape[0], step):
+        sub[start : start + step] = masks[rows[start : start + step]][:, units]
+    pos = np.searchsorted(units, strong)
+    i, j = np.triu_indices(pos.shape[0], 1)
+    X = np.concatenate([sub, sub[:, pos[i]] & sub[:, pos[j]]], axis=1).astype(np.float64)
+    X -= X.mean(axis=0)
+    yc = values - values.mean()
+    gram = X.T @ X
+    gram[np.diag_indices_from(gram)] += 1e-9 * max(float(np.trace(gram)) / gram.shape[0], 1e-300)
+    beta = np.linalg.solve(gram, X.T @ yc)
+    return yc - X @ beta
+
+
 def screen_units(
     masks: np.ndarray, values: np.ndarray, rows: np.ndarray, *, z: float = SCREEN_Z, max_units: int = SCREEN_MAX
 ) -> Screen:
@@ -156,7 +195,9 @@ def screen_units(
     Returns
     -------
     Screen
-        At least one unit is always kept (the strongest), so the later stages have a column.
+        At least one unit is always kept (the strongest), so the later stages have a column. Each
+        residual pass runs only while fewer than ``max_units`` units are kept and its fit has at
+        most half as many columns as ``rows``.
     """
     n = masks.shape[1]
     y = np.asarray(values, dtype=np.float64)[rows]
@@ -170,9 +211,19 @@ def screen_units(
         z2[first] = 0.0
         second = np.nonzero(z2 >= z)[0]
         second = second[np.argsort(-z2[second], kind="stable")][: max_units - first.shape[0]]
-    units = np.concatenate([first, second]).astype(np.int64)
+    third = np.zeros(0, dtype=np.int64)
+    so_far = np.concatenate([first, second]).astype(np.int64)  # strongest first within each pass
+    strong = np.sort(so_far[:PAIR_UNITS])
+    n_cols = so_far.shape[0] + strong.shape[0] * (strong.shape[0] - 1) // 2
+    if 0 < so_far.shape[0] < max_units and 2 * (n_cols + 1) <= rows.shape[0]:
+        residual = _pair_residual(masks, y, rows, np.sort(so_far), strong)
+        z3 = np.abs(marginal_z(masks, residual, rows))
+        z3[so_far] = 0.0
+        third = np.nonzero(z3 >= z)[0]
+        third = third[np.argsort(-z3[third], kind="stable")][: max_units - so_far.shape[0]]
+    units = np.concatenate([so_far, third]).astype(np.int64)
     if units.size == 0:
         units = np.array([int(np.argmax(z1))], dtype=np.int64)
     if not math.isfinite(float(z1.max(initial=0.0))):
         raise ValueError("screen: a unit's z-score is not finite (are the values finite?)")
-    return Screen(np.sort(units), int(n), int(first.shape[0]), int(second.shape[0]))
+    return Screen(np.sort(units), int(n), int(first.shape[0]), int(second.shape[0]), int(third.shape[0]))
