@@ -7,6 +7,7 @@ fresh masks) for the screen and the whole run, and ``screen=False`` for the unch
 
 from __future__ import annotations
 
+import importlib.util
 import tracemalloc
 
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 
 from spex_mech import valuefn
 from spex_mech.algorithms.proxyspex import LARGE_N, proxyspex, screen_units
+from spex_mech.algorithms.proxyspex.screen import large_n_proxy
 from spex_mech.algorithms.proxyspex import screen as screen_mod
 from spex_mech.synthetic import SparseFunction
 
@@ -159,3 +161,10 @@ def test_screen_auto_leaves_small_n_bit_identical_and_checks_its_argument():
     }
     with pytest.raises(ValueError, match="screen"):
         proxyspex(f, budget=100, screen="yes")
+
+
+def test_auto_proxy_is_lightgbm_only_when_screening():
+    has_lgb = importlib.util.find_spec("lightgbm") is not None
+    assert large_n_proxy("auto", True) == ("lightgbm" if has_lgb else "auto")
+    assert large_n_proxy("auto", False) == "auto"
+    assert large_n_proxy("sklearn", True) == "sklearn"

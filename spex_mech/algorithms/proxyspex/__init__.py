@@ -48,7 +48,7 @@ from .proxy import ProxyConfig, ProxyFit
 from .readout import ProxySpectrum, Ranking, greedy_order, rank_spectrum, read_spectrum
 from .records import VAL_FRACTION, ProxySpexParams, Settings, stage_seconds
 from .refit import Surrogate, grow_support, refit_support
-from .screen import LARGE_N, Screen, resolve_screen, screen_units
+from .screen import LARGE_N, Screen, large_n_proxy, resolve_screen, screen_units
 from .selection import Readout, Selection, choose_support, search_readouts
 from .support import SupportChoice, greedy_support, select_support
 
@@ -128,7 +128,8 @@ def proxyspex(
     seed:
         Seeds the design, the validation split, the proxy and the confirmation bases.
     proxy:
-        ``"auto"``/``"sklearn"`` (HistGradientBoosting), ``"lightgbm"``, ``"xgboost"``, a
+        ``"auto"`` (HistGradientBoosting; LightGBM, when installed, in the screened large-n regime),
+        ``"sklearn"`` (HistGradientBoosting), ``"lightgbm"``, ``"xgboost"``, a
         scikit-learn-style tree regressor (fitted as given, no search), or a :class:`ProxyConfig`
         holding every tree knob (backend, depths, learning rate, tree cap, patience, threads).
     n_coefficients:
@@ -213,18 +214,19 @@ def proxyspex(
     settings = Settings.from_arguments(
         max_order=max_order, basis=basis, singletons=singletons, refine=refine, n_coefficients=n_coefficients,
         grow=grow, cross_validation=cross_validation, validation_fraction=validation_fraction, n_jobs=n_jobs)
-    config = ProxyConfig.from_arguments(
-        proxy, max_order=max_order, n_jobs=n_jobs, depths=depths, learning_rate=learning_rate,
-        max_trees=max_trees, patience=patience)
-    # fmt: on
     vf = ValueFunction(f, n, max_batch=batch_size)
+    screening = resolve_screen(screen, vf.n)
+    config = ProxyConfig.from_arguments(
+        large_n_proxy(proxy, screening), max_order=max_order, n_jobs=n_jobs, depths=depths,
+        learning_rate=learning_rate, max_trees=max_trees, patience=patience)
+    # fmt: on
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     # 1. design and evaluation; the early-stopping split (the first CV fold where CV may run)
     design = evaluate(vf, design_masks(vf.n, int(budget), rng), batch_size)
     t_fit = time.perf_counter()
     split = split_design(design.m, rng, settings.may_cross_validate(design.m), settings.validation_fraction)
-    kept = screen_units(design.masks, design.values, split.train) if resolve_screen(screen, vf.n) else None
+    kept = screen_units(design.masks, design.values, split.train) if screening else None
     if kept is not None:  # every later stage sees the kept units only
         design = Design(design.masks[:, kept.units], design.values)
     # 2. one early-stopped proxy per depth, fitted on the training masks, stopped on the validation masks
