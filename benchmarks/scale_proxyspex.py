@@ -91,6 +91,11 @@ def run_point(n: int, budget: int, screen: str, proxy: str, seed: int) -> dict:
     }
 
 
+def _key(row: dict) -> tuple:
+    """Rows of the same point and tree library replace each other."""
+    return row["n"], row["budget"], row["screen"], row.get("proxy")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ns", type=int, nargs="+", default=[1000, 10000, 36864])
@@ -125,12 +130,8 @@ def main() -> int:
     out = Path(args.out)
     meta = {"machine": platform.processor() or platform.machine(), "python": platform.python_version()}
     existing = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(".json").exists() else {"rows": []}
-    keep = [
-        r
-        for r in existing["rows"]
-        if (r["n"], r["budget"], r["screen"]) not in {(x["n"], x["budget"], x["screen"]) for x in rows}
-    ]
-    all_rows = sorted(keep + rows, key=lambda r: (r["screen"], r["n"], r["budget"]))
+    keep = [r for r in existing["rows"] if _key(r) not in {_key(x) for x in rows}]
+    all_rows = sorted(keep + rows, key=lambda r: (r["screen"], r["n"], r["budget"], str(r.get("proxy"))))
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": all_rows}, indent=1))
     out.with_suffix(".md").write_text(to_markdown(all_rows))
     return 0
@@ -154,7 +155,7 @@ def to_markdown(rows: list) -> str:
             f"{r['seconds_f']:.1f} | {r['seconds_design_and_evaluate_beyond_f']:.1f} | {r['seconds_fit']:.1f} | "
             f"{r['seconds_extract']:.1f} | {r['seconds_select']:.1f} | {r['seconds_refit']:.1f} | "
             f"{r['peak_rss_mb']:.0f} | {r['n_evaluations']} | {r['screened_units'] if r['screened_units'] else 'all'} | "
-            f"{r['test_r2']:.4f} | {r['planted_found']}/{r['planted_terms']} |"
+            f"{r['test_r2']:.6f} | {r['planted_found']}/{r['planted_terms']} |"
         )
     return (
         "# ProxySPEX at scale\n\n"
@@ -162,10 +163,12 @@ def to_markdown(rows: list) -> str:
         "`random_sparse_function(..., basis='mobius', seed=0)`), 10,000 masks unless stated, seed 0, "
         "n_jobs=1, on the shared 2-core CPU (other jobs were running: times are upper bounds). "
         "'beyond f' is the wall time minus the value function's own time; 'CPU' the process's CPU seconds "
-        "(user + system) over the whole call, a steadier measure than wall time on a shared machine; 'design' is drawing the masks "
-        "and batching them; 'planted found': planted Möbius terms whose coefficient in the result is within "
+        "(user + system) over the whole call, a steadier measure than wall time on a shared machine; "
+        "'design' is drawing the masks and batching them; 'fit' includes the screen (large-n regime) and "
+        "the tree fits; 'search' is the support search; large-n rows with 'sklearn' were run before `proxy='auto'` "
+        "chose LightGBM there (same code otherwise, no CPU column); 'planted found': planted Möbius terms whose coefficient in the result is within "
         "10 % of the truth; test R² against the clean function on 2,000 fresh masks. Peak RSS is the "
-        "process's (Python, numpy, scikit-learn and the masks included).\n\n" + head + "\n".join(lines) + "\n"
+        "process's (Python, numpy, the tree library and the masks included).\n\n" + head + "\n".join(lines) + "\n"
     )
 
 
