@@ -11,7 +11,7 @@ training masks, then runs its usual stages on those units alone and maps the res
    remaining units are screened once more on the residual (a unit whose effect was hidden by the
    variance of stronger ones);
 3. pair-residual screening: the singletons of all passed units and the AND products of pairs
-   among the ``PAIR_UNITS`` strongest are fitted, and the remaining units are screened on that
+   among the ``PAIR_UNITS`` strongest (fewer where the masks are few) are fitted, and the remaining units are screened on that
    residual (a weak unit whose effect was hidden by the variance of strong interactions).
 
 Both passes read the bool masks in row blocks (float32 blocks of ``BLOCK_CELLS`` cells), so no
@@ -226,9 +226,12 @@ def screen_units(
         second = second[np.argsort(-z2[second], kind="stable")][: max_units - first.shape[0]]
     third = np.zeros(0, dtype=np.int64)
     so_far = np.concatenate([first, second]).astype(np.int64)  # strongest first within each pass
-    strong = np.sort(so_far[:PAIR_UNITS])
-    n_cols = so_far.shape[0] + strong.shape[0] * (strong.shape[0] - 1) // 2
-    if 0 < so_far.shape[0] < max_units and 2 * (n_cols + 1) <= rows.shape[0]:
+    n_strong = min(PAIR_UNITS, so_far.shape[0])  # as many as keep the fit's columns ≤ half the rows
+    while n_strong > 1 and 2 * (so_far.shape[0] + n_strong * (n_strong - 1) // 2 + 1) > rows.shape[0]:
+        n_strong -= 1
+    strong = np.sort(so_far[:n_strong])
+    n_cols = so_far.shape[0] + n_strong * (n_strong - 1) // 2
+    if 0 < so_far.shape[0] < max_units and n_strong > 1 and 2 * (n_cols + 1) <= rows.shape[0]:
         residual = _pair_residual(masks, y, rows, np.sort(so_far), strong)
         z3 = np.abs(marginal_z(masks, residual, rows))
         z3[so_far] = 0.0
