@@ -86,6 +86,29 @@ def test_the_pair_residual_pass_finds_a_unit_hidden_under_an_interaction():
     assert kept.third_pass >= 1
 
 
+def test_the_pair_pass_shrinks_to_fit_few_masks(monkeypatch):
+    n, m = 2000, 400
+    # 30 strong units pass the first passes: 64 strong units' pairs would exceed half the 320 rows
+    terms = {(i,): 1.0 for i in range(30)}
+    terms[(100, 101)] = 6.0
+    f = SparseFunction(n, terms, basis="mobius")
+    masks = valuefn.uniform_masks(n, m, np.random.default_rng(4))
+    values = f.clean(masks)
+    rows = np.arange(320)
+    fitted = []
+    real = screen_mod._pair_residual
+
+    def spy(masks_, values_, rows_, units, strong):
+        fitted.append((units.shape[0], strong.shape[0]))
+        return real(masks_, values_, rows_, units, strong)
+
+    monkeypatch.setattr(screen_mod, "_pair_residual", spy)
+    screen_units(masks, values, rows)
+    assert len(fitted) == 1
+    units, strong = fitted[0]
+    assert strong >= 2 and 2 * (units + strong * (strong - 1) // 2 + 1) <= rows.shape[0]
+
+
 def _planted_terms(n: int) -> dict:
     return {
         (5,): 1.0,
