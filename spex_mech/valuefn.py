@@ -233,10 +233,23 @@ def as_value_function(f: Any, n: Optional[int] = None) -> ValueFunction:
     return ValueFunction(f, n)
 
 
+MASK_BLOCK_CELLS = 1 << 22  # uniform draws per block of uniform_masks (float64: 32 MB)
+
+
 def uniform_masks(n: int, n_samples: int, seed: Optional[int] | np.random.Generator = 0) -> np.ndarray:
-    """``n_samples`` i.i.d. uniform masks (each unit kept with probability ½), bool [n_samples, n]."""
+    """``n_samples`` i.i.d. uniform masks (each unit kept with probability ½), bool [n_samples, n].
+
+    The uniform draws are made in row blocks of about ``MASK_BLOCK_CELLS`` cells, never as one float64
+    [n_samples, n] array; a generator's draws come out in the same order either way, so the masks are
+    the same as from one ``rng.random((n_samples, n)) < 0.5``.
+    """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    return rng.random((n_samples, n)) < 0.5
+    out = np.empty((n_samples, n), dtype=bool)
+    step = max(1, MASK_BLOCK_CELLS // max(1, n))
+    for start in range(0, n_samples, step):
+        rows = min(step, n_samples - start)
+        np.less(rng.random((rows, n)), 0.5, out=out[start : start + rows])
+    return out
 
 
 def labels_or_default(labels: Optional[Sequence[str]], n: int) -> list[str]:

@@ -4,6 +4,9 @@ Procedure (Butler et al., NeurIPS 2025, with the changes marked *), one public m
 
 1. :mod:`.design` — ``budget`` uniformly random masks, designed up front (distinct masks when
    n ≤ 24), evaluated in large batches; the early-stopping split (and cross-validation folds).
+   *Above ``LARGE_N`` (4,096) units, :mod:`.screen` keeps only the units whose marginal effect (on
+   the value, then on the residual of the kept singletons) shows in the training masks, and every
+   later stage runs on those units alone (``screen``; results map back to the n units).
 2. :mod:`.proxy` — a gradient-boosted tree proxy on (mask, value) pairs, configured by a
    :class:`ProxyConfig`. *Lean search: one early-stopped fit per depth (3 and 5 by default) on 80 %
    of the masks, stopped on the other 20 %, with a fixed learning rate, instead of a 5-fold grid.
@@ -45,6 +48,7 @@ from .proxy import ProxyConfig, ProxyFit
 from .readout import ProxySpectrum, Ranking, greedy_order, rank_spectrum, read_spectrum
 from .records import VAL_FRACTION, ProxySpexParams, Settings, stage_seconds
 from .refit import Surrogate, grow_support, refit_support
+from .screen import LARGE_N, Screen, large_n_proxy, resolve_screen, screen_units
 from .selection import Readout, Selection, choose_support, search_readouts
 from .support import SupportChoice, greedy_support, select_support
 
@@ -56,7 +60,9 @@ __all__ = [
     "ProxySpectrum",
     "ProxySpexParams",
     "Ranking",
+    "LARGE_N",
     "Readout",
+    "Screen",
     "Selection",
     "Settings",
     "Split",
@@ -73,6 +79,7 @@ __all__ = [
     "rank_spectrum",
     "read_spectrum",
     "refit_support",
+    "screen_units",
     "search_readouts",
     "select_support",
     "split_design",
@@ -105,6 +112,7 @@ def proxyspex(
     learning_rate: Optional[float] = None,
     max_trees: Optional[int] = None,
     patience: Optional[int] = None,
+    screen: Union[str, bool] = "auto",
 ) -> Interactions:
     """Sparse Fourier interactions of ``f`` from a tree proxy fitted on ``budget`` random masks.
 
@@ -120,7 +128,8 @@ def proxyspex(
     seed:
         Seeds the design, the validation split, the proxy and the confirmation bases.
     proxy:
-        ``"auto"``/``"sklearn"`` (HistGradientBoosting), ``"lightgbm"``, ``"xgboost"``, a
+        ``"auto"`` (HistGradientBoosting; LightGBM, when installed, in the screened large-n regime),
+        ``"sklearn"`` (HistGradientBoosting), ``"lightgbm"``, ``"xgboost"``, a
         scikit-learn-style tree regressor (fitted as given, no search), or a :class:`ProxyConfig`
         holding every tree knob (backend, depths, learning rate, tree cap, patience, threads).
     n_coefficients:
@@ -168,6 +177,12 @@ def proxyspex(
         cross-validation if there are at most 500 masks and that split's surrogate explains less
         than 99 % of the held-out variance.
 
+    screen:
+        The large-n regime (:mod:`.screen`): before any tree is fitted, keep only the units whose
+        marginal effect (on the value, then on the residual of the kept units' singletons) shows in
+        the training masks, and run every later stage on those units alone. ``"auto"`` (default)
+        screens above ``LARGE_N`` (4,096) units, so smaller problems are unchanged; ``True``/``False``
+        force it. ``params["screened_units"]`` is the number kept (None: not screened).
     depths, learning_rate, max_trees, patience:
         The tree knobs as separate keywords (the older spelling; None keeps the default): tree depths
         searched (one early-stopped fit each; default ``(3, max_order or 5)``), boosting step (0.1),
@@ -199,17 +214,21 @@ def proxyspex(
     settings = Settings.from_arguments(
         max_order=max_order, basis=basis, singletons=singletons, refine=refine, n_coefficients=n_coefficients,
         grow=grow, cross_validation=cross_validation, validation_fraction=validation_fraction, n_jobs=n_jobs)
-    config = ProxyConfig.from_arguments(
-        proxy, max_order=max_order, n_jobs=n_jobs, depths=depths, learning_rate=learning_rate,
-        max_trees=max_trees, patience=patience)
-    # fmt: on
     vf = ValueFunction(f, n, max_batch=batch_size)
+    screening = resolve_screen(screen, vf.n)
+    config = ProxyConfig.from_arguments(
+        large_n_proxy(proxy, screening), max_order=max_order, n_jobs=n_jobs, depths=depths,
+        learning_rate=learning_rate, max_trees=max_trees, patience=patience)
+    # fmt: on
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     # 1. design and evaluation; the early-stopping split (the first CV fold where CV may run)
     design = evaluate(vf, design_masks(vf.n, int(budget), rng), batch_size)
     t_fit = time.perf_counter()
     split = split_design(design.m, rng, settings.may_cross_validate(design.m), settings.validation_fraction)
+    kept = screen_units(design.masks, design.values, split.train) if screening else None
+    if kept is not None:  # every later stage sees the kept units only
+        design = Design(design.masks[:, kept.units], design.values)
     # 2. one early-stopped proxy per depth, fitted on the training masks, stopped on the validation masks
     fits = config.fit(*design.rows(split.train), *design.rows(split.val), seed=seed)
     t_extract = time.perf_counter()
@@ -223,9 +242,11 @@ def proxyspex(
         surrogate = grow_support(surrogate, design, selection.folds, max_order=top_order, seed=seed, n_jobs=n_jobs)
     seconds = stage_seconds(t0, t_fit, t_extract, t_refit, time.perf_counter(), selection)
     params = ProxySpexParams.from_stages(budget, seed, settings, split, selection, surrogate, seconds)
-    result = Interactions(
-        surrogate.keys, surrogate.values, vf.n, **vf.provenance(), algorithm="proxyspex", params=params
-    )
+    keys = surrogate.keys
+    if kept is not None:  # keys over the kept units back to the n units
+        keys = kept.lift_keys(keys)
+        params = params.with_screen(kept)
+    result = Interactions(keys, surrogate.values, vf.n, **vf.provenance(), algorithm="proxyspex", params=params)
     # 6. confirmation
     if confirm:
         rows = confirm_interactions(f, result, int(confirm), n_bases=confirm_bases, seed=seed + 1, vf=vf)

@@ -19,6 +19,7 @@ from .design import SMALL_BUDGET
 if TYPE_CHECKING:  # the stage modules import these records
     from .design import Split
     from .refit import Surrogate
+    from .screen import Screen
     from .selection import Selection
 
 __all__ = ["ConfirmationRow", "CurvePoint", "ProxySpexParams", "SearchRecord", "Settings", "stage_seconds"]
@@ -241,6 +242,10 @@ class ProxySpexParams(ParamsBase):
         With ``confirm``, the confirmation table.
     confirmed : int or None
         With ``confirm``, how many rows were confirmed.
+    screened_units : int or None
+        In the large-n regime (:mod:`.screen`), the units kept by the screen (None: not screened).
+    screen_passes : list of int or None
+        Units passed by the marginal, the residual and the pair-residual screening.
     """
 
     budget: int
@@ -276,6 +281,8 @@ class ProxySpexParams(ParamsBase):
     refit_seconds: float
     confirmation: Optional[list] = None
     confirmed: Optional[int] = None
+    screened_units: Optional[int] = None
+    screen_passes: Optional[list] = None
 
     @classmethod
     def from_stages(
@@ -343,6 +350,16 @@ class ProxySpexParams(ParamsBase):
             extract_seconds=seconds["extract"],
             select_seconds=seconds["select"],
             refit_seconds=seconds["refit"],
+        )
+
+    def with_screen(self, screen: "Screen") -> "ProxySpexParams":
+        """Return a copy with the screen's counts, the grown terms mapped back to the n units."""
+        grown = [[int(screen.units[i]) for i in t] for t in self.grown_terms]
+        return dataclasses.replace(
+            self,
+            grown_terms=grown,
+            screened_units=int(screen.units.shape[0]),
+            screen_passes=[screen.first_pass, screen.second_pass, screen.third_pass],
         )
 
     def with_confirmation(self, rows: list) -> "ProxySpexParams":
