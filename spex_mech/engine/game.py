@@ -248,9 +248,13 @@ class AblationGame:
 
     def _measure_pass(self, chunk: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """One masked pass whose memory peak sets the rows per pass from now on (:mod:`.rowbudget`)."""
-        logits, peak, source = measure(
-            self.device, lambda: self._masked_logits(chunk, idx, self.plan["share"], self.plan["slice_hook"])
-        )
+        run = lambda: self._masked_logits(chunk, idx, self.plan["share"], self.plan["slice_hook"])  # noqa: E731
+        try:
+            logits, peak, source = measure(self.device, run)
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except Exception:  # noqa: BLE001 - the meter must not change behaviour: run unmeasured (re-raises real errors)
+            return run()
         rows = chunk.shape[0] * self.n_prompts
         if peak is not None and peak > 0:
             est = self.row_budget
