@@ -127,6 +127,7 @@ def _game(cfg, resolved):
             reference=resolved.reference,
             batch_size=cfg.get("output", "batch_size", "auto"),
             progress=False,
+            precision=cfg.get("model", "precision", "fp32"),
         )
     except (ValueError, TypeError, IndexError) as err:
         text = str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -147,6 +148,7 @@ def _identity(cfg, resolved, game) -> dict[str, Any]:
         ablation=resolved.ablation,
         entries=resolved.entries,
         device=resolved.device,
+        precision=game.precision,
     )
 
 

@@ -33,6 +33,7 @@ from ..units.base import Site, TokenSite, UnitSet, hook_layer, model_dims, model
 from ..valuefn import check_values, to_mask_array
 from .ablations import ABLATIONS, reference_activations, run_with_fwd_hooks
 from .metrics import Metric, as_metric
+from .precision import check_precision, reduced_precision
 from .prompts import Prompts, prepare_prompts, single_token_id
 from .rowbudget import HEADROOM, RowBudget, estimate_bytes_per_row, measure, memory_budget, rows_for
 from .sharing import attention_modules, expand_side_inputs
@@ -89,6 +90,10 @@ class AblationGame:
     share_prefix, restrict_unembed : ``"auto"`` (verify, then use), ``True`` or ``False``.
     attention_mask : optional 0/1 ``[P, pos]`` mask for id prompts (1 = real token), instead of
         recognising pad ids.
+    precision : ``"fp32"`` (default: exact), or opt-in reduced precision for the masked passes
+        (:mod:`.precision`): ``"tf32"`` (CUDA TF32 matmuls) or ``"bf16"`` (bfloat16 autocast, CPU or
+        CUDA). The clean run, the ablation references and the metric stay float32;
+        ``clean_value`` is the float32 clean metric.
 
     >>> game = AblationGame(model, AttentionHeads(model), tokens, metrics.logprob(position=-2))
     >>> game(np.ones((1, game.n)))          # the clean metric
@@ -109,6 +114,7 @@ class AblationGame:
         share_prefix: bool | str = "auto",
         restrict_unembed: bool | str = "auto",
         attention_mask: Any = None,
+        precision: str = "fp32",
     ):
         if not isinstance(units, UnitSet):
             raise TypeError(f"units must be a UnitSet (AttentionHeads, MLPNeurons, ...), got {type(units).__name__}")
@@ -124,11 +130,13 @@ class AblationGame:
         self.ablation = ablation
         self.progress = progress
         self.n_evaluations = 0
+        self.precision = check_precision(precision)
 
         model_device = _model_device(model)
         self.device = torch.device(device) if device is not None else model_device
         if self.device.type != model_device.type:
             raise ValueError(f"the model is on {model_device} but device={self.device}; move the model first")
+        check_precision(self.precision, self.device)
 
         self.prompts: Prompts = prepare_prompts(model, tokens, attention_mask=attention_mask).to(self.device)
         self.tokens = self.prompts.tokens
@@ -626,12 +634,14 @@ class AblationGame:
                     size = probe or per
                     chunk = torch.from_numpy(arr[start : start + size]).to(self.device)
                     try:
-                        if probe:
-                            self._probed = True
-                            logits = self._measure_pass(chunk, idx)
-                            probe, per = 0, max(1, self.rows_per_pass // self.n_prompts)
-                        else:
-                            logits = self._masked_logits(chunk, idx, self.plan["share"], self.plan["slice_hook"])
+                        with reduced_precision(self.precision, self.device):
+                            if probe:
+                                self._probed = True
+                                logits = self._measure_pass(chunk, idx)
+                                probe, per = 0, max(1, self.rows_per_pass // self.n_prompts)
+                            else:
+                                logits = self._masked_logits(chunk, idx, self.plan["share"], self.plan["slice_hook"])
+                        logits = logits.float()
                     except torch.cuda.OutOfMemoryError:
                         if size == 1:
                             raise
@@ -651,7 +661,8 @@ class AblationGame:
     def __repr__(self) -> str:
         return (
             f"AblationGame(n={self.n} units, prompts={self.n_prompts}×{self.length}, ablation={self.ablation!r}, "
-            f"metric={self.metric.name}, clean={self.clean_value:.4g})"
+            f"metric={self.metric.name}, clean={self.clean_value:.4g}"
+            + (f", precision={self.precision!r})" if self.precision != "fp32" else ")")
         )
 
 
