@@ -121,6 +121,13 @@ def main() -> None:
             f"{r['relative_to_max_abs']:.2%} | {r['relative_to_spread']:.2%} | {r['rows_per_pass']} | "
             f"{r['bytes_per_row']:.3g} ({r['row_source']}) |"
         )
+    lines += [
+        "",
+        "bytes/row is the automatic batch size's measurement (peak of the first pass / its rows, fixed per-pass "
+        "costs charged to the rows): under bf16 autocast the pass also holds bfloat16 copies of the weights, a "
+        "fixed cost that the one-point rule counts per row, so reduced precision gets the more conservative "
+        "batch. Deviation goals and GPU rates: run with `--device cuda` on a lent GPU.",
+    ]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -641,7 +641,8 @@ class AblationGame:
                                 probe, per = 0, max(1, self.rows_per_pass // self.n_prompts)
                             else:
                                 logits = self._masked_logits(chunk, idx, self.plan["share"], self.plan["slice_hook"])
-                        logits = logits.float()
+                        if self.precision != "fp32":
+                            logits = logits.float()  # the metric reads float32 logits
                     except torch.cuda.OutOfMemoryError:
                         if size == 1:
                             raise
