@@ -43,7 +43,15 @@ def _sync(device: torch.device) -> None:
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    name, flags = platform.processor() or platform.machine(), []
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        name = next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name"))
+        flags = [f for f in ("avx512_bf16", "amx_bf16") if f in text]
+    except (OSError, StopIteration):
+        pass
+    extra = f" ({', '.join(flags)})" if flags else ""
+    return f"CPU {name}{extra}, {torch.get_num_threads()} threads"
 
 
 def main() -> None:
@@ -126,7 +134,8 @@ def main() -> None:
         "bytes/row is the automatic batch size's measurement (peak of the first pass / its rows, fixed per-pass "
         "costs charged to the rows): under bf16 autocast the pass also holds bfloat16 copies of the weights, a "
         "fixed cost that the one-point rule counts per row, so reduced precision gets the more conservative "
-        "batch. Deviation goals and GPU rates: run with `--device cuda` on a lent GPU.",
+        "batch. Absolute rates on a shared machine vary with its load from run to run; the precisions are timed in "
+        "the same run, one after the other. Deviation goals and GPU rates: run with `--device cuda` on a lent GPU.",
     ]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
