@@ -5,7 +5,8 @@ d_mlp 3072, vocabulary 50,257), mean ablation of all 144 heads, log-prob of a ta
 position, ``prompts`` prompts of ``length`` tokens. For each precision the same masks are evaluated
 by ``AblationGame(precision=...)`` (automatic batch size, measured on first use); masks/s is the best
 of ``--repeats`` timed calls after a warm-up call, and the deviation is max |f − f_fp32| over the
-masks, also relative to max |f_fp32| and to the spread of f_fp32 over the masks.
+masks, also relative to max |f_fp32| and to the spread of f_fp32 over the masks. One more call runs
+under the engine's own memory meter: its peak is reported against the budget the rows were chosen for.
 
     python benchmarks/precision.py                   # CPU: fp32, bf16 → benchmarks/results/precision_cpu.{md,json}
     python benchmarks/precision.py --device cuda     # fp32, tf32, bf16 → benchmarks/results/precision_cuda.{md,json}
@@ -27,6 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import spex_mech as sm  # noqa: E402
+from spex_mech.engine.rowbudget import PeakMeter  # noqa: E402
 from spex_mech.zoo._bridge import build_native  # noqa: E402
 
 GPT2_SMALL = dict(
@@ -83,6 +85,8 @@ def main() -> None:
             game(masks)
             _sync(device)
             best = min(best, time.perf_counter() - t)
+        with PeakMeter(device) as meter:  # one more call: its peak against the budget the rows were chosen for
+            game(masks)
         if exact is None:
             exact = values
         dev = float(np.abs(values - exact).max())
@@ -97,6 +101,8 @@ def main() -> None:
                 "rows_per_pass": game.rows_per_pass,
                 "bytes_per_row": game.row_budget.bytes_per_row,
                 "row_source": game.row_budget.source,
+                "call_peak_bytes": meter.peak,
+                "budget_bytes": game.row_budget.budget_bytes,
             }
         )
         print(rows[-1], flush=True)
@@ -120,14 +126,15 @@ def main() -> None:
         f"torch {meta['torch']}; {meta['units']}; {args.prompts} prompts × {args.length} tokens; {n_masks} masks per call, "
         f"best of {args.repeats} after a warm-up. Produced by `benchmarks/precision.py --device {device.type}`.",
         "",
-        "| precision | masks/s | × fp32 | max abs deviation from fp32 | / max abs f | / spread of f | rows per pass | bytes/row (source) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| precision | masks/s | × fp32 | max abs deviation from fp32 | / max abs f | / spread of f | rows per pass | bytes/row (source) | call peak / budget |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['precision']} | {r['masks_per_s']:.1f} | {r['masks_per_s'] / base:.2f} | {r['max_abs_deviation']:.3g} | "
             f"{r['relative_to_max_abs']:.2%} | {r['relative_to_spread']:.2%} | {r['rows_per_pass']} | "
-            f"{r['bytes_per_row']:.3g} ({r['row_source']}) |"
+            f"{r['bytes_per_row']:.3g} ({r['row_source']}) | {r['call_peak_bytes'] / 2**20:.0f} MiB / "
+            f"{r['budget_bytes'] / 2**20:.0f} MiB |"
         )
     lines += [
         "",
