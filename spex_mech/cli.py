@@ -201,6 +201,8 @@ def _sweep(cfg, resolved, game, store, out_dir: Path, started: float, quiet: boo
         "ablation": resolved.ablation,
         "clean_value": game.clean_value,
         "plan": {k: v for k, v in game.plan.items()},
+        "precision": game.precision,
+        "row_budget": {**vars(game.row_budget)},
         "algorithm_evaluations": result.n_evaluations,
         "fresh_evaluations": f.n_evaluations,
         "reused_from_store": f.n_reused,

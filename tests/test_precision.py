@@ -66,7 +66,9 @@ def test_cli_precision_key(tmp_path, capsys):
     good = tmp_path / "bf16.toml"
     good.write_text(CONFIG.format(extra='precision = "bf16"\n'))
     assert main(["run", str(good), "--out", str(tmp_path / "run"), "--quiet"]) == 0
-    result = sm.Interactions.from_dict(json.loads((tmp_path / "run" / "results.json").read_text())["interactions"])
+    doc = json.loads((tmp_path / "run" / "results.json").read_text())
+    result = sm.Interactions.from_dict(doc["interactions"])
+    assert doc["run"]["precision"] == "bf16" and doc["run"]["row_budget"]["source"] in ("cpu tensors", "cuda peak")
     # the planted model's values are small integers and halves: bf16 represents them exactly
     got = {k: v for k, v in result.mobius().items() if abs(v) > 1e-3}
     assert got[(0, 1)] == pytest.approx(2.0, abs=0.02) and got[(4, 5, 6)] == pytest.approx(-1.0, abs=0.02)

@@ -89,10 +89,11 @@ def test_measured_rows_keep_passes_within_a_small_budget(tiny_model, tiny_tokens
 def test_too_few_masks_defer_the_measurement(tiny_model, tiny_tokens):
     game = sm.AblationGame(tiny_model, units_for(tiny_model), tiny_tokens, metrics.logprob(target=7))
     per = game.rows_per_pass // game.n_prompts
-    game(random_masks(7, max(1, per // 4 - 1)))
+    assert per // 4 > 12  # the tiny model's estimate allows far more than the calls below
+    game(random_masks(7, 12))  # 60 rows: below MIN_PROBE_ROWS, not measured
     assert game.row_budget.source == "estimate"
-    game(random_masks(7, per))
-    assert game.row_budget.measured
+    game(random_masks(7, 13))  # 65 rows: measured whole
+    assert game.row_budget.measured and game.row_budget.probe_rows == 65
 
 
 def test_out_of_memory_halves_the_rows_and_retries_the_same_masks(tiny_model, tiny_tokens, monkeypatch):

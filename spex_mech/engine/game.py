@@ -35,7 +35,7 @@ from .ablations import ABLATIONS, reference_activations, run_with_fwd_hooks
 from .metrics import Metric, as_metric
 from .precision import check_precision, reduced_precision
 from .prompts import Prompts, prepare_prompts, single_token_id
-from .rowbudget import HEADROOM, RowBudget, estimate_bytes_per_row, measure, memory_budget, rows_for
+from .rowbudget import HEADROOM, MIN_PROBE_ROWS, RowBudget, estimate_bytes_per_row, measure, memory_budget, rows_for
 from .sharing import attention_modules, expand_side_inputs
 
 __all__ = ["AblationGame"]
@@ -620,9 +620,11 @@ class AblationGame:
         per = max(1, self.rows_per_pass // self.n_prompts)
         # first use with batch_size="auto": a quarter-size pass on the first masks measures the memory a
         # row needs, and sets the rows per pass from then on (rowbudget); its values are kept
-        probe = per // 4 if self._batch_size == "auto" and not self._probed else 0
+        probe = max(1, per // 4) if self._batch_size == "auto" and not self._probed else 0
         if probe and total < probe:
-            probe = 0  # too few masks for a representative probe: measure on a later, larger call
+            # a smaller first call is probed whole if it has MIN_PROBE_ROWS rows; fewer rows would let
+            # fixed per-pass costs dominate: measure on a later, larger call
+            probe = total if total * self.n_prompts >= MIN_PROBE_ROWS else 0
         n_chunks = math.ceil(total / per)
         show = self.progress if self.progress is not None else (None if n_chunks > 8 else False)
         bar = tqdm(total=total, disable=(show is False) or (show is None and not _interactive()), desc="masked evals", unit="mask", leave=False)

@@ -6,9 +6,10 @@ The rule (``AblationGame(batch_size="auto")``):
    on one prompt) needs (:func:`estimate_bytes_per_row`: activations, attention patterns and the logits
    at the read positions, in float32) within the device's budget (:func:`memory_budget`), capped on CPU
    by a speed limit (a few thousand tokens per pass saturate the matmuls).
-2. **On first use** (the first call with at least a quarter of that many masks), the first pass runs a
-   probe of a quarter of the estimated rows, on real masks (its values are kept), and its memory peak
-   above what was allocated before the pass is measured:
+2. **On first use** the first pass runs a probe of a quarter of the estimated rows (or the whole
+   call, if smaller but at least ``MIN_PROBE_ROWS`` rows; smaller calls wait for a larger one), on
+   real masks (its values are kept), and its memory peak above what was allocated before the pass is
+   measured:
 
    * CUDA: ``torch.cuda.max_memory_allocated`` (peak statistics reset for the probe);
    * CPU: every tensor storage created during the probe is counted while alive (a
@@ -36,10 +37,13 @@ import torch
 import torch.utils._python_dispatch
 import torch.utils._pytree
 
-__all__ = ["HEADROOM", "PeakMeter", "RowBudget", "estimate_bytes_per_row", "measure", "memory_budget", "rows_for"]
+__all__ = ["HEADROOM", "MIN_PROBE_ROWS", "PeakMeter", "RowBudget", "estimate_bytes_per_row", "measure", "memory_budget", "rows_for"]
 
 HEADROOM = 1.5
 """Rows are chosen so that ``HEADROOM`` × the measured peak fits the budget."""
+
+MIN_PROBE_ROWS = 64
+"""A first call smaller than a quarter of the estimated rows is measured whole if it has this many rows."""
 
 
 @dataclass(frozen=True)
