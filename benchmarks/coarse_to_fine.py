@@ -61,7 +61,7 @@ def game(planted: Any, units: Any) -> Any:
 
 def and_found(planted: Any, units: Any, result: Any) -> bool:
     ids = list(units.ids)
-    keys = [f"blocks.{l}.mlp.hook_post[{n}]" for l, n in (planted.a, planted.b)]
+    keys = [f"blocks.{layer}.mlp.hook_post[{n}]" for layer, n in (planted.a, planted.b)]
     if not all(k in ids for k in keys):
         return False
     pair = tuple(sorted(ids.index(k) for k in keys))

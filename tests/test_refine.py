@@ -80,7 +80,7 @@ def test_cancelling_neurons_hide_from_the_coarse_search(cancelling):
     flat = sm.exhaustive(_game(cancelling, neurons))
     truth = cancelling.true_mobius(neurons)
     _close(flat.mobius(), truth)
-    a, a2, b = (neurons.index(f"blocks.{l}.mlp.hook_post[{n}]") for l, n in (cancelling.a, cancelling.a2, cancelling.b))
+    a, a2, b = (neurons.index(f"blocks.{layer}.mlp.hook_post[{n}]") for layer, n in (cancelling.a, cancelling.a2, cancelling.b))
     assert truth[(a, b)] == 2.0 and truth[tuple(sorted((a, a2, b)))] == -2.0
     # choosing the layers by hand recovers it
     fine = refine_units(None, coarse, expand=["L0M", "L1M"], others="none")
