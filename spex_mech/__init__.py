@@ -32,6 +32,7 @@ _LAZY = {
     "attribution_patching": "spex_mech.algorithms.baselines",
     "banzhaf_sampling": "spex_mech.algorithms.baselines",
     "TokenUnits": "spex_mech.units.tokens",
+    "refine_units": "spex_mech.units.refine",
     "TrainingSubsets": "spex_mech.units.data",
     "load_run": "spex_mech.runrecord",
     "RunRecord": "spex_mech.runrecord",

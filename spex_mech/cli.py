@@ -129,6 +129,7 @@ def _game(cfg, resolved):
             reference=resolved.reference,
             batch_size=cfg.get("output", "batch_size", "auto"),
             progress=False,
+            precision=cfg.get("model", "precision", "fp32"),
         )
     except (ValueError, TypeError, IndexError) as err:
         text = str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -149,6 +150,7 @@ def _identity(cfg, resolved, game) -> dict[str, Any]:
         ablation=resolved.ablation,
         entries=resolved.entries,
         device=resolved.device,
+        precision=game.precision,
     )
 
 
@@ -232,6 +234,8 @@ def _sweep(
         "ablation": resolved.ablation,
         "clean_value": game.clean_value,
         "plan": {k: v for k, v in game.plan.items()},
+        "precision": game.precision,
+        "row_budget": {**vars(game.row_budget)},
         "algorithm_evaluations": result.n_evaluations,
         "fresh_evaluations": f.n_evaluations,
         "reused_from_store": f.n_reused,

@@ -53,6 +53,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str]]] = {
         "hf": ((str,), "local Hugging Face folder (TransformerBridge.boot_transformers)"),
         "entry": ((str,), "'module:function' returning a model"),
         "device": ((str,), "torch device"),
+        "precision": ((str,), "fp32 (default, exact) | tf32 (CUDA) | bf16: the masked passes' arithmetic"),
     },
     "prompts": {
         "tokens": ((str, list), "token ids [[...], ...] or a .pt/.npy/.json file"),
@@ -428,6 +429,7 @@ def _metric(cfg: SweepConfig, zoo_task: Optional[dict], model: Any = None) -> An
 def resolve(cfg: SweepConfig) -> Resolved:
     """Load the model and check units, prompts, metric and budget — all before any masked evaluation."""
     _check_device(cfg.get("model", "device", "cpu"))
+    _check_precision(cfg.get("model", "precision", "fp32"), cfg.get("model", "device", "cpu"))
     model, zoo_module = _load_model(cfg)
     entries: list[Any] = [zoo_module] if zoo_module is not None else []
     if "entry" in cfg.data["model"]:
@@ -511,6 +513,17 @@ def _defaults(name: str) -> dict[str, Any]:
     from .registry import option_schema
 
     return {k: p.default for k, p in option_schema(name).items() if p.default is not p.empty}
+
+
+def _check_precision(precision: str, device: str) -> None:
+    import torch
+
+    from .engine.precision import check_precision
+
+    try:
+        check_precision(precision, torch.device(device))
+    except ValueError as err:
+        raise ConfigError(f"[model] precision: {err}") from None
 
 
 def _check_device(device: str) -> None:

@@ -133,14 +133,18 @@ def game_identity(
     ablation: str,
     entries: Sequence[Any] = (),
     device: Optional[str] = None,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """The identity record of an ablation game (what :class:`~spex_mech.store.MaskStore` stores).
 
     ``metric`` is a JSON-able description (e.g. the config's [metric] table); ``entries`` are the user
-    functions (model, prompts, metric entries) whose source files are hashed."""
+    functions (model, prompts, metric entries) whose source files are hashed. A reduced ``precision``
+    (values differ from fp32) enters the record; fp32 leaves it as before."""
     from . import __version__
 
+    extra = {} if precision == "fp32" else {"precision": precision}
     return {
+        **extra,
         "model": model_hash,
         "units": hashlib.sha256(json.dumps(list(map(str, unit_ids))).encode()).hexdigest() + f" ({len(unit_ids)} ids)",
         "tokens": hash_tokens(tokens),

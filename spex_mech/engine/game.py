@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -35,7 +34,9 @@ from ..units.base import Site, TokenSite, UnitSet, hook_layer, model_dims, model
 from ..valuefn import check_values, to_mask_array
 from .ablations import ABLATIONS, reference_activations, run_with_fwd_hooks
 from .metrics import Metric, as_metric
+from .precision import check_precision, reduced_precision
 from .prompts import Prompts, prepare_prompts, single_token_id
+from .rowbudget import HEADROOM, MIN_PROBE_ROWS, RowBudget, estimate_bytes_per_row, measure, memory_budget, rows_for
 from .sharing import attention_modules, expand_side_inputs
 
 __all__ = ["AblationGame"]
@@ -60,11 +61,6 @@ class _HookGroup:
         return hook_layer(self.hook)
 
 
-def _total_memory_bytes() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        return 8 << 30
 
 
 class AblationGame:
@@ -82,12 +78,18 @@ class AblationGame:
     ablation : ``"mean"`` (default), ``"zero"``, ``"mean_tokenwise"`` or ``"resample"``.
     reference : reference prompts for mean ablation (default: the prompts themselves) or the
         corrupted prompts, row-paired with ``tokens``, for resample ablation.
-    batch_size : rows (masks × prompts) per forward pass, or ``"auto"`` (memory- and speed-aware).
+    batch_size : rows (masks × prompts) per forward pass, or ``"auto"``: measured on first use (the first
+        pass's memory peak gives the bytes per row, see :mod:`spex_mech.engine.rowbudget`); ``row_budget``
+        says how the rows were chosen. Values do not depend on it.
     device : where to run; defaults to the model's device.
     progress : show a tqdm bar (``None``: only for long calls on a terminal).
     share_prefix, restrict_unembed : ``"auto"`` (verify, then use), ``True`` or ``False``.
     attention_mask : optional 0/1 ``[P, pos]`` mask for id prompts (1 = real token), instead of
         recognising pad ids.
+    precision : ``"fp32"`` (default: exact), or opt-in reduced precision for the masked passes
+        (:mod:`.precision`): ``"tf32"`` (CUDA TF32 matmuls) or ``"bf16"`` (bfloat16 autocast, CPU or
+        CUDA). The clean run, the ablation references and the metric stay float32;
+        ``clean_value`` is the float32 clean metric.
 
     >>> game = AblationGame(model, AttentionHeads(model), tokens, metrics.logprob(position=-2))
     >>> game(np.ones((1, game.n)))          # the clean metric
@@ -108,6 +110,7 @@ class AblationGame:
         share_prefix: bool | str = "auto",
         restrict_unembed: bool | str = "auto",
         attention_mask: Any = None,
+        precision: str = "fp32",
     ):
         if not isinstance(units, UnitSet):
             raise TypeError(f"units must be a UnitSet (AttentionHeads, MLPNeurons, ...), got {type(units).__name__}")
@@ -123,11 +126,13 @@ class AblationGame:
         self.ablation = ablation
         self.progress = progress
         self.n_evaluations = 0
+        self.precision = check_precision(precision)
 
         weights_device = model_device(model)
         self.device = torch.device(device) if device is not None else weights_device
         if self.device.type != weights_device.type:
             raise ValueError(f"the model is on {weights_device} but device={self.device}; move the model first")
+        check_precision(self.precision, self.device)
 
         self.prompts: Prompts = prepare_prompts(model, tokens, attention_mask=attention_mask).to(self.device)
         self.tokens = self.prompts.tokens
@@ -146,7 +151,9 @@ class AblationGame:
             self.metric.check_vocab(self.dims["d_vocab"])
 
         self._batch_size = batch_size
+        self.row_budget: RowBudget
         self.rows_per_pass = self._choose_rows(batch_size)
+        self._probed = False
 
         hook_names = model_hook_names(model)
         for site in units.sites:
@@ -209,31 +216,64 @@ class AblationGame:
             )
 
     def _choose_rows(self, batch_size: int | str) -> int:
-        """Rows (masks × prompts) per forward pass: enough work per pass to amortise per-call overhead,
-        within a memory budget (40% of free GPU memory; on CPU min(2 GiB, RAM/8))."""
+        """Rows (masks × prompts) per forward pass until the first evaluation measures them
+        (:mod:`.rowbudget`): the given ``batch_size``, or an analytic estimate within the memory budget
+        (40% of free GPU memory; on CPU min(2 GiB, RAM/8)) and, on CPU, a speed cap."""
         if batch_size != "auto":
             if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
                 raise ValueError(f"batch_size must be a positive int or 'auto', got {batch_size!r}")
+            self.row_budget = RowBudget(rows=batch_size, bytes_per_row=0.0, budget_bytes=0, source="fixed")
             return batch_size
         d = {k: (v or 0) for k, v in self.dims.items()}
         d_model = d["d_model"] or 512
         layers = d["n_layers"] or 1
-        heads = max(d["n_heads"], 1)
-        k = self.metric.positions.shape[1]
-        vocab = d["d_vocab"] or 50000
-        per_row = 4 * (self.length * (12 * d_model + 4 * d["d_mlp"] + 4 * heads * self.length) + 3 * k * vocab)
+        per_row = estimate_bytes_per_row(self.dims, self.length, int(self.metric.positions.shape[1]))
         flops_per_token = 2 * layers * (4 * d_model**2 + 2 * d_model * d["d_mlp"] + 2 * self.length * d_model)
-        if self.device.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(self.device)
-            budget = int(0.4 * free)
-            speed_cap = 1 << 30
-        else:
-            budget = min(2 << 30, _total_memory_bytes() // 8)
+        budget = memory_budget(self.device)
+        speed_cap = None
+        if self.device.type != "cuda":
             # CPU matmuls saturate at a few thousand tokens per pass; tiny models need more rows to
             # amortise the framework's per-call overhead (~4 GFLOP per pass)
             tokens = int(np.clip(4e9 / max(flops_per_token, 1), 2048, 32768))
             speed_cap = max(1, tokens // self.length)
-        return int(max(1, min(budget // max(per_row, 1), speed_cap)))
+        rows = rows_for(per_row / HEADROOM, budget, speed_cap if speed_cap is not None else 1 << 30)
+        self.row_budget = RowBudget(
+            rows=rows, bytes_per_row=float(per_row), budget_bytes=budget, source="estimate", speed_cap=speed_cap
+        )
+        return rows
+
+    def _shrink_rows(self, rows: int) -> None:
+        """After an out-of-memory error: fewer rows per pass from now on."""
+        if torch.cuda.is_initialized():
+            torch.cuda.empty_cache()
+        self.row_budget = replace(self.row_budget, rows=rows)
+        self.rows_per_pass = self.plan["rows_per_pass"] = rows
+        warnings.warn(f"spex_mech: out of GPU memory; {rows} rows per forward pass from now on", stacklevel=3)
+
+    def _measure_pass(self, chunk: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """One masked pass whose memory peak sets the rows per pass from now on (:mod:`.rowbudget`)."""
+        run = lambda: self._masked_logits(chunk, idx, self.plan["share"], self.plan["slice_hook"])  # noqa: E731
+        try:
+            logits, peak, source = measure(self.device, run)
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except Exception:  # noqa: BLE001 - the meter must not change behaviour: run unmeasured (re-raises real errors)
+            return run()
+        rows = chunk.shape[0] * self.n_prompts
+        if peak is not None and peak > 0:
+            est = self.row_budget
+            per_row = peak / rows
+            self.row_budget = RowBudget(
+                rows=rows_for(per_row, est.budget_bytes, est.speed_cap),
+                bytes_per_row=per_row,
+                budget_bytes=est.budget_bytes,
+                source=source,
+                probe_rows=rows,
+                probe_peak_bytes=int(peak),
+                speed_cap=est.speed_cap,
+            )
+            self.rows_per_pass = self.plan["rows_per_pass"] = self.row_budget.rows
+        return logits
 
     def _build_groups(self, sites: Sequence[Site], ref: Optional[Prompts]) -> list[_HookGroup]:
         merged: dict[str, dict[str, Any]] = {}
@@ -574,18 +614,43 @@ class AblationGame:
         if total == 0:
             return out
         per = max(1, self.rows_per_pass // self.n_prompts)
+        # first use with batch_size="auto": a quarter-size pass on the first masks measures the memory a
+        # row needs, and sets the rows per pass from then on (rowbudget); its values are kept
+        probe = max(1, per // 4) if self._batch_size == "auto" and not self._probed else 0
+        if probe and total < probe:
+            # a smaller first call is probed whole if it has MIN_PROBE_ROWS rows; fewer rows would let
+            # fixed per-pass costs dominate: measure on a later, larger call
+            probe = total if total * self.n_prompts >= MIN_PROBE_ROWS else 0
         n_chunks = math.ceil(total / per)
         show = self.progress if self.progress is not None else (None if n_chunks > 8 else False)
         bar = tqdm(total=total, disable=(show is False) or (show is None and not interactive()), desc="masked evals", unit="mask", leave=False)
         idx = torch.arange(self.n_prompts, device=self.device)
         try:
             with torch.inference_mode(), self._eval_mode():
-                for start in range(0, total, per):
-                    chunk = torch.from_numpy(arr[start : start + per]).to(self.device)
-                    logits = self._masked_logits(chunk, idx, self.plan["share"], self.plan["slice_hook"])
+                start = 0
+                while start < total:
+                    size = probe or per
+                    chunk = torch.from_numpy(arr[start : start + size]).to(self.device)
+                    try:
+                        with reduced_precision(self.precision, self.device):
+                            if probe:
+                                self._probed = True
+                                logits = self._measure_pass(chunk, idx)
+                                probe, per = 0, max(1, self.rows_per_pass // self.n_prompts)
+                            else:
+                                logits = self._masked_logits(chunk, idx, self.plan["share"], self.plan["slice_hook"])
+                        if self.precision != "fp32":
+                            logits = logits.float()  # the metric reads float32 logits
+                    except torch.cuda.OutOfMemoryError:
+                        if size == 1:
+                            raise
+                        probe, per = 0, max(1, size // 2)  # retry the same masks in smaller passes
+                        self._shrink_rows(per * self.n_prompts)
+                        continue
                     vals = self.metric(logits)
                     out[start : start + chunk.shape[0]] = vals.double().mean(dim=1).cpu().numpy()
                     bar.update(chunk.shape[0])
+                    start += chunk.shape[0]
         finally:
             bar.close()
         out = check_values(out, arr, what="metric")
@@ -595,5 +660,6 @@ class AblationGame:
     def __repr__(self) -> str:
         return (
             f"AblationGame(n={self.n} units, prompts={self.n_prompts}×{self.length}, ablation={self.ablation!r}, "
-            f"metric={self.metric.name}, clean={self.clean_value:.4g})"
+            f"metric={self.metric.name}, clean={self.clean_value:.4g}"
+            + (f", precision={self.precision!r})" if self.precision != "fp32" else ")")
         )
