@@ -74,7 +74,7 @@ CONFIG_CASES = [
     ("prompt_longer_than_n_ctx", cfg(BASE, "[prompts]\ntokens = [[" + ", ".join(["1"] * 17) + "]]\n", LOGIT, EXH), "[prompts] tokens: prompt 0 has 17 tokens, longer than the model's context n_ctx=16"),
     ("tokens_file_missing", cfg(BASE, '[prompts]\ntokens = "nowhere.json"\n', LOGIT, EXH), "[prompts] tokens: file not found"),
     ("reference_out_of_vocab", cfg(BASE, TOKENS, LOGIT, '[ablation]\nkind = "mean"\nreference = [[0, 8]]\n', EXH), "[ablation] reference: prompt 0, position 1: token id 8 is outside"),
-    ("resample_reference_shape", cfg(BASE, TOKENS, LOGIT, '[ablation]\nkind = "resample"\nreference = [[0, 1]]\n', EXH), "[ablation] reference: resample reference has shape (1, 2), but the prompts have shape (2, 6)"),
+    ("resample_reference_shape", cfg(BASE, TOKENS, LOGIT, '[ablation]\nkind = "resample"\nreference = [[0, 1]]\n', EXH), "[ablation] reference: resample reference has 1 prompts, but there are 2 prompts: pair one corrupted prompt with each clean prompt"),
     ("heads_float", cfg(BASE, "[units]\nheads = { heads = [1.5] }\n", EXH), "[units] heads.heads: 1.5 is not an integer"),
     ("heads_bool", cfg(BASE, "[units]\nheads = { heads = [true] }\n", EXH), "[units] heads.heads: True is not an integer"),
     ("layers_float", cfg(BASE, "[units]\nheads = { layers = [0.0] }\n", EXH), "[units] heads.layers: 0.0 is not an integer"),
