@@ -189,6 +189,7 @@ def interaction_graph(
     metric: Optional[str] = None,
     ablation: Optional[str] = None,
     describe: Optional[Callable[[int], str]] = None,
+    max_nodes: int = 40,
 ) -> Figure:
     """Units placed by layer (x) and index (y); the ``k`` largest interactions of order ≥ 2 drawn as
     edges (pairs) or hyperedges (a diamond hub linked to each member, labelled with its members and value);
@@ -196,14 +197,18 @@ def interaction_graph(
 
     ``units`` restricts the picture to a circuit's units; the title then says how many of the overall
     top-``k`` terms fall outside and are not drawn (and names the largest). ``describe(i)`` replaces a
-    unit's label in the picture (e.g. ``"prev-token L0H0"``).
+    unit's label in the picture (e.g. ``"prev-token L0H0"``). A circuit of more than ``max_nodes`` units
+    is drawn through the units of the drawn terms only (the title says how many it has).
     """
     allowed = set(units) if units is not None else None
     ranked = result.top(10**9, basis=basis, min_order=2)
     terms = [t for t in ranked if allowed is None or set(t.units) <= allowed][:k]
     omitted = [t for t in ranked[:k] if allowed is not None and not set(t.units) <= allowed]
     singles = {t.units[0]: t.value for t in result.top(10**9, basis=basis, order=1)}
-    shown = sorted({u for t in terms for u in t.units} | (allowed or set()))
+    in_terms = {u for t in terms for u in t.units}
+    # a large circuit (whole-model unit sets) is drawn through the units of its drawn terms only
+    crowded = allowed is not None and len(allowed) > max_nodes
+    shown = sorted(in_terms | (set() if crowded or allowed is None else allowed))
     layers = unit_layers(result.labels, result.ids)
     fallback = max([l for l in layers if l is not None], default=-1) + 1
     columns: dict[int, list[int]] = {}
@@ -244,6 +249,8 @@ def interaction_graph(
     title = f"interaction graph ({basis}): {len(terms)} largest terms of order ≥ 2"
     if allowed is not None:
         title += " among the circuit's units"
+        if crowded:
+            title += f" ({len(allowed)} units; only those in drawn terms shown)"
         if omitted:
             worst = omitted[0]
             rank = ranked.index(worst) + 1

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
+from ._text import abbreviate, name_list
 from .circuit import Circuit
 from .results.interactions import Interactions
 
@@ -133,7 +134,7 @@ def write_report(
         parts += ["<h2>Energy by order (Möbius)</h2>", _table([(o, f"{e:.3f}") for o, e in sorted(energy.items())], ["order", "share"])]
     if minimal is not None:
         rows = [
-            ("units", ", ".join(name(lab) for lab in minimal.labels) or "∅"),
+            ("units", name_list([name(lab) for lab in minimal.labels])),
             ("size", f"{len(minimal.units)} of {minimal.n}"),
             ("keep only the circuit: faithfulness (measured)", f"{minimal.keep:.3f}"),
             ("ablate the circuit: effect left (measured)", f"{minimal.ablate:.3f}"),
@@ -144,7 +145,7 @@ def write_report(
         parts += [f"<h2>{head} (target {minimal.target})</h2>", _warnings_box(minimal.warnings), _table(rows, ["", ""])]
     if circuit is not None:
         m = circuit.measured
-        rows = [("units", ", ".join(name(lab) for lab in circuit.labels)), ("predicted share of the effect", f"{circuit.predicted_fraction:.3f}")]
+        rows = [("units", name_list([name(lab) for lab in circuit.labels])), ("predicted share of the effect", f"{circuit.predicted_fraction:.3f}")]
         msgs: tuple[str, ...] = ()
         if m:
             rows += [
@@ -185,7 +186,7 @@ def write_report(
     for fig_name, file in (figures or {}).items():
         parts.append(f"<h3>{html.escape(fig_name.replace('_', ' '))}</h3><img src='{html.escape(file)}' alt='{html.escape(fig_name)}'>")
     if run_info:
-        parts += ["<h2>Run</h2>", f"<pre>{html.escape(json.dumps(run_info, indent=2, default=str))}</pre>"]
+        parts += ["<h2>Run</h2>", f"<pre>{html.escape(json.dumps(abbreviate(run_info), indent=2, default=str))}</pre>"]
     style = (
         "body{font-family:system-ui,sans-serif;font-size:16px;max-width:1100px;margin:2em auto;color:#222}"
         "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}"
