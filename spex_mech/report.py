@@ -41,7 +41,9 @@ def write_figures(
 
     ``circuit`` (a :class:`~spex_mech.circuit.Circuit` or :class:`~spex_mech.circuits.MinimalCircuit`)
     restricts the graph to its units; ``curves`` ({name: FaithfulnessCurve}) adds the curve figure;
-    ``roles`` (:class:`~spex_mech.circuits.HeadRoles`) names heads in the graph.
+    with more than ``plots.PER_UNIT_MAX`` units a per-layer figure (``layers``) is added and the
+    pairwise heatmap shows only the units of the largest terms; ``roles``
+    (:class:`~spex_mech.circuits.HeadRoles`) names heads in the graph.
     """
     from . import plots
 
@@ -55,6 +57,8 @@ def write_figures(
         ),
         "pairwise": lambda: plots.pair_heatmap(result, **ctx),
     }
+    if result.n > plots.PER_UNIT_MAX:  # whole-model unit sets: per-layer aggregation (ValueError: no layers)
+        makers["layers"] = lambda: plots.layer_figure(result, **ctx)
     if any(lab.startswith("L") and "H" in lab for lab in result.labels):
         makers["heads_shapley"] = lambda: plots.head_heatmap(result, "shapley", **ctx)
     if curves:
