@@ -16,19 +16,19 @@ from ._bridge import build_native
 
 __all__ = ["GPT2_SMALL", "gpt2_small"]
 
-GPT2_SMALL = dict(
-    d_model=768,
-    d_head=64,
-    n_heads=12,
-    n_layers=12,
-    n_ctx=1024,
-    d_vocab=50257,
-    d_mlp=3072,
-    act_fn="gelu_new",
-    normalization_type="LN",
-    attn_only=False,
-    init_mode="gpt2",
-)
+GPT2_SMALL = {
+    "d_model": 768,
+    "d_head": 64,
+    "n_heads": 12,
+    "n_layers": 12,
+    "n_ctx": 1024,
+    "d_vocab": 50257,
+    "d_mlp": 3072,
+    "act_fn": "gelu_new",
+    "normalization_type": "LN",
+    "attn_only": False,
+    "init_mode": "gpt2",
+}
 
 
 def gpt2_small(seed: int = 0) -> Any:
