@@ -190,7 +190,7 @@ def write_report(
     for fig_name, file in (figures or {}).items():
         parts.append(f"<h3>{html.escape(fig_name.replace('_', ' '))}</h3><img src='{html.escape(file)}' alt='{html.escape(fig_name)}'>")
     if run_info:
-        parts += ["<h2>Run</h2>", f"<pre>{html.escape(json.dumps(abbreviate(run_info), indent=2, default=str))}</pre>"]
+        parts += ["<h2>Run</h2>", f"<pre>{html.escape(json.dumps(abbreviate(run_info), indent=2, default=str, ensure_ascii=False))}</pre>"]
     style = (
         "body{font-family:system-ui,sans-serif;font-size:16px;max-width:1100px;margin:2em auto;color:#222}"
         "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}"
