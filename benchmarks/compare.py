@@ -245,10 +245,10 @@ def _attribution(f: Any) -> Interactions:
     """Attribution patching at the clean state; a game without a model (no gradient) is a refusal."""
     from spex_mech.algorithms.baselines import attribution_patching
 
-    try:
-        return attribution_patching(f)
-    except TypeError as err:  # not an AblationGame: nothing to differentiate
-        raise ValueError(f"needs a model game with gradients ({err})") from err
+    game = getattr(f, "f", f)  # TimedGame → the game itself
+    if not hasattr(game, "model"):
+        raise ValueError(f"needs a model to differentiate; {type(game).__name__} has none")
+    return attribution_patching(f)
 
 
 def available(name: str) -> Optional[str]:

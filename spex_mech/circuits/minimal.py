@@ -183,7 +183,9 @@ def minimal_circuit(
                     break
     limit = n if chosen is None else int(chosen[1].sum()) - 1  # only prefixes smaller than what was found
     if limit >= 1:
-        order = ranking(unit_scores(result, "mobius"))
+        scores = unit_scores(result, "mobius")
+        order = ranking(scores)
+        scored = int(np.count_nonzero(scores))
         pos = np.empty(n, dtype=np.int64)
         pos[order] = np.arange(n)
         sizes = prefix_sizes(limit, max_prefixes)
@@ -194,6 +196,8 @@ def minimal_circuit(
             else f"prefixes of the spectrum's unit ranking (Möbius share): {sizes.shape[0]} sizes up to {limit} "
             "(every size to the first grid point, then a geometric grid and a bisection), measured"
         )
+        if scored < limit:
+            search += f" (only {scored} units score above 0; the others follow in index order)"
 
         def measure_prefixes(ks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
             nonlocal evaluations, measured
