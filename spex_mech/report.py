@@ -22,6 +22,8 @@ def summary_table(result: Interactions, k: int = 10, basis: str = "mobius") -> s
     lines = [f"{'rank':>4}  {'interaction':<{width}}  {'order':>5}  {basis:>10}"]
     for rank, t in enumerate(terms, 1):
         lines.append(f"{rank:>4}  {' × '.join(t.labels):<{width}}  {t.order:>5}  {t.value:>+10.4g}")
+    if not terms:
+        lines.append("      (no term of order ≥ 1: the surrogate is a constant)")
     return "\n".join(lines)
 
 
