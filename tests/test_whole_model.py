@@ -202,3 +202,31 @@ def test_store_export_at_whole_model_scale_is_packed(tmp_path):
     small.export_npz(tmp_path / "s.npz")
     data = np.load(tmp_path / "s.npz")
     assert np.array_equal(data["masks"], masks[:3, :5])
+
+
+@pytest.mark.slow
+def test_cli_run_with_a_constant_surrogate_reports_instead_of_failing(tmp_path, monkeypatch):
+    """A dense model (e.g. random GPT-2 weights) leaves SPEX with only the constant: the sweep must finish
+    and say why there is no surrogate circuit, not end in a traceback after the evaluations."""
+    import spex_mech
+    from spex_mech.cli import main
+
+    def constant_spex(f, **kw):
+        value = float(f(np.ones((1, f.n), dtype=bool))[0])
+        return sm.Interactions.from_fourier({(): value}, f.n, labels=f.labels, ids=f.ids, algorithm="spex", n_evaluations=1)
+
+    monkeypatch.setattr(spex_mech, "spex", constant_spex)
+    cfg = tmp_path / "planted.toml"
+    cfg.write_text(
+        '[model]\nzoo = "planted"\n[units]\nheads = "all"\n[ablation]\nkind = "zero"\n'
+        '[algorithm]\nname = "spex"\nmax_order = 3\nseed = 0\n'
+        '[output]\nfaithfulness_samples = 50\nfigures = ["png"]\n'
+    )
+    out = tmp_path / "run"
+    assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 0
+    run = json.loads((out / "results.json").read_text())["run"]
+    assert "surrogate predicts no effect" in run["circuit"]["error"]
+    assert run["minimal_circuit"]["n_evaluations"] >= 2  # still measured on the game
+    summary = (out / "summary.txt").read_text()
+    assert "no surrogate circuit" in summary and "the surrogate is a constant" in summary
+    assert set(run["seconds"]) == {"algorithm_incl_model", "faithfulness", "circuits_curves_stability", "total"}
