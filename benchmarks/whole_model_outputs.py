@@ -24,7 +24,13 @@ from typing import Any, Callable
 import numpy as np
 
 import spex_mech as sm
-from spex_mech.circuits import extract_circuit, faithfulness_curves, minimal_circuit, ranking, unit_scores
+from spex_mech.circuits import (
+    extract_circuit,
+    faithfulness_curves,
+    minimal_circuit,
+    ranking,
+    unit_scores,
+)
 from spex_mech.report import summary_table, write_figures, write_report
 from spex_mech.results.indices import INDEX_NAMES
 from spex_mech.store import MaskStore, StoredValueFunction

@@ -16,7 +16,13 @@ import numpy as np
 import pytest
 
 import spex_mech as sm
-from spex_mech.circuits import extract_circuit, faithfulness_curves, minimal_circuit, ranking, unit_scores
+from spex_mech.circuits import (
+    extract_circuit,
+    faithfulness_curves,
+    minimal_circuit,
+    ranking,
+    unit_scores,
+)
 from spex_mech.circuits.minimal import prefix_sizes
 from spex_mech.report import summary_table, write_figures, write_report
 from spex_mech.results.layers import layer_summary
@@ -163,7 +169,7 @@ def _png_size(path) -> tuple[int, int]:
 
 @pytest.mark.slow
 def test_report_and_figures_at_whole_model_scale(whole, tmp_path):
-    terms, result, f = whole
+    _, result, f = whole
     rankings = {"mobius": ranking(unit_scores(result, "mobius")), "Shapley": ranking(unit_scores(result, "shapley"))}
     curves = faithfulness_curves(f, rankings, warn=False)
     minimal = minimal_circuit(result, f, 0.9, warn=False)
