@@ -32,6 +32,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from .results.interactions import Interactions
 from .results.layers import layer_summary, unit_layers
@@ -192,15 +193,20 @@ def layer_figure(
     fig = _new_figure((max(11.0, 5.0 + 0.9 * g), max(4.5, 2.5 + 0.35 * g)))
     left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1.0]})
     y = np.arange(g)
-    left.barh(y - 0.2, summary.mobius_share, height=0.4, color="#7f8c8d", label="Σ Möbius share Σ|a(S)|/|S|")
-    left.barh(y + 0.2, summary.shapley, height=0.4, color=["#c0392b" if v > 0 else "#2e86c1" for v in summary.shapley], label="Σ Shapley φ (signed)")
+    left.barh(y - 0.2, summary.mobius_share, height=0.4, color="#7f8c8d")
+    left.barh(y + 0.2, summary.shapley, height=0.4, color=["#c0392b" if v > 0 else "#2e86c1" for v in summary.shapley])
+    handles = [
+        Patch(color="#7f8c8d", label="Σ Möbius share Σ|a(S)|/|S|"),
+        Patch(color="#c0392b", label="Σ Shapley φ > 0"),
+        Patch(color="#2e86c1", label="Σ Shapley φ < 0"),
+    ]
     left.set_yticks(y, [f"{nm} ({u} units)" for nm, u in zip(names, summary.units)], fontsize=FONT)
     left.invert_yaxis()
     left.axvline(0, color="black", lw=0.6)
     left.tick_params(axis="x", labelsize=FONT)
     left.set_xlabel(_with_what("sum over the layer's units", metric, ablation), fontsize=FONT)
     left.set_title(f"per-layer attribution ({result.n} units)", fontsize=TITLE_FONT)
-    left.legend(fontsize=FONT - 1, loc="lower right")
+    left.legend(handles=handles, fontsize=FONT - 1, loc="lower right")
     im = right.imshow(summary.pair_mass, cmap="Greys", vmin=0.0, vmax=float(summary.pair_mass.max()) or 1.0)
     right.set_xticks(range(g), names, rotation=90, fontsize=FONT)
     right.set_yticks(range(g), names, fontsize=FONT)
