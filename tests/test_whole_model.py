@@ -236,3 +236,47 @@ def test_cli_run_with_a_constant_surrogate_reports_instead_of_failing(tmp_path, 
     summary = (out / "summary.txt").read_text()
     assert "no surrogate circuit" in summary and "the surrogate is a constant" in summary
     assert set(run["seconds"]) == {"algorithm_incl_model", "faithfulness", "circuits_curves_stability", "total"}
+
+
+@pytest.mark.parametrize("name", ["gpt2_neurons.toml", "gpt2_neurons_planted.toml"])
+def test_gpt2_neuron_configs_are_valid_and_plan_their_budget(name):
+    from pathlib import Path
+
+    from spex_mech.algorithms.spex import spex_plan
+    from spex_mech.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / name)
+    assert [e["layer"] for e in cfg.data["units"]["neurons"]] == list(range(N_LAYERS))
+    assert all("neurons" not in e for e in cfg.data["units"]["neurons"])  # every neuron of every layer
+    algo = cfg.data["algorithm"]
+    plan = spex_plan(N, max_order=algo["max_order"], budget=algo["budget"])
+    assert plan.n_evaluations == 4606
+
+
+@pytest.mark.slow
+def test_planted_gpt2_shape_has_the_planted_and_and_first_order_neurons():
+    """The planted neurons do what the config's comments say, measured with everything else kept."""
+    import torch
+
+    from spex_mech import AblationGame, MLPNeurons
+    from spex_mech.engine import metrics
+    from spex_mech.zoo.shapes import GPT2_SMALL, PLANTED_NEURONS, PLANTED_TARGET, gpt2_small_planted
+
+    model = gpt2_small_planted(0)
+    assert model.cfg.d_mlp == GPT2_SMALL["d_mlp"] and model.cfg.n_layers == N_LAYERS
+    units = MLPNeurons(model, 0)
+    for layer in range(1, N_LAYERS):
+        units = units + MLPNeurons(model, layer)
+    assert len(units) == N
+    tokens = torch.tensor([[464, 3139, 286, 4881, 318, 6342, 13, 383]])
+    game = AblationGame(model, units, tokens, metrics.logprob(target=PLANTED_TARGET, position=-1), ablation="zero", progress=False)
+    col = {k: l * D_MLP + i for k, (l, i) in PLANTED_NEURONS.items()}
+    assert all(game.ids[c] == f"blocks.{l}.mlp.hook_post[{i}]" for c, (l, i) in zip(col.values(), PLANTED_NEURONS.values()))
+    masks = np.ones((6, N), dtype=bool)
+    for row, drop in enumerate(["A", "B", "C", "D", "E"], start=1):
+        masks[row, col[drop]] = False
+    full, no_a, no_b, no_c, no_d, no_e = game(masks)
+    for without in (no_a, no_b, no_c):  # the AND: any one of its three neurons ablated removes it
+        assert full - without > 2.0
+    assert max(no_a, no_b, no_c) - min(no_a, no_b, no_c) < 0.3
+    assert full - no_d > 1.0 and no_e - full > 1.0  # D pushes towards the target, E away from it
