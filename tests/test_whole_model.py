@@ -260,7 +260,12 @@ def test_planted_gpt2_shape_has_the_planted_and_and_first_order_neurons():
 
     from spex_mech import AblationGame, MLPNeurons
     from spex_mech.engine import metrics
-    from spex_mech.zoo.shapes import GPT2_SMALL, PLANTED_NEURONS, PLANTED_TARGET, gpt2_small_planted
+    from spex_mech.zoo.shapes import (
+        GPT2_SMALL,
+        PLANTED_NEURONS,
+        PLANTED_TARGET,
+        gpt2_small_planted,
+    )
 
     model = gpt2_small_planted(0)
     assert model.cfg.d_mlp == GPT2_SMALL["d_mlp"] and model.cfg.n_layers == N_LAYERS
