@@ -22,7 +22,10 @@ Games
 Algorithms (each gets the game's budget; the "evals" column is what it actually spent)
   exhaustive (all 2^n masks, where n is small; its own cost, shown for reference), spex, proxyspex,
   pairwise (screened to the largest candidate set that fits the budget), lasso in the Fourier and the
-  Möbius basis (max_order 2), shapley_sampling and banzhaf_sampling (first-order surrogates).
+  Möbius basis (max_order 2), shapley_sampling and banzhaf_sampling (first-order surrogates), and
+  attribution patching (``attribution``: the first-order Taylor surrogate at the all-kept state from one
+  forward and one backward pass; model games only — a synthetic game has no gradient and is skipped;
+  its forward/backward pass does not go through the value function, so it counts as algo s).
   An algorithm that is not importable yet is listed as unavailable; one that refuses the budget
   (ValueError) as skipped with its message. No row is ever filled in by hand.
 
@@ -234,7 +237,18 @@ ALGORITHMS: dict[str, Callable[[Case, Any, int], Interactions]] = {
     "lasso-mobius": lambda case, f, seed: sm.lasso(f, budget=case.budget, max_order=2, basis="mobius", seed=seed),
     "shapley": lambda case, f, seed: sm.shapley_sampling(f, budget=case.budget, seed=seed),
     "banzhaf": lambda case, f, seed: sm.banzhaf_sampling(f, budget=case.budget, seed=seed),
+    "attribution": lambda case, f, seed: _attribution(f),
 }
+
+
+def _attribution(f: Any) -> Interactions:
+    """Attribution patching at the clean state; a game without a model (no gradient) is a refusal."""
+    from spex_mech.algorithms.baselines import attribution_patching
+
+    game = getattr(f, "f", f)  # TimedGame → the game itself
+    if not hasattr(game, "model"):
+        raise ValueError(f"needs a model to differentiate; {type(game).__name__} has none")
+    return attribution_patching(f)
 
 
 def available(name: str) -> Optional[str]:

@@ -209,13 +209,21 @@ def _sweep(
             raise ConfigError(f"[algorithm] {resolved.algorithm}: {err}") from err
         raise
     t_algo = time.time() - t0
+    log(f"spex-mech: {resolved.algorithm} done in {t_algo:.1f} s ({len(result)} Fourier coefficients)")
     samples = cfg.get("output", "faithfulness_samples", 1000)
     faith = None
+    t1 = time.time()
     if samples:
         masks = uniform_masks(n, samples, seed=10_000 + int(resolved.algorithm_kwargs.get("seed", 0)))
         faith = result.faithfulness(f, masks=masks)
-    circuit = extract_circuit(result, cfg.get("output", "circuit_fraction", 0.9), f=f)
-    curves, minimal, roles = _circuit_views(result, f, game, resolved, cfg.get("output", "circuit_fraction", 0.9))
+    t_faith = time.time() - t1
+    t1 = time.time()
+    try:
+        circuit = extract_circuit(result, cfg.get("output", "circuit_fraction", 0.9), f=f)
+        no_circuit = ""
+    except ValueError as err:  # e.g. the surrogate predicts no effect (nothing sparse was found): say so
+        circuit, no_circuit = None, f"no surrogate circuit: {err}"
+    curves, minimal, no_minimal, roles = _circuit_views(result, f, game, resolved, cfg.get("output", "circuit_fraction", 0.9))
     stability = None
     if cfg.get("output", "seed_stability", False):
         from .circuits import top_k_overlap
@@ -224,6 +232,8 @@ def _sweep(
         seeds = [seed0, seed0 + 1, seed0 + 2]
         reruns = [result] + [_algorithm(resolved.algorithm)(f, **{**resolved.algorithm_kwargs, "seed": s}) for s in seeds[1:]]
         stability = top_k_overlap(reruns, seeds, k=10)
+    t_circuits = time.time() - t1
+    log(f"spex-mech: faithfulness {t_faith:.1f} s, circuits and curves {t_circuits:.1f} s")
     run = {
         "config": str(cfg.path),
         "algorithm": resolved.algorithm,
@@ -243,15 +253,22 @@ def _sweep(
         "spot_checked_on_resume": spot_checked,
         "identity": store.identity,
         "faithfulness_r2": faith,
-        "circuit": {"units": list(circuit.labels), "predicted_fraction": circuit.predicted_fraction, **circuit.measured},
-        "minimal_circuit": {"units": list(minimal.labels), "keep": minimal.keep, "ablate": minimal.ablate, "found": minimal.found,
-                            "n_evaluations": minimal.n_evaluations, "warnings": list(minimal.warnings)},
+        "circuit": {"error": no_circuit} if circuit is None else {"units": list(circuit.labels), "predicted_fraction": circuit.predicted_fraction, **circuit.measured},
+        "minimal_circuit": {"error": no_minimal} if minimal is None else {
+            "units": list(minimal.labels), "keep": minimal.keep, "ablate": minimal.ablate, "found": minimal.found,
+            "n_evaluations": minimal.n_evaluations, "warnings": list(minimal.warnings)},
         "seed_stability": None if stability is None else {"k": stability.k, "seeds": stability.seeds, "pairs": stability.pairs, "mean": stability.mean},
         "curves": {k: {"cpr": c.cpr, "cmd": c.cmd, "ablate_area": c.ablate_area, "sizes": c.sizes, "keep": c.keep, "ablate": c.ablate} for k, c in curves.items()},
-        "seconds": {"algorithm_incl_model": round(t_algo, 3), "total": round(time.time() - started, 3)},
+        "seconds": {
+            "algorithm_incl_model": round(t_algo, 3),
+            "faithfulness": round(t_faith, 3),
+            "circuits_curves_stability": round(t_circuits, 3),
+            "total": round(time.time() - started, 3),
+        },
     }
     if cluster_game is not None:
         run["cluster"] = cluster_game.describe()
+    t1 = time.time()
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(jsonable({"run": run, "config": cfg.data, "interactions": result.to_dict()}), indent=2))
     store.export_npz(out_dir / "evaluations.npz")
@@ -260,8 +277,8 @@ def _sweep(
         [
             table,
             "",
-            circuit.summary(),
-            minimal.summary(),
+            no_circuit or circuit.summary(),
+            no_minimal or minimal.summary(),
             "measured faithfulness (keep only the top-k units) at k = " + " ".join(str(k) for k in next(iter(curves.values())).sizes),
             *(f"  {k}: " + " ".join(f"{v:.2f}" for v in c.keep) + f"  → CPR {c.cpr:.3f}, CMD {c.cmd:.3f}" for k, c in curves.items()),
             *(f"  warning: {w}" for w in sorted({w for c in curves.values() for w in c.warnings})),
@@ -286,6 +303,7 @@ def _sweep(
         stability=stability,
         **ctx,
     )
+    log(f"spex-mech: outputs (results.json, evaluations.npz, summary, figures, report) {time.time() - t1:.1f} s")
     if not quiet:
         print(summary)
         print(f"\nwrote {out_dir}/results.json, evaluations.npz, summary.txt, {report.name}")
@@ -294,7 +312,8 @@ def _sweep(
 
 def _circuit_views(result, f, game, resolved, target: float):
     """Measured faithfulness curves (the result's Möbius share and Shapley rankings, attribution patching),
-    the minimal faithful circuit, and head roles (None when the units are not heads)."""
+    the minimal faithful circuit (None, with the reason, when there is no effect to explain), and head
+    roles (None when the units are not heads)."""
     from .algorithms.baselines.attribution import attribution_patching
     from .circuits import faithfulness_curves, head_roles, minimal_circuit, ranking, unit_scores
 
@@ -304,14 +323,17 @@ def _circuit_views(result, f, game, resolved, target: float):
     except (ValueError, TypeError):  # token or data units: no gradient
         pass
     curves = faithfulness_curves(f, rankings, warn=False)
-    minimal = minimal_circuit(result, f, target, warn=False)
+    try:
+        minimal, no_minimal = minimal_circuit(result, f, target, warn=False), ""
+    except ValueError as err:  # f(all kept) = f(all ablated): nothing for a circuit to explain
+        minimal, no_minimal = None, f"no minimal circuit: {err}"
     roles = None
     if any(lab.startswith("L") and "H" in lab for lab in result.labels):
         try:
             roles = head_roles(resolved.model)
         except (ValueError, TypeError, AttributeError):
             roles = None
-    return curves, minimal, roles
+    return curves, minimal, no_minimal, roles
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

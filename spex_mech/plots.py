@@ -6,6 +6,8 @@
 * :func:`interaction_graph` — units arranged by layer, pairwise interactions as edges and higher-order
   ones as hyperedges (a small hub joined to its members, labelled with its value); red = positive,
   blue = negative; the title says how many terms it leaves out;
+* :func:`layer_figure` — whole-model view: per-layer sums of the units' scores and a layer × layer map of
+  interaction mass (for unit sets too large for unit-level pictures; nothing in it grows with n²);
 * :func:`faithfulness_curves` — measured faithfulness versus circuit size for several rankings (keep
   only the circuit / ablate it), with CPR and CMD in the legend.
 
@@ -30,30 +32,27 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from .results.interactions import Interactions
+from .results.layers import layer_summary, unit_layers
 
-__all__ = ["faithfulness_curves", "head_heatmap", "interaction_graph", "pair_heatmap", "top_bar", "unit_layers"]
+__all__ = [
+    "PER_UNIT_MAX",
+    "faithfulness_curves",
+    "head_heatmap",
+    "interaction_graph",
+    "layer_figure",
+    "pair_heatmap",
+    "top_bar",
+    "unit_layers",
+]
 
 _LABEL = re.compile(r"^L(\d+)(H|N)(\d+)$")
-_ID_LAYER = re.compile(r"^blocks\.(\d+)\.")
+PER_UNIT_MAX = 48  # unit × unit pictures show at most this many units
 _HEAD_ID = re.compile(r"^blocks\.(\d+)\.attn\.hook_z\[(\d+)\]$")
 FONT = 10  # points: tick labels and annotations
 TITLE_FONT = 11
-
-
-def unit_layers(labels: Sequence[str], ids: Optional[Sequence[str]] = None) -> list[Optional[int]]:
-    """Layer of each unit from its hook id (``blocks.1.…`` → 1), else its label (``L1H2`` → 1); None for
-    tokens, data groups, etc."""
-    out = []
-    for j, lab in enumerate(labels):
-        m = _ID_LAYER.match(ids[j]) if ids is not None and j < len(ids) else None
-        if m:
-            out.append(int(m.group(1)))
-            continue
-        m = _LABEL.match(lab)
-        out.append(int(m.group(1)) if m else None)
-    return out
 
 
 def _what(metric: Optional[str], ablation: Optional[str]) -> str:
@@ -129,12 +128,25 @@ def pair_heatmap(
     metric: Optional[str] = None,
     ablation: Optional[str] = None,
 ) -> Figure:
-    """Unit × unit heatmap of order-2 interactions (Möbius by default) over ``units`` (heads if any)."""
+    """Unit × unit heatmap of order-2 interactions (Möbius by default) over ``units``: by default the heads
+    if any, else every unit when there are at most ``PER_UNIT_MAX``, else the units of the largest order-2
+    terms (at most ``PER_UNIT_MAX // 2``; ValueError if there is none)."""
     table = result.mobius() if basis == "mobius" else result.fourier
+    title = f"pairwise {basis} interactions"
     if units is None:
         heads = [i for i, lab in enumerate(result.labels) if (m := _LABEL.match(lab)) and m.group(2) == "H"]
-        units = heads if len(heads) >= 2 else list(range(min(result.n, 48)))
+        if 2 <= len(heads) <= PER_UNIT_MAX:
+            units = heads
+        elif result.n <= PER_UNIT_MAX:
+            units = list(range(result.n))
+        else:
+            units = _units_of_top_pairs(table, PER_UNIT_MAX // 2)
+            if len(units) < 2:
+                raise ValueError("no order-2 term to show")
+            title += f" among the units of the largest terms ({len(units)} of {result.n} units)"
     units = list(units)
+    if len(units) > 4 * PER_UNIT_MAX:
+        raise ValueError(f"{len(units)} units are too many for a unit × unit heatmap (at most {4 * PER_UNIT_MAX})")
     pos = {u: k for k, u in enumerate(units)}
     mat = np.zeros((len(units), len(units)))
     for key, v in table.items():
@@ -147,9 +159,60 @@ def pair_heatmap(
     labels = [result.labels[u] for u in units]
     ax.set_xticks(range(len(units)), labels, rotation=90, fontsize=FONT)
     ax.set_yticks(range(len(units)), labels, fontsize=FONT)
-    ax.set_title(f"pairwise {basis} interactions", fontsize=TITLE_FONT)
+    ax.set_title(title, fontsize=TITLE_FONT)
     bar = fig.colorbar(im, ax=ax, shrink=0.85)
     bar.set_label(_with_what(f"order-2 {basis} coefficient", metric, ablation), fontsize=FONT)
+    fig.tight_layout()
+    return fig
+
+
+def _units_of_top_pairs(table: Mapping[tuple[int, ...], float], limit: int) -> list[int]:
+    """Units of the order-2 terms by decreasing |value|, until ``limit`` distinct units (sorted)."""
+    pairs = sorted((kv for kv in table.items() if len(kv[0]) == 2), key=lambda kv: (-abs(kv[1]), kv[0]))
+    chosen: list[int] = []
+    for key, _ in pairs:
+        new = [u for u in key if u not in chosen]
+        if len(chosen) + len(new) > limit:
+            break
+        chosen += new
+    return sorted(chosen)
+
+
+def layer_figure(
+    result: Interactions,
+    *,
+    metric: Optional[str] = None,
+    ablation: Optional[str] = None,
+) -> Figure:
+    """Per-layer aggregation (:func:`~spex_mech.results.layers.layer_summary`): left, each layer's summed
+    Möbius share and summed Shapley value; right, the layer × layer interaction mass of terms of order ≥ 2.
+    ValueError when no unit has a layer."""
+    summary = layer_summary(result)
+    names = summary.names
+    g = len(names)
+    fig = _new_figure((max(11.0, 5.0 + 0.9 * g), max(4.5, 2.5 + 0.35 * g)))
+    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1.0]})
+    y = np.arange(g)
+    left.barh(y - 0.2, summary.mobius_share, height=0.4, color="#7f8c8d")
+    left.barh(y + 0.2, summary.shapley, height=0.4, color=["#c0392b" if v > 0 else "#2e86c1" for v in summary.shapley])
+    handles = [
+        Patch(color="#7f8c8d", label="Σ Möbius share Σ|a(S)|/|S|"),
+        Patch(color="#c0392b", label="Σ Shapley φ > 0"),
+        Patch(color="#2e86c1", label="Σ Shapley φ < 0"),
+    ]
+    left.set_yticks(y, [f"{nm} ({u} units)" for nm, u in zip(names, summary.units)], fontsize=FONT)
+    left.invert_yaxis()
+    left.axvline(0, color="black", lw=0.6)
+    left.tick_params(axis="x", labelsize=FONT)
+    left.set_xlabel(_with_what("sum over the layer's units", metric, ablation), fontsize=FONT)
+    left.set_title(f"per-layer attribution ({result.n} units)", fontsize=TITLE_FONT)
+    left.legend(handles=handles, fontsize=FONT - 1, loc="lower right")
+    im = right.imshow(summary.pair_mass, cmap="Greys", vmin=0.0, vmax=float(summary.pair_mass.max()) or 1.0)
+    right.set_xticks(range(g), names, rotation=90, fontsize=FONT)
+    right.set_yticks(range(g), names, fontsize=FONT)
+    right.set_title("interaction mass between layers\nΣ|a(S)| over terms of order ≥ 2, per pair of members", fontsize=TITLE_FONT)
+    bar = fig.colorbar(im, ax=right, shrink=0.85)
+    bar.set_label(_with_what("Σ |Möbius dividend|", metric, ablation), fontsize=FONT)
     fig.tight_layout()
     return fig
 
@@ -189,6 +252,7 @@ def interaction_graph(
     metric: Optional[str] = None,
     ablation: Optional[str] = None,
     describe: Optional[Callable[[int], str]] = None,
+    max_nodes: int = 40,
 ) -> Figure:
     """Units placed by layer (x) and index (y); the ``k`` largest interactions of order ≥ 2 drawn as
     edges (pairs) or hyperedges (a diamond hub linked to each member, labelled with its members and value);
@@ -196,14 +260,18 @@ def interaction_graph(
 
     ``units`` restricts the picture to a circuit's units; the title then says how many of the overall
     top-``k`` terms fall outside and are not drawn (and names the largest). ``describe(i)`` replaces a
-    unit's label in the picture (e.g. ``"prev-token L0H0"``).
+    unit's label in the picture (e.g. ``"prev-token L0H0"``). A circuit of more than ``max_nodes`` units
+    is drawn through the units of the drawn terms only (the title says how many it has).
     """
     allowed = set(units) if units is not None else None
     ranked = result.top(10**9, basis=basis, min_order=2)
     terms = [t for t in ranked if allowed is None or set(t.units) <= allowed][:k]
     omitted = [t for t in ranked[:k] if allowed is not None and not set(t.units) <= allowed]
     singles = {t.units[0]: t.value for t in result.top(10**9, basis=basis, order=1)}
-    shown = sorted({u for t in terms for u in t.units} | (allowed or set()))
+    in_terms = {u for t in terms for u in t.units}
+    # a large circuit (whole-model unit sets) is drawn through the units of its drawn terms only
+    crowded = allowed is not None and len(allowed) > max_nodes
+    shown = sorted(in_terms | (set() if crowded or allowed is None else allowed))
     layers = unit_layers(result.labels, result.ids)
     fallback = max([l for l in layers if l is not None], default=-1) + 1
     columns: dict[int, list[int]] = {}
@@ -213,7 +281,7 @@ def interaction_graph(
     for col, members in columns.items():
         for row, u in enumerate(members):
             xy[u] = (float(col), row - (len(members) - 1) / 2.0)
-    width = 4.0 + 2.6 * max(len(columns), 1)
+    width = min(20.0, 4.0 + 2.6 * max(len(columns), 1))  # whole models: many layers share the width
     height = 2.5 + 0.8 * max((len(v) for v in columns.values()), default=1)
     fig, ax = _fig_ax(ax, (width, height))
     biggest = max([abs(t.value) for t in terms] + [1e-12])
@@ -244,6 +312,8 @@ def interaction_graph(
     title = f"interaction graph ({basis}): {len(terms)} largest terms of order ≥ 2"
     if allowed is not None:
         title += " among the circuit's units"
+        if crowded:
+            title += f" ({len(allowed)} units; only those in drawn terms shown)"
         if omitted:
             worst = omitted[0]
             rank = ranked.index(worst) + 1

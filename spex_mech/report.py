@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
+from ._text import abbreviate, name_list
 from .circuit import Circuit
 from .results.interactions import Interactions
 
@@ -21,6 +22,8 @@ def summary_table(result: Interactions, k: int = 10, basis: str = "mobius") -> s
     lines = [f"{'rank':>4}  {'interaction':<{width}}  {'order':>5}  {basis:>10}"]
     for rank, t in enumerate(terms, 1):
         lines.append(f"{rank:>4}  {' × '.join(t.labels):<{width}}  {t.order:>5}  {t.value:>+10.4g}")
+    if not terms:
+        lines.append("      (no term of order ≥ 1: the surrogate is a constant)")
     return "\n".join(lines)
 
 
@@ -42,7 +45,9 @@ def write_figures(
 
     ``circuit`` (a :class:`~spex_mech.circuit.Circuit` or :class:`~spex_mech.circuits.MinimalCircuit`)
     restricts the graph to its units; ``curves`` ({name: FaithfulnessCurve}) adds the curve figure;
-    ``roles`` (:class:`~spex_mech.circuits.HeadRoles`) names heads in the graph.
+    with more than ``plots.PER_UNIT_MAX`` units a per-layer figure (``layers``) is added and the
+    pairwise heatmap shows only the units of the largest terms; ``roles``
+    (:class:`~spex_mech.circuits.HeadRoles`) names heads in the graph.
     """
     if not formats:
         return {}
@@ -58,6 +63,8 @@ def write_figures(
         ),
         "pairwise": lambda: plots.pair_heatmap(result, **ctx),
     }
+    if result.n > plots.PER_UNIT_MAX:  # whole-model unit sets: per-layer aggregation (ValueError: no layers)
+        makers["layers"] = lambda: plots.layer_figure(result, **ctx)
     if any(lab.startswith("L") and "H" in lab for lab in result.labels):
         makers["heads_shapley"] = lambda: plots.head_heatmap(result, "shapley", **ctx)
     if curves:
@@ -137,7 +144,7 @@ def write_report(
         parts += ["<h2>Energy by order (Möbius)</h2>", _table([(o, f"{e:.3f}") for o, e in sorted(energy.items())], ["order", "share"])]
     if minimal is not None:
         rows = [
-            ("units", ", ".join(name(lab) for lab in minimal.labels) or "∅"),
+            ("units", name_list([name(lab) for lab in minimal.labels])),
             ("size", f"{len(minimal.units)} of {minimal.n}"),
             ("keep only the circuit: faithfulness (measured)", f"{minimal.keep:.3f}"),
             ("ablate the circuit: effect left (measured)", f"{minimal.ablate:.3f}"),
@@ -148,7 +155,7 @@ def write_report(
         parts += [f"<h2>{head} (target {minimal.target})</h2>", _warnings_box(minimal.warnings), _table(rows, ["", ""])]
     if circuit is not None:
         m = circuit.measured
-        rows = [("units", ", ".join(name(lab) for lab in circuit.labels)), ("predicted share of the effect", f"{circuit.predicted_fraction:.3f}")]
+        rows = [("units", name_list([name(lab) for lab in circuit.labels])), ("predicted share of the effect", f"{circuit.predicted_fraction:.3f}")]
         msgs: tuple[str, ...] = ()
         if m:
             rows += [
@@ -189,7 +196,7 @@ def write_report(
     for fig_name, file in (figures or {}).items():
         parts.append(f"<h3>{html.escape(fig_name.replace('_', ' '))}</h3><img src='{html.escape(file)}' alt='{html.escape(fig_name)}'>")
     if run_info:
-        parts += ["<h2>Run</h2>", f"<pre>{html.escape(json.dumps(run_info, indent=2, default=str))}</pre>"]
+        parts += ["<h2>Run</h2>", f"<pre>{html.escape(json.dumps(abbreviate(run_info), indent=2, default=str, ensure_ascii=False))}</pre>"]
     style = (
         "body{font-family:system-ui,sans-serif;font-size:16px;max-width:1100px;margin:2em auto;color:#222}"
         "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}"

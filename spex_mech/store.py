@@ -43,6 +43,7 @@ DB_NAME = "store.sqlite"
 _FORMAT = "spex_mech.MaskStore"
 _VERSION = 2
 _CHUNK = 500  # keys per SELECT ... IN (...): below SQLite's bound-parameter limit
+EXPORT_BOOL_CELLS = 1 << 24  # export_npz also writes bool masks up to this many mask cells
 
 
 class StoreError(ValueError):
@@ -200,23 +201,28 @@ class MaskStore:
             "no value from it is used — run into a new --out"
         )
 
-    def load(self) -> tuple[np.ndarray, np.ndarray]:
-        """All stored masks (bool [N, n]) and values (float64 [N]), in the order they were written.
-        Every row's checksum is verified."""
+    def load_packed(self) -> tuple[np.ndarray, np.ndarray]:
+        """All stored masks bit-packed (uint8 [N, ⌈n/8⌉], little bit order) and values (float64 [N]), in
+        the order they were written. Every row's checksum is verified."""
         try:
             rows = self._conn.execute("SELECT id, key, mask, value, checksum FROM evals ORDER BY id").fetchall()
         except sqlite3.DatabaseError as err:
             raise StoreError(f"store {self.path / DB_NAME} is damaged ({err}); it is not reused") from err
-        if not rows:
-            return np.zeros((0, self.n), dtype=bool), np.zeros(0)
         packed = np.empty((len(rows), self._row_bytes), dtype=np.uint8)
         values = np.empty(len(rows), dtype=np.float64)
         for i, (row_id, key, mask, value, checksum) in enumerate(rows):
             self._verify(row_id, key, mask, value, checksum)
             packed[i] = np.frombuffer(mask, dtype=np.uint8)
             values[i] = value
-        masks = np.unpackbits(packed, axis=1, count=self.n, bitorder="little").astype(bool)
-        return masks, values
+        return packed, values
+
+    def load(self) -> tuple[np.ndarray, np.ndarray]:
+        """All stored masks (bool [N, n]) and values (float64 [N]), in the order they were written.
+        Every row's checksum is verified."""
+        packed, values = self.load_packed()
+        if not len(values):
+            return np.zeros((0, self.n), dtype=bool), values
+        return np.unpackbits(packed, axis=1, count=self.n, bitorder="little").astype(bool), values
 
     def _verify(self, row_id: int, key: bytes, mask: bytes, value: Any, checksum: int) -> None:
         if not isinstance(mask, bytes) or len(mask) != self._row_bytes or not isinstance(value, float):
@@ -314,9 +320,18 @@ class MaskStore:
         return len(masks)
 
     def export_npz(self, path: str | os.PathLike) -> None:
-        """Write every stored mask and value to a compressed ``.npz`` (keys ``masks``, ``values``)."""
-        masks, values = self.load()
-        np.savez_compressed(path, masks=masks, values=values)
+        """Write every stored mask and value to a compressed ``.npz``.
+
+        Keys: ``values`` (float64 [N]), ``n``, ``masks_packed`` (uint8 [N, ⌈n/8⌉]; bool masks are
+        ``np.unpackbits(masks_packed, axis=1, count=n, bitorder="little")``) and, when the bool array
+        has at most ``EXPORT_BOOL_CELLS`` cells, ``masks`` (bool [N, n]) as well — whole-model unit sets
+        (tens of thousands of units) are exported packed only, eight times smaller and faster.
+        """
+        packed, values = self.load_packed()
+        arrays = {"values": values, "n": np.int64(self.n), "masks_packed": packed}
+        if len(values) * self.n <= EXPORT_BOOL_CELLS:
+            arrays["masks"] = np.unpackbits(packed, axis=1, count=self.n, bitorder="little").astype(bool)
+        np.savez_compressed(path, **arrays)
 
     def close(self) -> None:
         """Close the database connection (the WAL is checkpointed into the main file). Idempotent."""

@@ -15,9 +15,13 @@ Search, guided by the interaction spectrum and confirmed by evaluations:
    at most ``max_candidates`` per size, all masks of one size in one batched call. The first size with
    a measured pass wins (among its passes, the one closest to the full model).
 2. Then the spectrum's unit ranking (Möbius share, see :mod:`~spex_mech.circuits.rankings`) is
-   measured at every prefix size below the size found so far (all sizes if none was found), and a
-   smaller passing prefix replaces the answer — a poor surrogate costs evaluations, not minimality
-   along its own ranking.
+   measured at prefix sizes below the size found so far (all sizes if none was found), and a smaller
+   passing prefix replaces the answer — a poor surrogate costs evaluations, not minimality along its
+   own ranking. Up to ``max_prefixes`` sizes every size is measured; beyond that (whole-model unit
+   sets: n = 36,864 neurons would need 2n evaluations) every size up to ``max_prefixes // 2`` and a
+   geometric grid up to the limit, then a bisection between the first passing grid size and the grid
+   size before it. The grid part assumes a prefix that passes stays passing when a few units are
+   added; the circuit returned is always a measured pass.
 
 ``n_evaluations`` counts every mask the search sent to the game.
 """
@@ -29,13 +33,14 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from .._text import name_list
 from ..results.interactions import Interactions
 from ..transforms import all_masks, popcount
 from ..valuefn import ValueFunction
 from .curves import DEFAULT_MIN_EFFECT, DEFAULT_NOISE, faithfulness_warnings
 from .rankings import ranking, unit_scores
 
-__all__ = ["MinimalCircuit", "minimal_circuit"]
+__all__ = ["MinimalCircuit", "minimal_circuit", "prefix_sizes"]
 
 EXACT_SEARCH_MAX_N = 16
 
@@ -68,9 +73,9 @@ class MinimalCircuit:
 
     def summary(self) -> str:
         head = (
-            f"minimal circuit (target {self.target}): {len(self.units)} of {self.n} units — {', '.join(self.labels) or '∅'}"
+            f"minimal circuit (target {self.target}): {len(self.units)} of {self.n} units — {name_list(self.labels)}"
             if self.found
-            else f"no circuit reached the target {self.target}; closest measured: {', '.join(self.labels) or '∅'}"
+            else f"no circuit reached the target {self.target}; closest measured: {name_list(self.labels)}"
         )
         lines = [
             head,
@@ -80,6 +85,22 @@ class MinimalCircuit:
         ]
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
+
+
+def prefix_sizes(limit: int, max_prefixes: int = 256) -> np.ndarray:
+    """Prefix sizes to measure for sizes 1…``limit``: all of them when ``limit ≤ max_prefixes``, else every
+    size up to ``max_prefixes // 2`` and a geometric grid (about ``max_prefixes // 2`` points) up to
+    ``limit`` inclusive (int64, increasing, distinct)."""
+    if limit < 1:
+        return np.zeros(0, dtype=np.int64)
+    if max_prefixes < 4:
+        raise ValueError(f"max_prefixes must be at least 4, got {max_prefixes}")
+    if limit <= max_prefixes:
+        return np.arange(1, limit + 1, dtype=np.int64)
+    dense = max_prefixes // 2
+    grid = np.geomspace(dense, limit, max_prefixes - dense + 1)
+    sizes = np.unique(np.concatenate([np.arange(1, dense + 1), np.round(grid).astype(np.int64), [limit]]))
+    return sizes[(sizes >= 1) & (sizes <= limit)].astype(np.int64)
 
 
 def _distance(keep: np.ndarray, ablate: np.ndarray, complete: bool) -> np.ndarray:
@@ -95,6 +116,7 @@ def minimal_circuit(
     complete: bool = True,
     slack: float = 0.1,
     max_candidates: int = 64,
+    max_prefixes: int = 256,
     noise: float = DEFAULT_NOISE,
     min_effect: float = DEFAULT_MIN_EFFECT,
     warn: bool = True,
@@ -109,6 +131,8 @@ def minimal_circuit(
     complete : also require that ablating the circuit removes the effect.
     slack : extra predicted distance allowed when picking candidates to measure (surrogate error).
     max_candidates : candidates measured per size in the exhaustive search.
+    max_prefixes : prefix sizes of the ranking measured in one batch (step 2); beyond it a geometric
+        grid and a bisection (module docstring).
     """
     if not 0 < target <= 1:
         raise ValueError(f"target must be in (0, 1], got {target}")
@@ -159,20 +183,46 @@ def minimal_circuit(
                     break
     limit = n if chosen is None else int(chosen[1].sum()) - 1  # only prefixes smaller than what was found
     if limit >= 1:
-        order = ranking(unit_scores(result, "mobius"))
-        search = (search + "; then " if search else "") + f"prefixes of the spectrum's unit ranking (Möbius share) up to size {limit}, measured"
+        scores = unit_scores(result, "mobius")
+        order = ranking(scores)
+        scored = int(np.count_nonzero(scores))
         pos = np.empty(n, dtype=np.int64)
         pos[order] = np.arange(n)
-        prefixes = pos[None, :] < np.arange(1, limit + 1)[:, None]
-        vals = vf(np.concatenate([prefixes, ~prefixes]))
-        evaluations += 2 * limit
-        measured += limit
-        keep = (vals[:limit] - empty) / effect
-        ablate = (vals[limit:] - empty) / effect
-        dist = _distance(keep, ablate, complete)
+        sizes = prefix_sizes(limit, max_prefixes)
+        exhaustive_prefixes = sizes.shape[0] == limit
+        search = (search + "; then " if search else "") + (
+            f"prefixes of the spectrum's unit ranking (Möbius share) up to size {limit}, measured"
+            if exhaustive_prefixes
+            else f"prefixes of the spectrum's unit ranking (Möbius share): {sizes.shape[0]} sizes up to {limit} "
+            "(every size to the first grid point, then a geometric grid and a bisection), measured"
+        )
+        if scored < limit:
+            search += f" (only {scored} units score above 0; the others follow in index order)"
+
+        def measure_prefixes(ks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+            nonlocal evaluations, measured
+            prefixes = pos[None, :] < ks[:, None]  # [len(ks), n] bool: the top-k units of the ranking
+            vals = vf(np.concatenate([prefixes, ~prefixes]))
+            evaluations += 2 * ks.shape[0]
+            measured += ks.shape[0]
+            keep = (vals[: ks.shape[0]] - empty) / effect
+            ablate = (vals[ks.shape[0] :] - empty) / effect
+            return prefixes, keep, ablate, _distance(keep, ablate, complete)
+
+        prefixes, keep, ablate, dist = measure_prefixes(sizes)
         passing = np.nonzero(dist <= tol)[0]
         pick = int(passing[0]) if passing.size else int(np.argmin(dist))
         entry = (float(dist[pick]), prefixes[pick], float(keep[pick]), float(ablate[pick]), float("nan"))
+        if passing.size and pick > 0 and sizes[pick] - sizes[pick - 1] > 1:
+            lo, hi = int(sizes[pick - 1]), int(sizes[pick])  # lo fails, hi passes: bisect between them
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                p_mid, k_mid, a_mid, d_mid = measure_prefixes(np.array([mid], dtype=np.int64))
+                if d_mid[0] <= tol:
+                    hi = mid
+                    entry = (float(d_mid[0]), p_mid[0], float(k_mid[0]), float(a_mid[0]), float("nan"))
+                else:
+                    lo = mid
         if passing.size:
             chosen = entry
         elif best is None or entry[0] < best[0]:
