@@ -203,11 +203,12 @@ def test_store_export_at_whole_model_scale_is_packed(tmp_path):
     assert "masks" not in data.files  # 600 × 36,864 cells: packed only
     unpacked = np.unpackbits(data["masks_packed"], axis=1, count=int(data["n"]), bitorder="little").astype(bool)
     assert np.array_equal(unpacked, masks) and np.array_equal(data["values"], values)
-    small = MaskStore(tmp_path / "small", 5, {})
-    small.append(masks[:3, :5], values[:3])
+    small_masks = np.array([[1, 0, 1, 0, 1], [0, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=bool)  # distinct rows
+    small = MaskStore(tmp_path / "small", 5, {"what": "small"})
+    small.append(small_masks, values[:3])
     small.export_npz(tmp_path / "s.npz")
     data = np.load(tmp_path / "s.npz")
-    assert np.array_equal(data["masks"], masks[:3, :5])
+    assert np.array_equal(data["masks"], small_masks) and np.array_equal(data["values"], values[:3])
 
 
 @pytest.mark.slow
@@ -217,15 +218,16 @@ def test_cli_run_with_a_constant_surrogate_reports_instead_of_failing(tmp_path, 
     import spex_mech
     from spex_mech.cli import main
 
-    def constant_spex(f, **kw):
+    def constant_spex(f, n=None, *, budget=None, max_order=None, seed=0):  # spex's signature
         value = float(f(np.ones((1, f.n), dtype=bool))[0])
         return sm.Interactions.from_fourier({(): value}, f.n, labels=f.labels, ids=f.ids, algorithm="spex", n_evaluations=1)
 
     monkeypatch.setattr(spex_mech, "spex", constant_spex)
+    monkeypatch.setattr(spex_mech.algorithms.spex, "spex", constant_spex)  # what the CLI's registry resolves
     cfg = tmp_path / "planted.toml"
     cfg.write_text(
         '[model]\nzoo = "planted"\n[units]\nheads = "all"\n[ablation]\nkind = "zero"\n'
-        '[algorithm]\nname = "spex"\nmax_order = 3\nseed = 0\n'
+        '[algorithm]\nname = "spex"\nbudget = 1000\nmax_order = 3\nseed = 0\n'
         '[output]\nfaithfulness_samples = 50\nfigures = ["png"]\n'
     )
     out = tmp_path / "run"
