@@ -192,3 +192,19 @@ def test_original_output_refuses_ragged_prompts(hf_gpt2):
         original_output(hf_gpt2, PROMPTS, max_new_tokens=2)
     out = original_output(hf_gpt2, PROMPTS[1:], max_new_tokens=2)  # equal lengths are fine
     assert out.tokens.shape == (2, 6) and out.continuation.shape == (2, 2)  # the last token is only a target
+
+
+def test_prompts_longer_than_the_context_are_refused_not_truncated(hf_gpt2):
+    """TransformerLens's to_tokens truncates to n_ctx by default: a long string prompt would be cut silently
+    and the metric read at the wrong token. It is an error naming the prompt and the context instead."""
+    model = hf_gpt2
+    n_ctx = model.cfg.n_ctx
+    long_text = " good" * (n_ctx + 5)
+    assert len(model.to_tokens(long_text, truncate=False)[0]) > n_ctx  # the oracle: it really is too long
+    with pytest.raises(ValueError, match=rf"prompt 1 has \d+ tokens, longer than the model's context n_ctx={n_ctx}"):
+        prepare_prompts(model, ["a short one", long_text])
+    ids = [[1] * (n_ctx + 1), [2, 3]]  # ragged id lists too
+    with pytest.raises(ValueError, match=rf"prompt 0 has {n_ctx + 1} tokens, longer than the model's context"):
+        prepare_prompts(model, ids)
+    fits = prepare_prompts(model, [[1] * n_ctx, [2, 3]])
+    assert fits.lengths.tolist() == [n_ctx, 2]

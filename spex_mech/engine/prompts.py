@@ -200,7 +200,32 @@ def prepare_prompts(
     attention_mask : optional ``[P, L]`` 0/1 mask for id input (1 = real token).
     padding_side : overrides the tokenizer's ``padding_side`` when recognising pad ids in id input.
     what : name used in error messages (``"tokens"``, ``"reference"``).
+
+    Raises
+    ------
+    ValueError
+        A prompt longer than the model's context ``cfg.n_ctx`` (strings are tokenized without
+        truncation, so a long prompt is an error, never silently cut).
     """
+    out = _prepare(model, prompts, attention_mask=attention_mask, padding_side=padding_side, what=what)
+    n_ctx = getattr(getattr(model, "cfg", None), "n_ctx", None)
+    if isinstance(n_ctx, int) and out.n_prompts and int(out.lengths.max()) > n_ctx:
+        i = int(out.lengths.argmax())
+        raise ValueError(
+            f"{what}: prompt {i} has {int(out.lengths[i])} tokens, longer than the model's context n_ctx={n_ctx} "
+            "(shorten it; nothing is truncated silently)"
+        )
+    return out
+
+
+def _to_tokens_untruncated(model: Any, text: str) -> Any:
+    try:
+        return model.to_tokens(text, truncate=False)
+    except TypeError:  # a to_tokens without the truncate keyword
+        return model.to_tokens(text)
+
+
+def _prepare(model: Any, prompts: Any, *, attention_mask: Any, padding_side: Optional[str], what: str) -> Prompts:
     if isinstance(prompts, Prompts):
         if attention_mask is not None:
             raise ValueError(f"{what}: attention_mask given with a Prompts object (it already knows its lengths)")
@@ -214,7 +239,7 @@ def prepare_prompts(
         texts = [prompts] if isinstance(prompts, str) else list(prompts)
         rows = []
         for i, text in enumerate(texts):
-            ids = torch.as_tensor(model.to_tokens(text)).reshape(-1)
+            ids = torch.as_tensor(_to_tokens_untruncated(model, text)).reshape(-1)
             if ids.numel() == 0:
                 raise ValueError(f"{what}: prompt {i} ({text!r}) tokenizes to nothing")
             rows.append(ids.cpu().tolist())
