@@ -116,21 +116,10 @@ _SECTION_WORDS = (
 def _game(cfg, resolved):
     """Build the ablation game (runs the clean prompts and the reference once). A problem with the
     inputs found here is a config error naming the section its message points at."""
-    from .config import ConfigError
-    from .engine import AblationGame
+    from .config import ConfigError, build_game
 
     try:
-        return AblationGame(
-            resolved.model,
-            resolved.units,
-            resolved.tokens,
-            resolved.metric,
-            ablation=resolved.ablation,
-            reference=resolved.reference,
-            batch_size=cfg.get("output", "batch_size", "auto"),
-            progress=False,
-            precision=cfg.get("model", "precision", "fp32"),
-        )
+        return build_game(cfg, resolved)
     except (ValueError, TypeError, IndexError) as err:
         text = str(err).splitlines()[0] if str(err) else type(err).__name__
         where = next((sec for word, sec in _SECTION_WORDS if word in text.lower()), "[prompts]")

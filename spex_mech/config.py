@@ -426,6 +426,36 @@ def _metric(cfg: SweepConfig, zoo_task: Optional[dict], model: Any = None) -> An
     return metrics.custom(_entry(spec["entry"], cfg.path.parent, "[metric] entry"), position=pos)
 
 
+def build_game(cfg: SweepConfig, resolved: Resolved) -> Any:
+    """The config's :class:`~spex_mech.AblationGame` (runs the clean prompts and the reference once).
+
+    One construction for the CLI's driver and for every Ray actor (``distributed.ConfigFactory``), so
+    the game's options — batch size, precision — cannot differ between them.
+
+    Parameters
+    ----------
+    cfg : the loaded config.
+    resolved : its :func:`resolve` result (model, units, prompts, metric, ablation, reference).
+
+    Returns
+    -------
+    AblationGame
+    """
+    from .engine import AblationGame
+
+    return AblationGame(
+        resolved.model,
+        resolved.units,
+        resolved.tokens,
+        resolved.metric,
+        ablation=resolved.ablation,
+        reference=resolved.reference,
+        batch_size=cfg.get("output", "batch_size", "auto"),
+        progress=False,
+        precision=cfg.get("model", "precision", "fp32"),
+    )
+
+
 def resolve(cfg: SweepConfig) -> Resolved:
     """Load the model and check units, prompts, metric and budget — all before any masked evaluation."""
     _check_device(cfg.get("model", "device", "cpu"))

@@ -33,21 +33,10 @@ class ConfigFactory:
         self.path = str(Path(path).resolve())
 
     def __call__(self) -> Any:
-        from ..config import load_config, resolve
-        from ..engine import AblationGame
+        from ..config import build_game, load_config, resolve
 
         cfg = load_config(self.path)
-        resolved = resolve(cfg)
-        return AblationGame(
-            resolved.model,
-            resolved.units,
-            resolved.tokens,
-            resolved.metric,
-            ablation=resolved.ablation,
-            reference=resolved.reference,
-            batch_size=cfg.get("output", "batch_size", "auto"),
-            progress=False,
-        )
+        return build_game(cfg, resolve(cfg))  # the driver's construction, precision included
 
     def __repr__(self) -> str:
         return f"ConfigFactory({self.path!r})"
