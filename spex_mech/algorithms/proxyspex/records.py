@@ -15,6 +15,7 @@ import numpy as np
 
 from ...results.params import ParamsBase
 from .design import SMALL_BUDGET
+from .options import VAL_FRACTION, PostConfig, SelectionConfig
 
 if TYPE_CHECKING:  # the stage modules import these records
     from .design import Split
@@ -24,7 +25,6 @@ if TYPE_CHECKING:  # the stage modules import these records
 
 __all__ = ["ConfirmationRow", "CurvePoint", "ProxySpexParams", "SearchRecord", "Settings", "stage_seconds"]
 
-VAL_FRACTION = 0.2
 _SINGLETON_MODES = ("auto", "all", "proxy", "ranked")
 
 
@@ -65,13 +65,71 @@ class Settings:
     n_jobs: int = 1
 
     def may_cross_validate(self, m: int) -> bool:
-        """Whether ``m`` masks may be cross-validated (``True``, or ``"auto"`` with at most ``SMALL_BUDGET``)."""
+        """Tell whether ``m`` masks may be cross-validated.
+
+        Parameters
+        ----------
+        m : int
+            Masks in the design.
+
+        Returns
+        -------
+        bool
+            ``cross_validation=True``, or ``"auto"`` with at most ``SMALL_BUDGET`` masks.
+        """
         return self.cross_validation is True or (self.cross_validation == "auto" and m <= SMALL_BUDGET)
 
     @property
     def grows(self) -> bool:
-        """Whether the growth step runs (``grow`` with ``refine`` and an automatic support size)."""
+        """Tell whether the growth step runs.
+
+        Returns
+        -------
+        bool
+            ``grow`` with ``refine`` and an automatic support size.
+        """
         return bool(self.grow and self.refine and self.fixed_k is None)
+
+    @classmethod
+    def from_configs(
+        cls, *, max_order: Optional[int], basis: str, selection: SelectionConfig, post: PostConfig, n_jobs: int
+    ) -> "Settings":
+        """Validate ``proxyspex``'s grouped options (see :meth:`from_arguments`).
+
+        Parameters
+        ----------
+        max_order : int or None
+            Largest kept order.
+        basis : str
+            ``"auto"``, ``"fourier"`` or ``"mobius"``.
+        selection : SelectionConfig
+            How the support is chosen.
+        post : PostConfig
+            The refit choice (its confirmation fields are used by ``proxyspex`` itself).
+        n_jobs : int
+            Threads.
+
+        Returns
+        -------
+        Settings
+
+        Raises
+        ------
+        ValueError
+            Naming the first invalid option and its value.
+        """
+        refine, grow = post.refine_and_grow()
+        return cls.from_arguments(
+            max_order=max_order,
+            basis=basis,
+            singletons=selection.singletons,
+            refine=refine,
+            n_coefficients=selection.n_coefficients,
+            grow=grow,
+            cross_validation=selection.cross_validation,
+            validation_fraction=selection.validation_fraction,
+            n_jobs=n_jobs,
+        )
 
     @classmethod
     def from_arguments(
@@ -87,7 +145,17 @@ class Settings:
         validation_fraction: float,
         n_jobs: int,
     ) -> "Settings":
-        """Validate ``proxyspex``'s arguments.
+        """Validate ``proxyspex``'s arguments (the flat spelling; see :meth:`from_configs`).
+
+        Parameters
+        ----------
+        max_order, basis, singletons, refine, n_coefficients, grow, cross_validation, validation_fraction, n_jobs : object
+            As the fields of the same meaning (``basis="auto"`` searches both bases;
+            ``n_coefficients="auto"`` is ``fixed_k=None``).
+
+        Returns
+        -------
+        Settings
 
         Raises
         ------
@@ -353,7 +421,17 @@ class ProxySpexParams(ParamsBase):
         )
 
     def with_screen(self, screen: "Screen") -> "ProxySpexParams":
-        """Return a copy with the screen's counts, the grown terms mapped back to the n units."""
+        """Return a copy with the screen's counts, the grown terms mapped back to the n units.
+
+        Parameters
+        ----------
+        screen : Screen
+            The units kept.
+
+        Returns
+        -------
+        ProxySpexParams
+        """
         grown = [[int(screen.units[i]) for i in t] for t in self.grown_terms]
         return dataclasses.replace(
             self,
@@ -363,7 +441,17 @@ class ProxySpexParams(ParamsBase):
         )
 
     def with_confirmation(self, rows: list) -> "ProxySpexParams":
-        """Return a copy with the confirmation table and its count."""
+        """Return a copy with the confirmation table and its count.
+
+        Parameters
+        ----------
+        rows : list of ConfirmationRow
+            The table.
+
+        Returns
+        -------
+        ProxySpexParams
+        """
         return dataclasses.replace(self, confirmation=rows, confirmed=int(sum(r["confirmed"] for r in rows)))
 
 
