@@ -13,11 +13,15 @@ import tracemalloc
 import numpy as np
 import pytest
 
+import spex_mech.algorithms.proxyspex as package
 from spex_mech import valuefn
-from spex_mech.algorithms.proxyspex import LARGE_N, proxyspex, screen_units
-from spex_mech.algorithms.proxyspex.screen import large_n_proxy
+from spex_mech.algorithms import ridge
+from spex_mech.algorithms.proxyspex import LARGE_N, Ranking, proxyspex, screen_units
 from spex_mech.algorithms.proxyspex import screen as screen_mod
-from spex_mech.synthetic import SparseFunction
+from spex_mech.algorithms.proxyspex import support as support_mod
+from spex_mech.algorithms.proxyspex.screen import large_n_proxy
+from spex_mech.algorithms.proxyspex.support import column_cap
+from spex_mech.synthetic import SparseFunction, random_sparse_function
 
 
 def test_block_drawn_masks_equal_one_draw_and_leave_the_generator_alike(monkeypatch):
@@ -191,3 +195,39 @@ def test_auto_proxy_is_lightgbm_only_when_screening():
     assert large_n_proxy("auto", True) == ("lightgbm" if has_lgb else "auto")
     assert large_n_proxy("auto", False) == "auto"
     assert large_n_proxy("sklearn", True) == "sklearn"
+
+
+def test_column_cap_counts_the_base_terms_and_the_half_rows_rule():
+    """The prefix search's cap: min(ranked, max_columns − base, half the training rows − base with a refit)."""
+    ranking = Ranking(
+        base_keys=np.zeros((5, 1), dtype=np.int64),
+        base_vals=np.zeros(5),
+        ranked=np.zeros((50, 2), dtype=np.int64),
+        ranked_vals=np.zeros(50),
+        const=0.0,
+        basis="fourier",
+    )
+    assert column_cap(ranking, 1000, 800, True, None) == 50
+    assert column_cap(ranking, 1000, 800, True, None, max_columns=20) == 15
+    assert column_cap(ranking, 1000, 60, True, None) == 25  # 60 // 2 − 5
+    assert column_cap(ranking, 1000, 60, False, None, max_columns=3) == 0
+    assert column_cap(ranking, 1000, 60, True, 7, max_columns=3) == 7  # a fixed size is kept as asked
+
+
+def test_large_n_regime_caps_the_support_search_columns(monkeypatch):
+    """Screened, every ridge path scores at most LARGE_N_COLUMNS columns; unscreened, the general cap applies."""
+    seen = []
+
+    def recording_path(X, y, X_val, y_val, alphas):
+        seen.append(X.shape[1])
+        return ridge.ridge_path(X, y, X_val, y_val, alphas)
+
+    monkeypatch.setattr(support_mod, "ridge_path", recording_path)
+    monkeypatch.setattr(package, "LARGE_N_COLUMNS", 40)
+    f = random_sparse_function(64, 30, orders=(1, 2, 3), basis="mobius", seed=3)
+    capped = proxyspex(f, budget=1200, seed=0, screen=True)
+    assert seen and max(seen) <= 40
+    seen.clear()
+    free = proxyspex(f, budget=1200, seed=0, screen=False)
+    assert max(seen) > 40  # the same problem unscreened scores wider prefixes
+    assert capped.params["screened_units"] is not None and free.params["screened_units"] is None

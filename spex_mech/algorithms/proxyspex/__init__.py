@@ -6,7 +6,8 @@ Procedure (Butler et al., NeurIPS 2025, with the changes marked *), one public m
    n ≤ 24), evaluated in large batches; the early-stopping split (and cross-validation folds).
    *Above ``LARGE_N`` (4,096) units, :mod:`.screen` keeps only the units whose marginal effect (on
    the value, then on the residual of the kept singletons) shows in the training masks, and every
-   later stage runs on those units alone (``screen``; results map back to the n units).
+   later stage runs on those units alone (``screen``; results map back to the n units), the
+   support search scoring at most ``LARGE_N_COLUMNS`` columns.
 2. :mod:`.proxy` — a gradient-boosted tree proxy on (mask, value) pairs, configured by a
    :class:`ProxyConfig`. *Lean search: one early-stopped fit per depth (3 and 5 by default) on 80 %
    of the masks, stopped on the other 20 %, with a fixed learning rate, instead of a 5-fold grid.
@@ -34,6 +35,7 @@ Known failure mode (paper App. B.4, and ``tests/test_proxyspex.py``): trees cann
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from typing import Any, Callable, Mapping, Optional, Union
@@ -49,7 +51,7 @@ from .readout import ProxySpectrum, Ranking, greedy_order, rank_spectrum, read_s
 from .options import PostConfig, SelectionConfig, legacy_parameters, resolve_options
 from .records import ProxySpexParams, Settings, stage_seconds
 from .refit import Surrogate, grow_support, refit_support
-from .screen import LARGE_N, Screen, large_n_proxy, resolve_screen, screen_units
+from .screen import LARGE_N, LARGE_N_COLUMNS, Screen, large_n_proxy, resolve_screen, screen_units
 from .selection import Readout, Selection, choose_support, search_readouts
 from .support import SupportChoice, greedy_support, select_support
 
@@ -188,8 +190,9 @@ def proxyspex(
     t_fit = time.perf_counter()
     split = split_design(design.m, rng, settings.may_cross_validate(design.m), settings.validation_fraction)
     kept = screen_units(design.masks, design.values, split.train) if screening else None
-    if kept is not None:  # every later stage sees the kept units only
+    if kept is not None:  # every later stage sees the kept units only, with the large-n column cap
         design = Design(design.masks[:, kept.units], design.values)
+        settings = dataclasses.replace(settings, max_columns=LARGE_N_COLUMNS)
     # 2. one early-stopped proxy per depth, fitted on the training masks, stopped on the validation masks
     fits = config.fit(*design.rows(split.train), *design.rows(split.val), seed=seed)
     t_extract = time.perf_counter()

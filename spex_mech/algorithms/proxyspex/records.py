@@ -52,6 +52,9 @@ class Settings:
         Held-out share of a plain split.
     n_jobs : int
         Threads (BLAS during the search, trees during fits).
+    max_columns : int or None
+        Most columns a support search scores (None: :data:`.support.MAX_COLUMNS`; the large-n regime
+        sets :data:`.screen.LARGE_N_COLUMNS`).
     """
 
     max_order: Optional[int] = None
@@ -63,6 +66,7 @@ class Settings:
     cross_validation: Union[str, bool] = "auto"
     validation_fraction: float = VAL_FRACTION
     n_jobs: int = 1
+    max_columns: Optional[int] = None
 
     def may_cross_validate(self, m: int) -> bool:
         """Tell whether ``m`` masks may be cross-validated.

@@ -11,8 +11,9 @@ training masks, then runs its usual stages on those units alone and maps the res
    remaining units are screened once more on the residual (a unit whose effect was hidden by the
    variance of stronger ones);
 3. pair-residual screening: the singletons of all passed units and the AND products of pairs
-   among the ``PAIR_UNITS`` strongest (fewer where the masks are few) are fitted, and the remaining units are screened on that
-   residual (a weak unit whose effect was hidden by the variance of strong interactions).
+   among the ``PAIR_UNITS`` strongest (fewer where the masks are few) are fitted, and the remaining
+   units are screened on that residual (a weak unit whose effect was hidden by the variance of strong
+   interactions).
 
 Both passes read the bool masks in row blocks (float32 blocks of ``BLOCK_CELLS`` cells), so no
 m × n float copy is ever made. A unit that moves neither the value nor the residual on its own
@@ -36,6 +37,7 @@ import numpy as np
 __all__ = [
     "BLOCK_CELLS",
     "LARGE_N",
+    "LARGE_N_COLUMNS",
     "PAIR_UNITS",
     "SCREEN_MAX",
     "SCREEN_Z",
@@ -50,6 +52,10 @@ SCREEN_Z = 3.5  # |z| a unit needs to pass a screening pass
 SCREEN_MAX = 2048  # most units kept (the strongest by |z|, first pass first)
 PAIR_UNITS = 64  # the third pass fits AND pairs among at most this many of the strongest units
 BLOCK_CELLS = 1 << 23  # mask cells per float32 block (32 MB)
+# most columns a support search scores once screened (the unscreened cap is support.MAX_COLUMNS): the ridge
+# path's cost grows with the cube of its columns, and the screened supports found stay far below this
+# (benchmarks/results/scale_proxyspex_notes.md)
+LARGE_N_COLUMNS = 1024
 
 
 @dataclass(frozen=True)
@@ -95,7 +101,7 @@ def resolve_screen(screen: Union[str, bool], n: int) -> bool:
 
 
 def large_n_proxy(proxy: Any, screening: bool) -> Any:
-    """The proxy backend: ``"auto"`` becomes ``"lightgbm"`` when screening and LightGBM is installed.
+    """Return the proxy backend: ``"auto"`` becomes ``"lightgbm"`` when screening and LightGBM is installed.
 
     On the few hundred kept units LightGBM grows the same-depth trees several times faster than
     scikit-learn's HistGradientBoosting (benchmarks/results/scale_proxyspex_notes.md); without
@@ -159,7 +165,7 @@ def _singleton_residual(masks: np.ndarray, values: np.ndarray, rows: np.ndarray,
     X = np.ones((rows.shape[0], units.shape[0] + 1))
     step = _block_rows(max(1, units.shape[0]))
     for start in range(0, rows.shape[0], step):
-        X[start : start + step, 1:] = masks[rows[start : start + step]][:, units]
+        X[start : start + step, 1:] = masks[np.ix_(rows[start : start + step], units)]
     beta = np.linalg.lstsq(X, values, rcond=None)[0]
     return values - X @ beta
 
@@ -175,7 +181,7 @@ def _pair_residual(
     sub = np.zeros((rows.shape[0], units.shape[0]), dtype=bool)
     step = _block_rows(max(1, units.shape[0]))
     for start in range(0, rows.shape[0], step):
-        sub[start : start + step] = masks[rows[start : start + step]][:, units]
+        sub[start : start + step] = masks[np.ix_(rows[start : start + step], units)]
     pos = np.searchsorted(units, strong)
     i, j = np.triu_indices(pos.shape[0], 1)
     X = np.concatenate([sub, sub[:, pos[i]] & sub[:, pos[j]]], axis=1).astype(np.float64)

@@ -22,7 +22,7 @@ from .design import Design, Split
 from .proxy import ProxyConfig, ProxyFit
 from .readout import ProxySpectrum, Ranking, rank_spectrum, read_spectrum
 from .records import SearchRecord, Settings
-from .support import GREEDY_STEPS, SupportChoice, greedy_support, select_support
+from .support import GREEDY_STEPS, MAX_COLUMNS, SupportChoice, greedy_support, select_support
 
 __all__ = ["CV_SKIP_R2", "Candidate", "Readout", "Selection", "choose_support", "search_readouts"]
 
@@ -128,6 +128,7 @@ def search_readouts(
     """
     masks, values, n = design.masks, design.values, design.n
     n_train_min = min(t.shape[0] for t, _ in folds)
+    max_columns = MAX_COLUMNS if settings.max_columns is None else settings.max_columns
     best, searched = None, []
     for cand in candidates:
         for basis in settings.bases:
@@ -150,10 +151,20 @@ def search_readouts(
                         n,
                         settings.fixed_k,
                         min(GREEDY_STEPS, n_train_min // 4),
+                        max_columns,
                     )
                 else:
                     support = select_support(
-                        final, fold_rankings, masks, values, folds, final_rows, n, settings.refine, settings.fixed_k
+                        final,
+                        fold_rankings,
+                        masks,
+                        values,
+                        folds,
+                        final_rows,
+                        n,
+                        settings.refine,
+                        settings.fixed_k,
+                        max_columns,
                     )
             readout = Readout(cand.fit, final, support, mode, int(cand.spectrum.fourier[0].shape[0]))
             searched.append(

@@ -114,13 +114,38 @@ def smallest_good(mse: np.ndarray, se: np.ndarray) -> int:
     return int(np.nonzero(mse <= mse[best] + SE_RULE * se[best])[0][0])
 
 
-def column_cap(ranking: Ranking, n_rows: int, n_train: int, refine: bool, fixed_k: Optional[int]) -> int:
-    """Most ranked terms a prefix search may use (memory caps; a refit stays well determined)."""
+def column_cap(
+    ranking: Ranking,
+    n_rows: int,
+    n_train: int,
+    refine: bool,
+    fixed_k: Optional[int],
+    max_columns: int = MAX_COLUMNS,
+) -> int:
+    """Return the most ranked terms a prefix search may use (memory caps; a refit stays well determined).
+
+    Parameters
+    ----------
+    ranking : Ranking
+        The ranking searched.
+    n_rows, n_train : int
+        Masks in the design, and training masks of the fold.
+    refine : bool
+        Prefixes are ridge fits (then at most half the training masks as columns).
+    fixed_k : int or None
+        A fixed support size (returned, capped at the ranked terms).
+    max_columns : int
+        Most columns (base terms included) a prefix search scores.
+
+    Returns
+    -------
+    int
+    """
     n_base = ranking.base_keys.shape[0]
     if fixed_k is not None:
         return min(int(fixed_k), ranking.ranked.shape[0])
     cap_cells = max(1, MAX_DESIGN_CELLS // max(1, n_rows))
-    k_cap = max(0, min(ranking.ranked.shape[0], cap_cells - n_base, MAX_COLUMNS - n_base))
+    k_cap = max(0, min(ranking.ranked.shape[0], cap_cells - n_base, max_columns - n_base))
     if refine:  # at most half the training masks as columns
         k_cap = max(0, min(k_cap, n_train // 2 - n_base))
     return k_cap
@@ -146,6 +171,7 @@ def select_support(
     n: int,
     refine: bool,
     fixed_k: Optional[int],
+    max_columns: int = MAX_COLUMNS,
 ) -> SupportChoice:
     """Choose how many ranked interactions to keep (and the ridge penalty) by held-out error.
 
@@ -166,7 +192,7 @@ def select_support(
     per_fold = []
     for ranking, (train, held) in zip(fold_rankings, folds):
         n_base = ranking.base_keys.shape[0]
-        k_cap = column_cap(ranking, masks.shape[0], train.shape[0], refine, fixed_k)
+        k_cap = column_cap(ranking, masks.shape[0], train.shape[0], refine, fixed_k, max_columns)
         keys, vals = ranking.columns(k_cap)
         F = ranking.features(keys, masks, n)
         if refine and fixed_k is None and k_cap > SCREEN_MIN:
@@ -220,6 +246,7 @@ def greedy_support(
     n: int,
     fixed_k: Optional[int],
     most: int,
+    max_columns: int = MAX_COLUMNS,
 ) -> tuple[Ranking, SupportChoice]:
     """Greedy-order the Möbius rankings, then choose the support (:func:`select_support`).
 
@@ -235,7 +262,7 @@ def greedy_support(
             if fold_rankings is None
             else [greedy_order(r, masks, values, tr, n, steps) for r, (tr, _) in zip(fold_rankings, folds)]
         )
-        choice = select_support(ordered, ordered_folds, masks, values, folds, final_rows, n, True, fixed_k)
+        choice = select_support(ordered, ordered_folds, masks, values, folds, final_rows, n, True, fixed_k, max_columns)
         if steps >= most or 4 * choice.first_prefix <= 3 * steps:
             return ordered, choice
         steps = min(most, 4 * steps)
