@@ -9,7 +9,7 @@ Usage::
 
     python benchmarks/bitwise_check.py record benchmarks/results/bitwise_before.json
     python benchmarks/bitwise_check.py compare benchmarks/results/bitwise_before.json \
-        [--out benchmarks/results/bitwise_compare.md]
+        benchmarks/results/bitwise_before_s24.json [--out benchmarks/results/bitwise_compare.md]
 
 ``compare`` reruns every case on the current code and reports ``identical`` or what differs per case,
 once as recorded and once with the flat keywords spelled as the grouped records (``proxy=ProxyConfig``,
@@ -140,6 +140,15 @@ def cases() -> dict[str, tuple[Callable[[], Any], dict[str, Any]]]:
             _rsf(64, 20, (1, 2, 3, 4), "mobius", 0),
             dict(budget=budget, seed=0, proxy="sklearn"),
         )
+    # benchmarks/proxyspex_benchmark.py's larger hierarchical points (reference: bitwise_before_s24.json,
+    # recorded on ef56843, before the large-n column cap and the grouped options)
+    for n, terms in ((256, 30), (1024, 40)):
+        out[f"bench{n}_1000"] = (_rsf(n, terms, (1, 2, 3, 4), "mobius", 0), dict(budget=1000, seed=0, proxy="sklearn"))
+    if HAS_LGB:
+        out["bench1024_2000_lgb"] = (
+            _rsf(1024, 40, (1, 2, 3, 4), "mobius", 0),
+            dict(budget=2000, seed=0, proxy="lightgbm"),
+        )
     return out
 
 
@@ -228,7 +237,9 @@ def main() -> int:
     """Record or compare (see the module docstring); the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=("record", "compare"))
-    parser.add_argument("path", type=Path, help="the 'before' JSON file (written by record, read by compare)")
+    parser.add_argument(
+        "path", type=Path, nargs="+", help="the 'before' JSON file (written by record; compare reads and merges all)"
+    )
     parser.add_argument("--out", type=Path, help="compare: also write the report here (Markdown)")
     parser.add_argument("--only", nargs="*", help="run only these cases")
     args = parser.parse_args()
@@ -241,13 +252,16 @@ def main() -> int:
             start = time.perf_counter()
             records[name] = run_case(factory, kwargs)
             print(f"{name}: recorded ({time.perf_counter() - start:.1f} s)", flush=True)
-        args.path.write_text(json.dumps(records, indent=0, sort_keys=True) + "\n")
+        args.path[0].write_text(json.dumps(records, indent=0, sort_keys=True) + "\n")
         return 0
-    before = json.loads(args.path.read_text())
+    before = {}
+    for path in args.path:
+        before.update(json.loads(path.read_text()))
     lines = [
         "# ProxySPEX bit-for-bit comparison",
         "",
-        f"Reference: `{args.path}`. Compared: spectrum keys, coefficient bits, n_evaluations, every params",
+        f"Reference: {', '.join(f'`{p}`' for p in args.path)}. Compared: spectrum keys, coefficient bits, "
+        "n_evaluations, every params",
         "value (floats by their bits; timings excluded).",
         "",
         "| case | result | params keys new (None) | grouped spelling (`proxy=`/`selection=`/`post=` records) |",
