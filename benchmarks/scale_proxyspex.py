@@ -205,7 +205,7 @@ def to_markdown(rows: list, meta: dict) -> str:
         "'design' is drawing the masks and batching them; 'fit' includes the screen (large-n regime) and "
         "the tree fits; 'search' is the support search; large-n rows with 'sklearn' were run before `proxy='auto'` "
         "chose LightGBM there (same code otherwise, no CPU column); 'code': 'before' rows ran before the large-n "
-        "support search was capped at 1,024 columns (`screen.LARGE_N_COLUMNS`), 'capped' rows after; "
+        "support search was capped at 1,024 ranked columns (`screen.LARGE_N_RANKED`), 'capped' rows after; "
         "'planted found': planted Möbius terms whose coefficient in the result is within 10 % of the truth; "
         "test R² against the clean function on 2,000 fresh masks. Peak RSS is the "
         "process's (Python, numpy, the tree library and the masks included).\n\n" + head + "\n".join(lines) + "\n"

@@ -7,7 +7,7 @@ Procedure (Butler et al., NeurIPS 2025, with the changes marked *), one public m
    *Above ``LARGE_N`` (4,096) units, :mod:`.screen` keeps only the units whose marginal effect (on
    the value, then on the residual of the kept singletons) shows in the training masks, and every
    later stage runs on those units alone (``screen``; results map back to the n units), the
-   support search scoring at most ``LARGE_N_COLUMNS`` columns.
+   support search scoring at most ``LARGE_N_RANKED`` ranked columns.
 2. :mod:`.proxy` — a gradient-boosted tree proxy on (mask, value) pairs, configured by a
    :class:`ProxyConfig`. *Lean search: one early-stopped fit per depth (3 and 5 by default) on 80 %
    of the masks, stopped on the other 20 %, with a fixed learning rate, instead of a 5-fold grid.
@@ -51,7 +51,7 @@ from .readout import ProxySpectrum, Ranking, greedy_order, rank_spectrum, read_s
 from .options import PostConfig, SelectionConfig, legacy_parameters, resolve_options
 from .records import ProxySpexParams, Settings, stage_seconds
 from .refit import Surrogate, grow_support, refit_support
-from .screen import LARGE_N, LARGE_N_COLUMNS, Screen, large_n_proxy, resolve_screen, screen_units
+from .screen import LARGE_N, LARGE_N_RANKED, Screen, large_n_proxy, resolve_screen, screen_units
 from .selection import Readout, Selection, choose_support, search_readouts
 from .support import SupportChoice, greedy_support, select_support
 
@@ -192,7 +192,7 @@ def proxyspex(
     kept = screen_units(design.masks, design.values, split.train) if screening else None
     if kept is not None:  # every later stage sees the kept units only, with the large-n column cap
         design = Design(design.masks[:, kept.units], design.values)
-        settings = dataclasses.replace(settings, max_columns=LARGE_N_COLUMNS)
+        settings = dataclasses.replace(settings, max_ranked=LARGE_N_RANKED)
     # 2. one early-stopped proxy per depth, fitted on the training masks, stopped on the validation masks
     fits = config.fit(*design.rows(split.train), *design.rows(split.val), seed=seed)
     t_extract = time.perf_counter()

@@ -52,9 +52,9 @@ class Settings:
         Held-out share of a plain split.
     n_jobs : int
         Threads (BLAS during the search, trees during fits).
-    max_columns : int or None
-        Most columns a support search scores (None: :data:`.support.MAX_COLUMNS`; the large-n regime
-        sets :data:`.screen.LARGE_N_COLUMNS`).
+    max_ranked : int or None
+        Most ranked columns (beyond the always-kept base terms) a support search scores (None: only
+        the general caps of :func:`.support.column_cap`; the large-n regime sets :data:`.screen.LARGE_N_RANKED`).
     """
 
     max_order: Optional[int] = None
@@ -66,7 +66,7 @@ class Settings:
     cross_validation: Union[str, bool] = "auto"
     validation_fraction: float = VAL_FRACTION
     n_jobs: int = 1
-    max_columns: Optional[int] = None
+    max_ranked: Optional[int] = None
 
     def may_cross_validate(self, m: int) -> bool:
         """Tell whether ``m`` masks may be cross-validated.
@@ -98,7 +98,7 @@ class Settings:
     def from_configs(
         cls, *, max_order: Optional[int], basis: str, selection: SelectionConfig, post: PostConfig, n_jobs: int
     ) -> "Settings":
-        """Validate ``proxyspex``'s grouped options (see :meth:`from_arguments`).
+        """Validate ``proxyspex``'s grouped options.
 
         Parameters
         ----------
@@ -123,49 +123,8 @@ class Settings:
             Naming the first invalid option and its value.
         """
         refine, grow = post.refine_and_grow()
-        return cls.from_arguments(
-            max_order=max_order,
-            basis=basis,
-            singletons=selection.singletons,
-            refine=refine,
-            n_coefficients=selection.n_coefficients,
-            grow=grow,
-            cross_validation=selection.cross_validation,
-            validation_fraction=selection.validation_fraction,
-            n_jobs=n_jobs,
-        )
-
-    @classmethod
-    def from_arguments(
-        cls,
-        *,
-        max_order: Optional[int],
-        basis: str,
-        singletons: str,
-        refine: bool,
-        n_coefficients: Union[str, int],
-        grow: bool,
-        cross_validation: Union[str, bool],
-        validation_fraction: float,
-        n_jobs: int,
-    ) -> "Settings":
-        """Validate ``proxyspex``'s arguments (the flat spelling; see :meth:`from_configs`).
-
-        Parameters
-        ----------
-        max_order, basis, singletons, refine, n_coefficients, grow, cross_validation, validation_fraction, n_jobs : object
-            As the fields of the same meaning (``basis="auto"`` searches both bases;
-            ``n_coefficients="auto"`` is ``fixed_k=None``).
-
-        Returns
-        -------
-        Settings
-
-        Raises
-        ------
-        ValueError
-            Naming the first invalid argument and its value.
-        """
+        singletons, n_coefficients = selection.singletons, selection.n_coefficients
+        cross_validation, validation_fraction = selection.cross_validation, selection.validation_fraction
         if max_order is not None and (isinstance(max_order, bool) or int(max_order) < 1):
             raise ValueError(f"max_order must be a positive integer, got {max_order!r}")
         if n_coefficients != "auto" and (
@@ -184,9 +143,9 @@ class Settings:
             max_order=max_order,
             bases=("fourier", "mobius") if basis == "auto" else (basis,),
             singletons=singletons,
-            refine=bool(refine),
+            refine=refine,
             fixed_k=None if n_coefficients == "auto" else int(n_coefficients),
-            grow=bool(grow),
+            grow=grow,
             cross_validation=cross_validation,
             validation_fraction=validation_fraction,
             n_jobs=n_jobs,

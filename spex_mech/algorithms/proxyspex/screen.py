@@ -37,7 +37,7 @@ import numpy as np
 __all__ = [
     "BLOCK_CELLS",
     "LARGE_N",
-    "LARGE_N_COLUMNS",
+    "LARGE_N_RANKED",
     "PAIR_UNITS",
     "SCREEN_MAX",
     "SCREEN_Z",
@@ -52,10 +52,10 @@ SCREEN_Z = 3.5  # |z| a unit needs to pass a screening pass
 SCREEN_MAX = 2048  # most units kept (the strongest by |z|, first pass first)
 PAIR_UNITS = 64  # the third pass fits AND pairs among at most this many of the strongest units
 BLOCK_CELLS = 1 << 23  # mask cells per float32 block (32 MB)
-# most columns a support search scores once screened (the unscreened cap is support.MAX_COLUMNS): the ridge
-# path's cost grows with the cube of its columns, and the screened supports found stay far below this
-# (benchmarks/results/scale_proxyspex_notes.md)
-LARGE_N_COLUMNS = 1024
+# most ranked columns (beyond the base terms) a support search scores once screened (unscreened: only
+# support.column_cap's general caps): the ridge path's cost grows with the cube of its columns, and the
+# screened supports found stay far below this (benchmarks/results/scale_proxyspex_notes.md)
+LARGE_N_RANKED = 1024
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from .design import Design, Split
 from .proxy import ProxyConfig, ProxyFit
 from .readout import ProxySpectrum, Ranking, rank_spectrum, read_spectrum
 from .records import SearchRecord, Settings
-from .support import GREEDY_STEPS, MAX_COLUMNS, SupportChoice, greedy_support, select_support
+from .support import GREEDY_STEPS, SupportChoice, greedy_support, select_support
 
 __all__ = ["CV_SKIP_R2", "Candidate", "Readout", "Selection", "choose_support", "search_readouts"]
 
@@ -128,7 +128,6 @@ def search_readouts(
     """
     masks, values, n = design.masks, design.values, design.n
     n_train_min = min(t.shape[0] for t, _ in folds)
-    max_columns = MAX_COLUMNS if settings.max_columns is None else settings.max_columns
     best, searched = None, []
     for cand in candidates:
         for basis in settings.bases:
@@ -151,7 +150,7 @@ def search_readouts(
                         n,
                         settings.fixed_k,
                         min(GREEDY_STEPS, n_train_min // 4),
-                        max_columns,
+                        settings.max_ranked,
                     )
                 else:
                     support = select_support(
@@ -164,7 +163,7 @@ def search_readouts(
                         n,
                         settings.refine,
                         settings.fixed_k,
-                        max_columns,
+                        settings.max_ranked,
                     )
             readout = Readout(cand.fit, final, support, mode, int(cand.spectrum.fourier[0].shape[0]))
             searched.append(

@@ -120,7 +120,7 @@ def column_cap(
     n_train: int,
     refine: bool,
     fixed_k: Optional[int],
-    max_columns: int = MAX_COLUMNS,
+    max_ranked: Optional[int] = None,
 ) -> int:
     """Return the most ranked terms a prefix search may use (memory caps; a refit stays well determined).
 
@@ -134,8 +134,8 @@ def column_cap(
         Prefixes are ridge fits (then at most half the training masks as columns).
     fixed_k : int or None
         A fixed support size (returned, capped at the ranked terms).
-    max_columns : int
-        Most columns (base terms included) a prefix search scores.
+    max_ranked : int or None
+        Most ranked columns (beyond the base terms) a prefix search scores; None: no cap of its own.
 
     Returns
     -------
@@ -145,7 +145,9 @@ def column_cap(
     if fixed_k is not None:
         return min(int(fixed_k), ranking.ranked.shape[0])
     cap_cells = max(1, MAX_DESIGN_CELLS // max(1, n_rows))
-    k_cap = max(0, min(ranking.ranked.shape[0], cap_cells - n_base, max_columns - n_base))
+    k_cap = max(0, min(ranking.ranked.shape[0], cap_cells - n_base, MAX_COLUMNS - n_base))
+    if max_ranked is not None:
+        k_cap = min(k_cap, int(max_ranked))
     if refine:  # at most half the training masks as columns
         k_cap = max(0, min(k_cap, n_train // 2 - n_base))
     return k_cap
@@ -171,7 +173,7 @@ def select_support(
     n: int,
     refine: bool,
     fixed_k: Optional[int],
-    max_columns: int = MAX_COLUMNS,
+    max_ranked: Optional[int] = None,
 ) -> SupportChoice:
     """Choose how many ranked interactions to keep (and the ridge penalty) by held-out error.
 
@@ -192,7 +194,7 @@ def select_support(
     per_fold = []
     for ranking, (train, held) in zip(fold_rankings, folds):
         n_base = ranking.base_keys.shape[0]
-        k_cap = column_cap(ranking, masks.shape[0], train.shape[0], refine, fixed_k, max_columns)
+        k_cap = column_cap(ranking, masks.shape[0], train.shape[0], refine, fixed_k, max_ranked)
         keys, vals = ranking.columns(k_cap)
         F = ranking.features(keys, masks, n)
         if refine and fixed_k is None and k_cap > SCREEN_MIN:
@@ -246,7 +248,7 @@ def greedy_support(
     n: int,
     fixed_k: Optional[int],
     most: int,
-    max_columns: int = MAX_COLUMNS,
+    max_ranked: Optional[int] = None,
 ) -> tuple[Ranking, SupportChoice]:
     """Greedy-order the Möbius rankings, then choose the support (:func:`select_support`).
 
@@ -262,7 +264,7 @@ def greedy_support(
             if fold_rankings is None
             else [greedy_order(r, masks, values, tr, n, steps) for r, (tr, _) in zip(fold_rankings, folds)]
         )
-        choice = select_support(ordered, ordered_folds, masks, values, folds, final_rows, n, True, fixed_k, max_columns)
+        choice = select_support(ordered, ordered_folds, masks, values, folds, final_rows, n, True, fixed_k, max_ranked)
         if steps >= most or 4 * choice.first_prefix <= 3 * steps:
             return ordered, choice
         steps = min(most, 4 * steps)
