@@ -190,7 +190,9 @@ class _PairSearch:
         return (int(i), int(j)), excess
 
 
-def inner_folds(m: int, k: int, rng: np.random.Generator, val_fraction: float = 0.2) -> list[tuple[np.ndarray, np.ndarray]]:
+def inner_folds(
+    m: int, k: int, rng: np.random.Generator, val_fraction: float = 0.2
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """``k`` cross-validation folds over ``m`` rows (k = 1: one split holding out ``val_fraction``)."""
     perm = rng.permutation(m)
     if k <= 1:
@@ -217,7 +219,9 @@ def growth_gain(
     on those masks, and compare their squared errors on ``held``. Returns the pooled MSE before minus
     after (positive: the growth generalises); 0 where a fold's growth added nothing.
     """
-    before, after = growth_cv_mse(mobius, masks, values, folds, max_order=max_order, alpha=alpha, seed=seed, pairs=pairs)
+    before, after = growth_cv_mse(
+        mobius, masks, values, folds, max_order=max_order, alpha=alpha, seed=seed, pairs=pairs
+    )
     return before - after
 
 
@@ -232,8 +236,11 @@ def growth_cv_mse(
     seed: int = 0,
     pairs: bool = False,
 ) -> tuple[float, float]:
-    """Pooled held-out MSE of the starting support and of the grown one, each fold grown without its
-    held-out masks (see :func:`growth_gain`); a fold whose growth adds nothing scores the start."""
+    """Return the pooled held-out MSE of the starting support and of the grown one.
+
+    Each fold is grown without its held-out masks (see :func:`growth_gain`); a fold whose growth adds
+    nothing scores the start.
+    """
     masks = np.asarray(masks, dtype=bool)
     y = np.asarray(values, dtype=np.float64)
     rng = np.random.default_rng(seed)

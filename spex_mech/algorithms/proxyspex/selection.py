@@ -138,7 +138,7 @@ def search_readouts(
                 fold_rankings = [
                     rank_spectrum(sp, basis, mode, n, settings.max_order, n_train_min)[0] for sp in cand.fold_spectra
                 ]
-            with thread_limit(settings.n_jobs):  # BLAS threads fighting the model or each other: 100× slower
+            with thread_limit(settings.n_jobs):  # BLAS threads competing with the model or each other slow it down
                 if basis == "mobius" and settings.refine:
                     final, support = greedy_support(
                         final,
