@@ -80,13 +80,35 @@ class Screen:
     third_pass: int = 0
 
     def lift_keys(self, keys: np.ndarray) -> np.ndarray:
-        """Map keys over the kept units (indices 0..K−1, padding −1) back to the n units."""
+        """Map keys over the kept units back to the n units.
+
+        Parameters
+        ----------
+        keys : ndarray
+            Keys over the kept units (indices 0..K−1, padding −1).
+
+        Returns
+        -------
+        ndarray
+            The same keys over the n units, int64, padding −1 kept.
+        """
         keys = np.asarray(keys, dtype=np.int64)
         return np.where(keys >= 0, self.units[np.clip(keys, 0, None)], -1)
 
 
 def resolve_screen(screen: Union[str, bool], n: int) -> bool:
-    """Whether to screen: ``"auto"`` above ``LARGE_N`` units, or as forced by a bool.
+    """Tell whether to screen: ``"auto"`` above ``LARGE_N`` units, or as forced by a bool.
+
+    Parameters
+    ----------
+    screen : "auto" or bool
+        ``proxyspex``'s argument.
+    n : int
+        Units.
+
+    Returns
+    -------
+    bool
 
     Raises
     ------
@@ -106,6 +128,18 @@ def large_n_proxy(proxy: Any, screening: bool) -> Any:
     On the few hundred kept units LightGBM grows the same-depth trees several times faster than
     scikit-learn's HistGradientBoosting (benchmarks/results/scale_proxyspex_notes.md); without
     screening ``"auto"`` stays scikit-learn, so small-n results do not change.
+
+    Parameters
+    ----------
+    proxy : object
+        ``proxyspex``'s ``proxy`` argument.
+    screening : bool
+        Whether the run screens.
+
+    Returns
+    -------
+    object
+        ``"lightgbm"`` or ``proxy`` unchanged.
     """
     if screening and isinstance(proxy, str) and proxy.lower() == "auto" and importlib.util.find_spec("lightgbm"):
         return "lightgbm"
@@ -117,7 +151,7 @@ def _block_rows(n: int) -> int:
 
 
 def marginal_z(masks: np.ndarray, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """z-score of every unit's marginal effect on ``values`` over the mask rows ``rows``.
+    """Return the z-score of every unit's marginal effect on ``values`` over the mask rows ``rows``.
 
     The effect is mean(value | unit kept) − mean(value | unit removed); its standard error uses the
     pooled standard deviation of the values. A unit kept (or removed) in every row scores 0.
@@ -125,16 +159,16 @@ def marginal_z(masks: np.ndarray, values: np.ndarray, rows: np.ndarray) -> np.nd
     Parameters
     ----------
     masks : ndarray
-        bool [m, n], read in row blocks.
+        The masks, bool [m, n], read in row blocks.
     values : ndarray
-        float [len(rows)]: the value of each row of ``rows`` (in that order).
+        The value of each row of ``rows`` (in that order), float [len(rows)].
     rows : ndarray
         Rows of ``masks`` used.
 
     Returns
     -------
     ndarray
-        float64 [n].
+        The z-scores, float64 [n].
     """
     n = masks.shape[1]
     y = np.asarray(values, dtype=np.float64)
@@ -201,9 +235,9 @@ def screen_units(
     Parameters
     ----------
     masks : ndarray
-        bool [m, n].
+        The masks, bool [m, n].
     values : ndarray
-        float [m]: all rows' values.
+        All rows' values, float [m].
     rows : ndarray
         Rows the screen is fitted on (the training masks).
     z : float

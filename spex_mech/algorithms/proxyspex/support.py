@@ -78,11 +78,32 @@ def split_errors(
     held: np.ndarray,
     refine: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Held-out (Σe², Σe⁴) of every column prefix on one split: arrays [A, K + 1].
+    """Return the held-out (Σe², Σe⁴) of every column prefix on one split.
 
     With ``refine`` each prefix is a ridge fit on ``train`` (one row per penalty in ALPHAS);
     otherwise the proxy's own truncated spectrum (``const`` plus the first columns times ``coefs``,
     one row).
+
+    Parameters
+    ----------
+    F : ndarray
+        The candidate columns on every mask, float [m, K].
+    coefs : ndarray
+        The proxy's coefficients of the columns, float [K] (used without ``refine``).
+    const : float
+        The proxy's constant (used without ``refine``).
+    values : ndarray
+        Every mask's value, float [m].
+    train, held : ndarray
+        Rows fitted on and rows scored.
+    refine : bool
+        Ridge fits (True) or the proxy's own coefficients (False).
+
+    Returns
+    -------
+    tuple of ndarray
+        (Σe², Σe⁴), each [A, K + 1] (A = len(ALPHAS) with ``refine``, else 1); column c uses the
+        first c columns.
     """
     yv = values[held]
     if refine:
@@ -95,7 +116,16 @@ def split_errors(
 def pooled_curve(parts: list[tuple[np.ndarray, np.ndarray, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pool per-fold (Σe², Σe⁴, held-out rows) over the prefix lengths all folds have.
 
-    Returns (mse, standard error, best penalty index), each [K + 1].
+    Parameters
+    ----------
+    parts : list of (ndarray, ndarray, int)
+        Each fold's Σe² and Σe⁴ ([A, K + 1], as from :func:`split_errors`) and its held-out rows.
+
+    Returns
+    -------
+    tuple of ndarray
+        (mse, standard error, best penalty index), each [K + 1]: per prefix length, at the penalty
+        with the smallest pooled error.
     """
     width = min(p[0].shape[1] for p in parts)
     s2 = sum(p[0][:, :width] for p in parts)
@@ -109,7 +139,18 @@ def pooled_curve(parts: list[tuple[np.ndarray, np.ndarray, int]]) -> tuple[np.nd
 
 
 def smallest_good(mse: np.ndarray, se: np.ndarray) -> int:
-    """Return the smallest prefix whose error is within SE_RULE standard errors of the best prefix's."""
+    """Return the smallest prefix whose error is within SE_RULE standard errors of the best prefix's.
+
+    Parameters
+    ----------
+    mse, se : ndarray
+        Pooled held-out error and its standard error per prefix length.
+
+    Returns
+    -------
+    int
+        The prefix length.
+    """
     best = int(np.argmin(mse))
     return int(np.nonzero(mse <= mse[best] + SE_RULE * se[best])[0][0])
 
@@ -157,6 +198,24 @@ def reorder_by_refit(F: np.ndarray, n_base: int, values: np.ndarray, rows: np.nd
     """Return a column order: the base terms, then the others by decreasing |ridge coefficient| × SD.
 
     The product is the variance each column explains in a ridge fit on ``rows``.
+
+    Parameters
+    ----------
+    F : ndarray
+        The columns, base terms first, float [m, k].
+    n_base : int
+        Base terms (kept first, in their order).
+    values : ndarray
+        Every mask's value, float [m].
+    rows : ndarray
+        Rows of the ridge fit.
+    alpha : float
+        Ridge penalty per sample.
+
+    Returns
+    -------
+    ndarray
+        A permutation of the columns, int [k].
     """
     _, beta = ridge_fit(F[rows], values[rows], alpha)
     weight = np.abs(beta[n_base:]) * F[rows, n_base:].std(axis=0)
@@ -188,6 +247,33 @@ def select_support(
     With ``refine``, the kept interactions are then re-ranked by their ridge |coefficient| (fitted
     on the fold's training masks; finally on ``final_rows``) and the prefix search is repeated, which
     drops the proxy's spurious terms that only rode along in the first prefix.
+
+    Parameters
+    ----------
+    final : Ranking
+        The ranking the chosen prefix is applied to (the final proxy's).
+    fold_rankings : list of Ranking
+        Each fold's own ranking (one split: ``[final]``).
+    masks : ndarray
+        Every mask, bool [m, n].
+    values : ndarray
+        Every mask's value, float [m].
+    folds : list of (train, held)
+        The folds scored.
+    final_rows : ndarray
+        Rows the final re-ranking is fitted on.
+    n : int
+        Units.
+    refine : bool
+        Prefixes are ridge fits (True) or the proxy's truncated spectrum (False).
+    fixed_k : int or None
+        A fixed number of ranked terms (None: chosen by held-out error).
+    max_ranked : int or None
+        Most ranked columns scored (see :func:`column_cap`).
+
+    Returns
+    -------
+    SupportChoice
     """
     held_all = np.concatenate([h for _, h in folds])
     var = float(np.var(values[held_all])) or 1.0
@@ -255,6 +341,24 @@ def greedy_support(
     A greedy step costs a pass over up to 4000 candidate columns: order only as many terms as the
     support search then wants — ``GREEDY_FIRST_STEPS`` first, 4× more (up to ``most``) while the chosen
     prefix reaches past 3/4 of the ordered ones. ``fold_rankings=None``: one split, scored by ``final``.
+
+    Parameters
+    ----------
+    final : Ranking
+        The final proxy's Möbius ranking.
+    fold_rankings : list of Ranking or None
+        Each fold's own ranking (None: one split).
+    masks, values, folds, final_rows, n, fixed_k : object
+        As for :func:`select_support`.
+    most : int
+        Most greedy steps.
+    max_ranked : int or None
+        As for :func:`select_support`.
+
+    Returns
+    -------
+    tuple
+        (the greedy-ordered final :class:`Ranking`, the :class:`SupportChoice` on it).
     """
     steps = most if fixed_k is not None else min(most, GREEDY_FIRST_STEPS)
     while True:
