@@ -289,18 +289,8 @@ def growth_gain(
 
     Parameters
     ----------
-    mobius : mapping
-        The starting Möbius support: term (sorted tuple of units) → coefficient.
-    masks : ndarray
-        The masks, bool [N, n].
-    values : ndarray
-        Their values, float [N].
-    folds : sequence of (train, held)
-        Cross-validation folds over the rows.
-    max_order : int
-        Largest order a grown term may have.
-    alpha : float
-        Ridge penalty per sample.
+    mobius, masks, values, folds, max_order, alpha : object
+        As for :func:`grow_and_terms` (``folds``: the outer folds).
     seed : int
         Seeds the inner folds.
     pairs : bool

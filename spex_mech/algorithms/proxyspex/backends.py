@@ -231,18 +231,14 @@ def fit_early_stopped(
         Training masks and values.
     X_val, y_val : ndarray
         Validation masks and values watched by early stopping.
-    depth : int
-        Tree depth.
-    lr : float
-        Learning rate.
+    depth, lr : object
+        As for :func:`refit_fixed`.
     max_trees : int
         Cap on trees.
     patience : int
         Rounds without improvement before stopping.
-    seed : int
-        Seeds the library.
-    n_jobs : int
-        Threads.
+    seed, n_jobs : object
+        As for :func:`refit_fixed`.
 
     Returns
     -------
