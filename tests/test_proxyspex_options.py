@@ -139,3 +139,6 @@ def test_registry_knows_the_grouped_options_and_still_the_flat_ones():
     with pytest.raises(OptionError, match="refit must be one of") as info:
         check_call("proxyspex", 8, {"budget": 100, "post": {"refit": "x"}})
     assert info.value.key == "post"
+    with pytest.raises(OptionError, match="refit='grow' needs n_coefficients='auto'") as info:
+        check_call("proxyspex", 8, {"budget": 100, "post": {"refit": "grow"}, "selection": {"n_coefficients": 3}})
+    assert info.value.key == "post"

@@ -211,6 +211,7 @@ def resolve_options(
         after = PostConfig(refit=refit, **rest)
     if after.refit == "grow" and chosen.n_coefficients != "auto":
         raise ValueError(
-            f"refit='grow' needs n_coefficients='auto' (got {chosen.n_coefficients!r}): growth chooses the support size"
+            f"post: refit='grow' needs n_coefficients='auto' (got {chosen.n_coefficients!r}): "
+            "growth chooses the support size"
         )
     return chosen, after, groups["proxy"]
