@@ -9,11 +9,13 @@ Usage::
 
     python benchmarks/bitwise_check.py record benchmarks/results/bitwise_before.json
     python benchmarks/bitwise_check.py compare benchmarks/results/bitwise_before.json \
-        [--out benchmarks/results/bitwise_compare.md]
+        benchmarks/results/bitwise_before_s24.json [--out benchmarks/results/bitwise_compare.md]
 
-``compare`` reruns every case on the current code and reports ``identical`` or what differs per case;
-it exits 1 when any case differs. ``benchmarks/results/bitwise_before.json`` was recorded on commit
-186531d (ProxySPEX still one module), the ``induction_heads`` case from a clean ``git archive`` of it.
+``compare`` reruns every case on the current code and reports ``identical`` or what differs per case,
+once as recorded and once with the flat keywords spelled as the grouped records (``proxy=ProxyConfig``,
+``selection=SelectionConfig``, ``post=PostConfig``); it exits 1 when any run differs.
+``benchmarks/results/bitwise_before.json`` was recorded on commit 186531d (ProxySPEX still one module),
+the ``induction_heads`` case from a clean ``git archive`` of it.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def _sum_game():
 
 
 def _induction_heads():
-    """The demo model's 8-head game (tests/test_proxyspex.py::test_induction_model_against_exhaustive_and_spex)."""
+    """Return the demo model's 8-head game (``test_induction_model_against_exhaustive_and_spex``)."""
     from spex_mech.zoo import induction
 
     return induction.game()
@@ -138,6 +140,15 @@ def cases() -> dict[str, tuple[Callable[[], Any], dict[str, Any]]]:
             _rsf(64, 20, (1, 2, 3, 4), "mobius", 0),
             dict(budget=budget, seed=0, proxy="sklearn"),
         )
+    # benchmarks/proxyspex_benchmark.py's larger hierarchical points (reference: bitwise_before_s24.json,
+    # recorded on ef56843, before the large-n column cap and the grouped options)
+    for n, terms in ((256, 30), (1024, 40)):
+        out[f"bench{n}_1000"] = (_rsf(n, terms, (1, 2, 3, 4), "mobius", 0), dict(budget=1000, seed=0, proxy="sklearn"))
+    if HAS_LGB:
+        out["bench1024_2000_lgb"] = (
+            _rsf(1024, 40, (1, 2, 3, 4), "mobius", 0),
+            dict(budget=2000, seed=0, proxy="lightgbm"),
+        )
     return out
 
 
@@ -158,6 +169,30 @@ def _encode(obj: Any) -> Any:
     if isinstance(obj, (float, np.floating)):
         return "f:" + _bits(obj)
     return repr(obj)
+
+
+def grouped(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Return ``kwargs`` with the older flat keywords spelled as ``proxy=``/``selection=``/``post=`` records."""
+    from spex_mech.algorithms.proxyspex import PostConfig, ProxyConfig, SelectionConfig
+    from spex_mech.algorithms.proxyspex.options import LEGACY_OPTIONS
+
+    out = {k: v for k, v in kwargs.items() if k not in LEGACY_OPTIONS}
+    flat = {k: v for k, v in kwargs.items() if k in LEGACY_OPTIONS}
+    selection = {k: v for k, v in flat.items() if LEGACY_OPTIONS[k][0] == "selection"}
+    post = {k: v for k, v in flat.items() if k in ("confirm", "confirm_bases")}
+    if not flat.get("refine", True):
+        post["refit"] = "none"
+    elif not flat.get("grow", True):
+        post["refit"] = "ridge"
+    knobs = {k: v for k, v in flat.items() if LEGACY_OPTIONS[k][0] == "proxy"}
+    if knobs:  # the older default depths and boosting knobs, as ProxySPEX resolves them
+        base = ProxyConfig.from_arguments(out.get("proxy", "auto"), max_order=out.get("max_order"), **knobs)
+        out["proxy"] = base
+    if selection:
+        out["selection"] = SelectionConfig(**selection)
+    if post:
+        out["post"] = PostConfig(**post)
+    return out
 
 
 def run_case(factory: Callable[[], Any], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -202,7 +237,9 @@ def main() -> int:
     """Record or compare (see the module docstring); the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=("record", "compare"))
-    parser.add_argument("path", type=Path, help="the 'before' JSON file (written by record, read by compare)")
+    parser.add_argument(
+        "path", type=Path, nargs="+", help="the 'before' JSON file (written by record; compare reads and merges all)"
+    )
     parser.add_argument("--out", type=Path, help="compare: also write the report here (Markdown)")
     parser.add_argument("--only", nargs="*", help="run only these cases")
     args = parser.parse_args()
@@ -215,17 +252,20 @@ def main() -> int:
             start = time.perf_counter()
             records[name] = run_case(factory, kwargs)
             print(f"{name}: recorded ({time.perf_counter() - start:.1f} s)", flush=True)
-        args.path.write_text(json.dumps(records, indent=0, sort_keys=True) + "\n")
+        args.path[0].write_text(json.dumps(records, indent=0, sort_keys=True) + "\n")
         return 0
-    before = json.loads(args.path.read_text())
+    before = {}
+    for path in args.path:
+        before.update(json.loads(path.read_text()))
     lines = [
         "# ProxySPEX bit-for-bit comparison",
         "",
-        f"Reference: `{args.path}`. Compared: spectrum keys, coefficient bits, n_evaluations, every params",
+        f"Reference: {', '.join(f'`{p}`' for p in args.path)}. Compared: spectrum keys, coefficient bits, "
+        "n_evaluations, every params",
         "value (floats by their bits; timings excluded).",
         "",
-        "| case | result | params keys new (None) |",
-        "|---|---|---|",
+        "| case | result | params keys new (None) | grouped spelling (`proxy=`/`selection=`/`post=` records) |",
+        "|---|---|---|---|",
     ]
     differs = 0
     for name, (factory, kwargs) in todo.items():
@@ -234,8 +274,12 @@ def main() -> int:
             differs += 1
             continue
         diff, added = _diff(before[name], run_case(factory, kwargs))
-        differs += bool(diff)
-        lines.append(f"| {name} | {'identical' if not diff else 'DIFFERENT: ' + diff} | {added} |")
+        spelled = grouped(kwargs)
+        other = "same call" if spelled == kwargs else _diff(before[name], run_case(factory, spelled))[0] or "identical"
+        differs += bool(diff) or other not in ("same call", "identical")
+        verdict = "identical" if not diff else "DIFFERENT: " + diff
+        other = other if other in ("same call", "identical") else "DIFFERENT: " + other
+        lines.append(f"| {name} | {verdict} | {added} | {other} |")
         print(lines[-1], flush=True)
     lines += ["", f"{len(todo) - differs} of {len(todo)} cases identical."]
     report = "\n".join(lines) + "\n"

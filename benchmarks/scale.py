@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+from _hardware import hardware
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -62,6 +62,7 @@ class ScaleFunction:
         self.rows = 0
 
     def __call__(self, masks: Any) -> np.ndarray:
+        """Return the values of ``masks`` (bool or packed), timing the call."""
         start = time.perf_counter()
         bits = getattr(masks, "bits", None)
         if bits is not None:  # PackedMasks
@@ -144,8 +145,11 @@ TIME_KEYS = ("total_seconds", "design_seconds", "mask_seconds", "f_seconds", "de
 
 
 def run_repeated(job: dict, code_root: Path, repeats: int) -> dict:
-    """``run_job`` ``repeats`` times; each time is the minimum over the repeats (a shared machine's
-    load only ever adds time), peak RSS the maximum; results must agree between repeats."""
+    """Run ``run_job`` ``repeats`` times and merge the runs.
+
+    Each time is the minimum over the repeats (a shared machine's load only ever adds time), peak RSS
+    the maximum; results must agree between repeats.
+    """
     runs = [run_job(job, code_root) for _ in range(max(1, repeats))]
     bad = [r for r in runs if "error" in r]
     if bad:
@@ -163,19 +167,23 @@ def run_repeated(job: dict, code_root: Path, repeats: int) -> dict:
 
 
 def run_job(job: dict, code_root: Path) -> dict:
+    """Run one job in a fresh process on the code under ``code_root``; its measurements (or an ``error``)."""
     env = {**os.environ, "PYTHONPATH": str(code_root), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     proc = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(job)],
         capture_output=True, text=True, env=env, cwd=str(HERE), check=False,
     )
     if proc.returncode != 0:
-        return {**job, "error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"}
+        last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+        return {**job, "error": last}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _commit() -> str:
     try:
-        sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+        sha = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
         dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "spex_mech"],
                                capture_output=True, text=True, check=False).stdout.strip()
         return sha.stdout.strip() + (" + uncommitted changes" if dirty else "")
@@ -183,23 +191,12 @@ def _commit() -> str:
         return "unknown"
 
 
-def hardware() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} logical cores, Python {platform.python_version()}, numpy {np.__version__}"
-
-
 def _fmt(x: Any, spec: str) -> str:
     return "—" if x is None or (isinstance(x, float) and np.isnan(x)) else format(x, spec)
 
 
 def write_scale_md(path: Path, rows: list[dict], meta: dict) -> None:
+    """Write the scale rows and their before/after comparison as Markdown."""
     lines = ["# SPEX at scale", "", f"- Command: `{meta['command']}`", f"- Date: {meta['date']}",
              f"- Hardware: {meta['hardware']}", f"- Code: after = {meta['after']}; before = {meta['before']}",
              f"- Load average at start / end: {meta['load_start']} / {meta['load_end']} (shared machine)", "",
@@ -222,7 +219,8 @@ def write_scale_md(path: Path, rows: list[dict], meta: dict) -> None:
         by = {(r["code"], r["packed"]): r for r in rows if r["n"] == n and "error" not in r}
         old, new, packed = by.get(("before", False)), by.get(("after", False)), by.get(("after", True))
         if old and new:
-            entry = f"n = {n}: mask building {old['mask_seconds'] / max(new['mask_seconds'], 1e-9):.1f}× faster with bool masks"
+            speedup = old["mask_seconds"] / max(new["mask_seconds"], 1e-9)
+            entry = f"n = {n}: mask building {speedup:.1f}× faster with bool masks"
             if packed:
                 entry += f", {old['mask_seconds'] / max(packed['mask_seconds'], 1e-9):.0f}× with packed masks"
             entry += f"; total {old['total_seconds']:.2f} s → {new['total_seconds']:.2f} s (bool)"
@@ -235,11 +233,12 @@ def write_scale_md(path: Path, rows: list[dict], meta: dict) -> None:
 
 
 def write_noise_md(path: Path, rows: list[dict], meta: dict) -> None:
+    """Write the refine-under-noise rows as Markdown."""
     lines = ["# SPEX refine under noise (n = 10,000, 20 dB)", "", f"- Command: `{meta['command']}`",
              f"- Date: {meta['date']}", f"- Hardware: {meta['hardware']}",
              f"- Code: after = {meta['after']}; before = {meta['before']}", "", meta["notes"], "",
-             ("| code | seed | evaluations | terms missing | spurious terms (orders) | largest spurious, σ/√N | energy | "
-              "noise sd true / est. | decode s |"),
+             ("| code | seed | evaluations | terms missing | spurious terms (orders) | largest spurious, σ/√N "
+              "| energy | noise sd true / est. | decode s |"),
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
@@ -255,12 +254,14 @@ def write_noise_md(path: Path, rows: list[dict], meta: dict) -> None:
         rs = [r for r in rows if r["code"] == code and "error" not in r]
         if rs:
             lines.append(f"- {code}: {sum(r['spurious'] for r in rs)} spurious terms over {len(rs)} seeds "
-                         f"(runs with any: {sum(r['spurious'] > 0 for r in rs)}), {sum(r['missing'] for r in rs)} planted "
-                         f"terms missing, mean energy recovered {np.mean([r['energy_recovered'] for r in rs]):.4f}")
+                         f"(runs with any: {sum(r['spurious'] > 0 for r in rs)}), "
+                         f"{sum(r['missing'] for r in rs)} planted terms missing, mean energy recovered "
+                         f"{np.mean([r['energy_recovered'] for r in rs]):.4f}")
     path.write_text("\n".join(lines) + "\n")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    """Run the benchmark (see the module docstring); the exit status."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--ns", default=",".join(map(str, NS)), help="comma-separated n values")
@@ -290,7 +291,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                     job = {"n": 10_000, "k": args.k, "b": 8, "seed": seed, "snr_db": 20.0,
                            "truth_seed": 7_000 + seed, "packed": False, "code": code}
                     rows.append(run_job(job, root))
-                    print({k: rows[-1].get(k) for k in ("code", "seed", "spurious", "largest_spurious_se", "missing", "error")}, flush=True)
+                    keys = ("code", "seed", "spurious", "largest_spurious_se", "missing", "error")
+                    print({k: rows[-1].get(k) for k in keys}, flush=True)
         else:
             for n in (int(x) for x in args.ns.split(",")):
                 for code, root in codes:
@@ -323,7 +325,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     else:
         meta["notes"] = (
             f"Noiseless planted spectrum, K = {args.k} terms of orders 1–5, max_order = 5, b = {args.b}, C = 3, "
-            f"design seed 0; one process per run, OMP_NUM_THREADS=1, {args.repeats} runs per row: times are the minimum, "
+            f"design seed 0; one process per run, OMP_NUM_THREADS=1, {args.repeats} runs per row: "
+            "times are the minimum, "
             "peak RSS the maximum over them. 'design' = spex_plan (hash matrices, BCH "
             "code, exact deduplication); 'mask building' = time inside the evaluation loop not spent in f; "
             "'decode' = transform, peeling and refine. Peak RSS is the process's maximum resident set; growth "

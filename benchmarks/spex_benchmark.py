@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+from _hardware import hardware
 
 import spex_mech as sm
 from spex_mech.algorithms.spex import spex, spex_plan
@@ -202,18 +202,6 @@ def summarise(rows: list[dict]) -> list[dict]:
     order = {"spex_mech": 0, "spex_mech (½ budget)": 1, "shapiq": 2, "shapiq-hard": 3, "sparse-transform": 4}
     out.sort(key=lambda e: (e["n"], e["noisy"], order.get(e["method"], 9)))
     return out
-
-
-def hardware() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} logical cores, Python {platform.python_version()}, numpy {np.__version__}"
 
 
 def peer_versions() -> str:

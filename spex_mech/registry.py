@@ -97,7 +97,8 @@ def get(name: str) -> AlgorithmSpec:
 
 def option_schema(name: str) -> dict[str, inspect.Parameter]:
     """The keyword arguments ``name`` accepts (everything but the value function and ``n``)."""
-    params = inspect.signature(get(name).function).parameters
+    function = get(name).function
+    params = {**inspect.signature(function).parameters, **getattr(function, "legacy_parameters", {})}
     return {k: p for k, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and k not in ("f", "n")}
 
 
@@ -145,7 +146,7 @@ def check_option_type(name: str, key: str, value: Any) -> None:
         raise OptionError(f"{name} has no option '{key}'", key)
     function = get(name).function
     try:
-        annotation = typing.get_type_hints(function).get(key, inspect.Parameter.empty)
+        annotation = typing.get_type_hints(function).get(key, schema[key].annotation)
     except Exception:  # pragma: no cover - unresolvable annotations: the function checks its arguments
         annotation = inspect.Parameter.empty
     if not _accepts(annotation, value, None):

@@ -13,14 +13,19 @@ import tracemalloc
 import numpy as np
 import pytest
 
+import spex_mech.algorithms.proxyspex as package
 from spex_mech import valuefn
-from spex_mech.algorithms.proxyspex import LARGE_N, proxyspex, screen_units
-from spex_mech.algorithms.proxyspex.screen import large_n_proxy
+from spex_mech.algorithms import ridge
+from spex_mech.algorithms.proxyspex import LARGE_N, PostConfig, Ranking, proxyspex, screen_units
 from spex_mech.algorithms.proxyspex import screen as screen_mod
-from spex_mech.synthetic import SparseFunction
+from spex_mech.algorithms.proxyspex import support as support_mod
+from spex_mech.algorithms.proxyspex.screen import large_n_proxy
+from spex_mech.algorithms.proxyspex.support import column_cap
+from spex_mech.synthetic import SparseFunction, random_sparse_function
 
 
 def test_block_drawn_masks_equal_one_draw_and_leave_the_generator_alike(monkeypatch):
+    """Masks drawn in row blocks equal one draw, and the generator ends in the same state."""
     monkeypatch.setattr(valuefn, "MASK_BLOCK_CELLS", 1000)  # many blocks, one of them partial
     for n, m in [(1, 7), (333, 50), (1500, 13), (4, 0)]:
         got_rng, want_rng = np.random.default_rng(5), np.random.default_rng(5)
@@ -32,6 +37,7 @@ def test_block_drawn_masks_equal_one_draw_and_leave_the_generator_alike(monkeypa
 
 
 def test_marginal_z_matches_per_unit_means(monkeypatch):
+    """The screen's z-scores equal the per-unit difference of means computed directly."""
     monkeypatch.setattr(screen_mod, "BLOCK_CELLS", 500)  # several row blocks
     rng = np.random.default_rng(1)
     masks = rng.random((300, 40)) < 0.5
@@ -51,6 +57,7 @@ def test_marginal_z_matches_per_unit_means(monkeypatch):
 
 
 def test_screen_keeps_planted_units_and_finds_a_hidden_one_on_the_residual():
+    """The marginal pass keeps the planted units; the residual pass finds one hidden by stronger ones."""
     n, m = 3000, 2000
     # unit 11 moves the value by 0.3, hidden under unit 0's ±10: only the residual pass can see it
     f = SparseFunction(n, {(0,): 10.0, (11,): 0.3, (20, 21): 1.0, (30, 31, 32): 2.0}, basis="mobius")
@@ -73,6 +80,7 @@ def test_screen_keeps_planted_units_and_finds_a_hidden_one_on_the_residual():
 
 
 def test_the_pair_residual_pass_finds_a_unit_hidden_under_an_interaction():
+    """The pair-residual pass finds a weak unit hidden under a strong interaction."""
     n, m = 2000, 2000
     # the AND of units 0 and 1 leaves unit-variance on the singletons' residual; unit 9 moves the value by 0.1
     f = SparseFunction(n, {(0, 1): 4.0, (9,): 0.1}, basis="mobius")
@@ -87,6 +95,7 @@ def test_the_pair_residual_pass_finds_a_unit_hidden_under_an_interaction():
 
 
 def test_the_pair_pass_shrinks_to_fit_few_masks(monkeypatch):
+    """With few masks the pair pass fits fewer strong units, never more columns than half the rows."""
     n, m = 2000, 400
     # 30 strong units pass the first passes: 64 strong units' pairs would exceed half the 320 rows
     terms = {(i,): 1.0 for i in range(30)}
@@ -125,6 +134,7 @@ def _planted(n: int) -> SparseFunction:
 
 
 def test_large_n_regime_recovers_a_planted_spectrum():
+    """Above LARGE_N the screened run recovers every planted term and the clean function."""
     n, m = LARGE_N + 904, 1500  # "auto" screens above LARGE_N
     f = _planted(n)
     result = proxyspex(f, budget=m, seed=0)
@@ -142,7 +152,7 @@ def test_large_n_regime_recovers_a_planted_spectrum():
 
 
 def _column_game(masks: np.ndarray) -> np.ndarray:
-    """A planted game read off a few mask columns (no copy of the masks)."""
+    """Return a planted game read off a few mask columns (no copy of the masks)."""
     return 1.0 * masks[:, 5] + 1.5 * (masks[:, 100] & masks[:, 2000]) - 0.7 * (masks[:, 50] & masks[:, 60])
 
 
@@ -150,6 +160,7 @@ _column_game.n = 30_000
 
 
 def test_large_n_regime_makes_no_float_copy_of_the_design(monkeypatch):
+    """The screened run's peak traced memory stays below one float32 copy of the bool design."""
     n, m = _column_game.n, 600
     monkeypatch.setattr(valuefn, "MASK_BLOCK_CELLS", 1 << 20)  # the draws' float64 blocks: 8 MB
     monkeypatch.setattr(screen_mod, "BLOCK_CELLS", 1 << 20)  # the screen's float32 blocks: 4 MB
@@ -165,6 +176,7 @@ def test_large_n_regime_makes_no_float_copy_of_the_design(monkeypatch):
 
 
 def test_screen_auto_leaves_small_n_bit_identical_and_checks_its_argument():
+    """screen='auto' is screen=False at small n, bit for bit; a bad value is refused."""
     f = _planted(4300)
     small = SparseFunction(64, {(1, 2): 1.0, (3,): 0.5, (4, 5, 6): -0.7}, basis="mobius")
     auto = proxyspex(small, budget=300, seed=1)
@@ -187,7 +199,65 @@ def test_screen_auto_leaves_small_n_bit_identical_and_checks_its_argument():
 
 
 def test_auto_proxy_is_lightgbm_only_when_screening():
+    """proxy='auto' becomes LightGBM only in the screened regime."""
     has_lgb = importlib.util.find_spec("lightgbm") is not None
     assert large_n_proxy("auto", True) == ("lightgbm" if has_lgb else "auto")
     assert large_n_proxy("auto", False) == "auto"
     assert large_n_proxy("sklearn", True) == "sklearn"
+
+
+def test_column_cap_keeps_the_general_caps_and_adds_a_ranked_one():
+    """Cap the prefix search at min(ranked, 4000 − base, half the training rows − base with a refit, max_ranked)."""
+    ranking = Ranking(
+        base_keys=np.zeros((5, 1), dtype=np.int64),
+        base_vals=np.zeros(5),
+        ranked=np.zeros((50, 2), dtype=np.int64),
+        ranked_vals=np.zeros(50),
+        const=0.0,
+        basis="fourier",
+    )
+    assert column_cap(ranking, 1000, 800, True, None) == 50
+    assert column_cap(ranking, 1000, 800, True, None, max_ranked=20) == 20  # the base terms do not count
+    assert column_cap(ranking, 1000, 60, True, None) == 25  # 60 // 2 − 5
+    assert column_cap(ranking, 1000, 60, True, None, max_ranked=40) == 25
+    assert column_cap(ranking, 1000, 60, False, None, max_ranked=3) == 3
+    assert column_cap(ranking, 1000, 60, True, 7, max_ranked=3) == 7  # a fixed size is kept as asked
+
+
+def _recording(monkeypatch) -> list:
+    """Record the columns of every ridge path the support search scores."""
+    seen = []
+
+    def recording_path(X, y, X_val, y_val, alphas):
+        seen.append(X.shape[1])
+        return ridge.ridge_path(X, y, X_val, y_val, alphas)
+
+    monkeypatch.setattr(support_mod, "ridge_path", recording_path)
+    return seen
+
+
+def test_large_n_regime_caps_the_ranked_columns_of_the_support_search(monkeypatch):
+    """Screened, every ridge path scores at most the base terms + LARGE_N_RANKED; unscreened, wider prefixes."""
+    seen = _recording(monkeypatch)
+    monkeypatch.setattr(package, "LARGE_N_RANKED", 40)
+    f = random_sparse_function(64, 30, orders=(1, 2, 3), basis="mobius", seed=3)
+    capped = proxyspex(f, budget=1200, seed=0, screen=True)
+    kept = capped.params["screened_units"]
+    assert seen and max(seen) <= kept + 1 + 40  # ∅, the kept singletons, 40 ranked
+    seen.clear()
+    free = proxyspex(f, budget=1200, seed=0, screen=False)
+    assert max(seen) > 64 + 1 + 40  # the same problem unscreened scores wider prefixes
+    assert free.params["screened_units"] is None
+
+
+def test_the_ranked_cap_leaves_room_for_interactions_beside_many_kept_singletons(monkeypatch):
+    """With more kept units than the cap, planted pairs are still found (the base terms do not use up the cap)."""
+    monkeypatch.setattr(package, "LARGE_N_RANKED", 8)
+    terms = {(i,): 0.3 + 0.01 * i for i in range(24)}
+    terms.update({(30, 31): 1.0, (32, 33): -0.8})
+    f = SparseFunction(40, terms, basis="mobius")
+    result = proxyspex(f, budget=1500, seed=0, screen=True, post=PostConfig(refit="ridge"))
+    assert result.params["screened_units"] >= 24 > 8
+    mobius = result.mobius()
+    assert mobius.get((30, 31), 0.0) == pytest.approx(1.0, abs=0.05)
+    assert mobius.get((32, 33), 0.0) == pytest.approx(-0.8, abs=0.05)

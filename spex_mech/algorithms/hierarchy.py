@@ -41,7 +41,20 @@ __all__ = ["grow_and_terms", "growth_gain", "growth_cv_mse", "inner_folds"]
 
 
 def and_features(terms: Sequence[tuple[int, ...]], masks: np.ndarray) -> np.ndarray:
-    """Π_{i∈T} x_i for every term T (∅ → 1): float [N, len(terms)]."""
+    """Return Π_{i∈T} x_i for every term T (∅ → 1).
+
+    Parameters
+    ----------
+    terms : sequence of tuple of int
+        The AND terms.
+    masks : ndarray
+        The masks, bool [N, n].
+
+    Returns
+    -------
+    ndarray
+        The columns, float [N, len(terms)].
+    """
     return spec.and_features(spec.canonical_keys(terms), masks, masks.shape[1])
 
 
@@ -56,10 +69,25 @@ def _ridge(A: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def cv_mse(A: np.ndarray, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]], alpha: float) -> float:
-    """Held-out MSE of ridge fits of the fixed columns A (column 0 all ones), pooled over ``folds``.
+    """Return the held-out MSE of ridge fits of the fixed columns A (column 0 all ones), pooled over ``folds``.
 
     All folds are solved at once: each fold's normal equations are the full ones minus its held-out
     rows' share, with the intercept (column 0) unpenalised — the same fit as :func:`_ridge`'s centred one.
+
+    Parameters
+    ----------
+    A : ndarray
+        The columns, float [N, k], column 0 all ones.
+    y : ndarray
+        The targets, float [N].
+    folds : sequence of (train, held)
+        Row indices of each fold.
+    alpha : float
+        Ridge penalty per training sample (not on column 0).
+
+    Returns
+    -------
+    float
     """
     gram, rhs = A.T @ A, A.T @ y
     penalty = np.full(A.shape[1], float(alpha))
@@ -89,11 +117,35 @@ def grow_and_terms(
     top_terms: int = 30,
     pairs: bool = False,
 ) -> Optional[dict[str, Any]]:
-    """Greedy AND-term growth of a Möbius support (see the module docstring).
+    """Grow a Möbius support greedily by AND terms (see the module docstring).
 
-    Returns None when no term passes both tests (the caller keeps its surrogate); else a dict with the
-    refitted Möbius coefficients (``terms`` → value, on all masks), the ``added`` terms in order, and
-    the cross-validated ``mse`` before and after. ``pairs``: also test every pair of units as one family.
+    Parameters
+    ----------
+    mobius : mapping
+        The starting Möbius support: term (sorted tuple of units) → coefficient.
+    masks : ndarray
+        The masks, bool [N, n].
+    values : ndarray
+        Their values, float [N].
+    folds : sequence of (train, held)
+        Cross-validation folds over the rows.
+    max_order : int
+        Largest order a grown term may have.
+    alpha : float
+        Ridge penalty per sample.
+    max_rounds : int
+        Most terms added.
+    top_terms : int
+        Strongest found terms extended each round (besides ∅).
+    pairs : bool
+        Also test every pair of units as one family.
+
+    Returns
+    -------
+    dict or None
+        None when no term passes both tests (the caller keeps its surrogate); else ``terms`` (the
+        refitted Möbius coefficients on all masks), ``added`` (the terms in order), ``mse_before`` and
+        ``mse_after`` (cross-validated).
     """
     masks = np.asarray(masks, dtype=bool)
     y = np.asarray(values, dtype=np.float64)
@@ -190,8 +242,27 @@ class _PairSearch:
         return (int(i), int(j)), excess
 
 
-def inner_folds(m: int, k: int, rng: np.random.Generator, val_fraction: float = 0.2) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``k`` cross-validation folds over ``m`` rows (k = 1: one split holding out ``val_fraction``)."""
+def inner_folds(
+    m: int, k: int, rng: np.random.Generator, val_fraction: float = 0.2
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Return ``k`` cross-validation folds over ``m`` rows (k = 1: one split holding out ``val_fraction``).
+
+    Parameters
+    ----------
+    m : int
+        Rows.
+    k : int
+        Folds.
+    rng : numpy.random.Generator
+        Draws the permutation.
+    val_fraction : float
+        Held-out share with ``k = 1``.
+
+    Returns
+    -------
+    list of (ndarray, ndarray)
+        (train, held) row indices per fold.
+    """
     perm = rng.permutation(m)
     if k <= 1:
         n_val = int(np.clip(round(val_fraction * m), 1, m - 1))
@@ -210,14 +281,30 @@ def growth_gain(
     seed: int = 0,
     pairs: bool = False,
 ) -> float:
-    """Held-out MSE reduction of :func:`grow_and_terms`, each fold's growth run without its held-out masks.
+    """Return the held-out MSE reduction of :func:`grow_and_terms`, each fold grown without its held-out masks.
 
     For every (train, held) fold: grow ``mobius`` on the training masks only (terms accepted by an
     inner split of them: as many inner folds as outer ones), refit the starting and the grown support
-    on those masks, and compare their squared errors on ``held``. Returns the pooled MSE before minus
-    after (positive: the growth generalises); 0 where a fold's growth added nothing.
+    on those masks, and compare their squared errors on ``held``.
+
+    Parameters
+    ----------
+    mobius, masks, values, folds, max_order, alpha : object
+        As for :func:`grow_and_terms` (``folds``: the outer folds).
+    seed : int
+        Seeds the inner folds.
+    pairs : bool
+        As for :func:`grow_and_terms`.
+
+    Returns
+    -------
+    float
+        The pooled MSE before minus after (positive: the growth generalises); 0 where a fold's growth
+        added nothing.
     """
-    before, after = growth_cv_mse(mobius, masks, values, folds, max_order=max_order, alpha=alpha, seed=seed, pairs=pairs)
+    before, after = growth_cv_mse(
+        mobius, masks, values, folds, max_order=max_order, alpha=alpha, seed=seed, pairs=pairs
+    )
     return before - after
 
 
@@ -232,8 +319,21 @@ def growth_cv_mse(
     seed: int = 0,
     pairs: bool = False,
 ) -> tuple[float, float]:
-    """Pooled held-out MSE of the starting support and of the grown one, each fold grown without its
-    held-out masks (see :func:`growth_gain`); a fold whose growth adds nothing scores the start."""
+    """Return the pooled held-out MSE of the starting support and of the grown one.
+
+    Each fold is grown without its held-out masks (see :func:`growth_gain`); a fold whose growth adds
+    nothing scores the start.
+
+    Parameters
+    ----------
+    mobius, masks, values, folds, max_order, alpha, seed, pairs : object
+        As for :func:`growth_gain`.
+
+    Returns
+    -------
+    tuple of float
+        (MSE of the start, MSE of the grown support).
+    """
     masks = np.asarray(masks, dtype=bool)
     y = np.asarray(values, dtype=np.float64)
     rng = np.random.default_rng(seed)

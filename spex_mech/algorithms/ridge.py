@@ -118,9 +118,12 @@ def ridge_path(
     s2 = np.full((alphas.shape[0], k + 1), np.inf)
     s4 = np.zeros((alphas.shape[0], k + 1))
     s2[:, 0], s4[:, 0] = np.sum(resid0**2), np.sum(resid0**4)
+    diagonal = np.diag(gram).copy()
+    penalised = gram.copy()
     for a, alpha in enumerate(alphas if k else []):
+        np.fill_diagonal(penalised, diagonal + alpha * m)  # gram + α·m·I without a k × k identity per penalty
         try:
-            L = sla.cholesky(gram + alpha * m * np.eye(k), lower=True)
+            L = sla.cholesky(penalised, lower=True)
         except np.linalg.LinAlgError:
             continue
         z = sla.solve_triangular(L, rhs, lower=True)

@@ -30,22 +30,53 @@ class ParamsBase(Mapping):
     """
 
     def __getitem__(self, key: str) -> Any:
-        """Return the field ``key`` (``KeyError`` if the record has no such field)."""
+        """Return the field ``key``.
+
+        Parameters
+        ----------
+        key : str
+            A field name.
+
+        Returns
+        -------
+        object
+            The field's value.
+
+        Raises
+        ------
+        KeyError
+            If the record has no such field.
+        """
         if key in self._field_names():
             return getattr(self, key)
         raise KeyError(key)
 
     def __iter__(self) -> Iterator[str]:
-        """Iterate over field names in declaration order."""
+        """Iterate over field names in declaration order.
+
+        Returns
+        -------
+        iterator of str
+        """
         return iter(self._field_names())
 
     def __len__(self) -> int:
-        """Return the number of fields."""
+        """Return the number of fields.
+
+        Returns
+        -------
+        int
+        """
         return len(self._field_names())
 
     def _field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in dataclasses.fields(self))
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the record as plain JSON-ready data (nested dataclasses become dicts)."""
+        """Return the record as plain JSON-ready data (nested dataclasses become dicts).
+
+        Returns
+        -------
+        dict
+        """
         return dataclasses.asdict(self)

@@ -16,7 +16,17 @@ __all__ = ["fit_early_stopped", "fit_estimator", "import_backend", "min_leaf_sam
 
 
 def min_leaf_samples(n_train: int) -> int:
-    """Smallest leaf: the usual 20, fewer for small samples (a 50-mask budget still needs splits)."""
+    """Return the smallest leaf: the usual 20, fewer for small samples (a 50-mask budget still needs splits).
+
+    Parameters
+    ----------
+    n_train : int
+        Training masks.
+
+    Returns
+    -------
+    int
+    """
     return int(max(1, min(20, n_train // 20)))
 
 
@@ -95,7 +105,20 @@ def _fit_xgboost(X, y, Xv, yv, depth, lr, max_trees, patience, seed, n_jobs):
 
 
 def fit_estimator(estimator: Any, X: np.ndarray, y: np.ndarray) -> Any:
-    """Fit a clone of a passed-in regressor as given (the object itself if it cannot be cloned)."""
+    """Fit a clone of a passed-in regressor as given (the object itself if it cannot be cloned).
+
+    Parameters
+    ----------
+    estimator : object
+        A scikit-learn-style regressor.
+    X, y : ndarray
+        Masks and values.
+
+    Returns
+    -------
+    object
+        The fitted model (a search's ``best_estimator_`` where it has one).
+    """
     from sklearn.base import clone
 
     try:
@@ -110,7 +133,13 @@ _BACKEND_MODULES = {"sklearn": "sklearn.ensemble", "lightgbm": "lightgbm", "xgbo
 
 
 def import_backend(backend: str) -> None:
-    """Import the backend's library (before a thread limit, so that the limit covers its runtime)."""
+    """Import the backend's library (before a thread limit, so that the limit covers its runtime).
+
+    Parameters
+    ----------
+    backend : str
+        A backend name; others (``"estimator"``) import nothing.
+    """
     if backend in _BACKEND_MODULES:
         importlib.import_module(_BACKEND_MODULES[backend])
 
@@ -118,7 +147,30 @@ def import_backend(backend: str) -> None:
 def refit_fixed(
     backend: str, X: np.ndarray, y: np.ndarray, depth: int, lr: float, n_trees: int, seed: int, n_jobs: int
 ) -> Any:
-    """Fit a configuration with a fixed tree count (no early stopping)."""
+    """Fit a configuration with a fixed tree count (no early stopping).
+
+    Parameters
+    ----------
+    backend : str
+        ``"sklearn"``, ``"lightgbm"`` or ``"xgboost"``.
+    X, y : ndarray
+        Masks and values.
+    depth : int
+        Tree depth.
+    lr : float
+        Learning rate.
+    n_trees : int
+        Trees.
+    seed : int
+        Seeds the library.
+    n_jobs : int
+        Threads.
+
+    Returns
+    -------
+    object
+        The fitted model (a LightGBM booster for ``"lightgbm"``).
+    """
     leaf = min_leaf_samples(X.shape[0])
     if backend == "sklearn":
         from sklearn.ensemble import HistGradientBoostingRegressor
@@ -169,7 +221,29 @@ def fit_early_stopped(
     seed: int,
     n_jobs: int,
 ) -> tuple[Any, int]:
-    """Fit one early-stopped proxy of ``backend``; return the model and the number of trees kept.
+    """Fit one early-stopped proxy of ``backend``.
+
+    Parameters
+    ----------
+    backend : str
+        ``"sklearn"``, ``"lightgbm"`` or ``"xgboost"``.
+    X, y : ndarray
+        Training masks and values.
+    X_val, y_val : ndarray
+        Validation masks and values watched by early stopping.
+    depth, lr : object
+        As for :func:`refit_fixed`.
+    max_trees : int
+        Cap on trees.
+    patience : int
+        Rounds without improvement before stopping.
+    seed, n_jobs : object
+        As for :func:`refit_fixed`.
+
+    Returns
+    -------
+    tuple
+        (the model, the number of trees kept).
 
     Raises
     ------

@@ -45,10 +45,12 @@ def confirm_interactions(
         Base masks (the first is all ones).
     seed : int
         Draws the other base masks.
-    min_order, max_order : int
-        Orders checked.
+    min_order : int
+        Lowest order checked.
     tolerance : float
         Largest relative error of a confirmed interaction.
+    max_order : int
+        Highest order checked.
     vf : ValueFunction, optional
         A wrapper of ``f`` that counts the evaluations (one is made if not given).
 

@@ -25,16 +25,37 @@ class Design:
 
     @property
     def m(self) -> int:
-        """Number of masks."""
+        """Return the number of masks.
+
+        Returns
+        -------
+        int
+        """
         return int(self.masks.shape[0])
 
     @property
     def n(self) -> int:
-        """Number of units."""
+        """Return the number of units.
+
+        Returns
+        -------
+        int
+        """
         return int(self.masks.shape[1])
 
     def rows(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return the masks and values of the rows ``idx``."""
+        """Return the masks and values of the rows ``idx``.
+
+        Parameters
+        ----------
+        idx : ndarray
+            Row indices.
+
+        Returns
+        -------
+        tuple of ndarray
+            (masks [len(idx), n], values [len(idx)]).
+        """
         return self.masks[idx], self.values[idx]
 
 
@@ -59,11 +80,21 @@ class Split:
 
     @property
     def may_cross_validate(self) -> bool:
-        """Whether the split is the first of the cross-validation folds."""
+        """Tell whether the split is the first of the cross-validation folds.
+
+        Returns
+        -------
+        bool
+        """
         return bool(self.parts)
 
     def cv_folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """All ``CV_FOLDS`` (train, held) folds, the split first."""
+        """Return all ``CV_FOLDS`` (train, held) folds, the split first.
+
+        Returns
+        -------
+        list of (ndarray, ndarray)
+        """
         return [(self.train, self.val)] + [(np.setdiff1d(self.perm, part), part) for part in self.parts[1:]]
 
 
@@ -85,7 +116,7 @@ def design_masks(n: int, budget: int, seed: Union[int, np.random.Generator] = 0)
     Returns
     -------
     ndarray
-        bool [min(budget, 2^n), n] for n ≤ 24, else [budget, n].
+        The masks, bool [min(budget, 2^n), n] for n ≤ 24, else [budget, n].
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     if n <= DISTINCT_MAX_N:
@@ -103,7 +134,7 @@ def evaluate(vf: ValueFunction, masks: np.ndarray, batch_size: Union[int, None])
     vf : ValueFunction
         The value function (counts its evaluations).
     masks : ndarray
-        bool [m, n].
+        The masks, bool [m, n].
     batch_size : int or None
         Most masks per call.
 

@@ -78,7 +78,27 @@ def _installed(module: str) -> bool:
 
 
 def resolve_backend(proxy: Any) -> str:
-    """Return the backend name for ``proxy`` ("auto" → scikit-learn); a clear error if it is not installed."""
+    """Return the backend name for ``proxy`` ("auto" → scikit-learn).
+
+    Parameters
+    ----------
+    proxy : str or estimator
+        A backend name or a regressor with ``fit``/``predict``.
+
+    Returns
+    -------
+    str
+        ``"sklearn"``, ``"lightgbm"``, ``"xgboost"`` or ``"estimator"``.
+
+    Raises
+    ------
+    TypeError
+        For an object without ``fit``/``predict``.
+    ImportError
+        For a backend that is not installed.
+    ValueError
+        For an unknown name.
+    """
     if not isinstance(proxy, str):
         if not (hasattr(proxy, "fit") and hasattr(proxy, "predict")):
             raise TypeError(f"proxy must be 'auto', one of {BACKENDS} or a regressor with fit/predict, got {proxy!r}")
@@ -119,6 +139,34 @@ def fit_proxy(
     read off each proxy: a shallower proxy can predict better yet miss higher-order terms; with few
     masks it refits each configuration on all of them with :func:`refit_proxy`). A passed-in
     ``estimator`` is fitted once, as given.
+
+    Parameters
+    ----------
+    backend : str
+        ``"sklearn"``, ``"lightgbm"``, ``"xgboost"`` or ``"estimator"``.
+    X, y : ndarray
+        Training masks [m, n] and values [m].
+    X_val, y_val : ndarray
+        Validation masks and values (early stopping and the reported R²).
+    depths : sequence of int
+        One fit per depth.
+    learning_rate : float
+        Boosting step.
+    max_trees : int
+        Cap on trees.
+    patience : int
+        Early-stopping patience (rounds without improvement).
+    seed : int
+        Seeds the library.
+    n_jobs : int
+        Threads.
+    estimator : object, optional
+        The regressor for ``backend="estimator"``.
+
+    Returns
+    -------
+    list of ProxyFit
+        One per depth (one for an estimator).
     """
     import_backend(backend)  # before the thread limit, so that it covers the library's own runtime
     Xf = np.ascontiguousarray(X, dtype=np.float32)
@@ -148,6 +196,24 @@ def refit_proxy(
     built the same way, so the support chosen on a fold's held-out masks is not chosen by a proxy
     that saw them. Refitting on the early-stopping split's training masks gives the early-stopped
     model's trees again (tested per backend).
+
+    Parameters
+    ----------
+    fit : ProxyFit
+        The configuration (backend, depth, learning rate, tree count).
+    X, y : ndarray
+        Masks and values to fit.
+    seed : int
+        Seeds the library.
+    n_jobs : int
+        Threads.
+    estimator : object, optional
+        The regressor, when ``fit`` came from a passed-in estimator.
+
+    Returns
+    -------
+    object
+        The fitted model (or booster).
     """
     Xf = np.ascontiguousarray(X, dtype=np.float32)
     import_backend(fit.backend)
@@ -260,7 +326,21 @@ class ProxyConfig:
     def fit(
         self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *, seed: int = 0
     ) -> list[ProxyFit]:
-        """One early-stopped proxy per depth on (X, y), stopped on (X_val, y_val) (:func:`fit_proxy`)."""
+        """Fit one early-stopped proxy per depth on (X, y), stopped on (X_val, y_val) (:func:`fit_proxy`).
+
+        Parameters
+        ----------
+        X, y : ndarray
+            Training masks and values.
+        X_val, y_val : ndarray
+            Validation masks and values.
+        seed : int
+            Seeds the library.
+
+        Returns
+        -------
+        list of ProxyFit
+        """
         return fit_proxy(
             self.backend,
             X,
@@ -277,5 +357,20 @@ class ProxyConfig:
         )
 
     def refit(self, fit: ProxyFit, X: np.ndarray, y: np.ndarray, *, seed: int = 0) -> Any:
-        """``fit``'s configuration refitted on (X, y) without early stopping (:func:`refit_proxy`)."""
+        """Refit ``fit``'s configuration on (X, y) without early stopping (:func:`refit_proxy`).
+
+        Parameters
+        ----------
+        fit : ProxyFit
+            The configuration.
+        X, y : ndarray
+            Masks and values.
+        seed : int
+            Seeds the library.
+
+        Returns
+        -------
+        object
+            The fitted model.
+        """
         return refit_proxy(fit, X, y, seed=seed, n_jobs=self.n_jobs, estimator=self.estimator)

@@ -52,7 +52,22 @@ class ProxySpectrum:
     seconds: float
 
     def basis(self, name: str) -> tuple:
-        """(keys, coefficients) in ``name`` (``"fourier"`` or ``"mobius"``)."""
+        """Return (keys, coefficients) in the basis ``name``.
+
+        Parameters
+        ----------
+        name : str
+            ``"fourier"`` or ``"mobius"``.
+
+        Returns
+        -------
+        tuple of ndarray
+
+        Raises
+        ------
+        ValueError
+            When the spectrum was read without that basis.
+        """
         out = self.fourier if name == "fourier" else self.mobius
         if out is None:
             raise ValueError(f"the proxy spectrum was read without the {name} basis")
@@ -108,11 +123,37 @@ class Ranking:
     basis: str
 
     def features(self, keys: np.ndarray, masks: np.ndarray, n: int) -> np.ndarray:
-        """Return the columns of ``keys`` on ``masks`` in this ranking's basis: float [m, len(keys)]."""
+        """Return the columns of ``keys`` on ``masks`` in this ranking's basis.
+
+        Parameters
+        ----------
+        keys : ndarray
+            Terms, int [k, d] padded with −1.
+        masks : ndarray
+            The masks, bool [m, n].
+        n : int
+            Units.
+
+        Returns
+        -------
+        ndarray
+            The columns, float [m, k].
+        """
         return (spec.fourier_features if self.basis == "fourier" else spec.and_features)(keys, masks, n)
 
     def columns(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Keys and proxy values of the base terms and the first k ranked ones."""
+        """Return the keys and proxy values of the base terms and the first k ranked ones.
+
+        Parameters
+        ----------
+        k : int
+            Ranked terms.
+
+        Returns
+        -------
+        tuple of ndarray
+            (keys, values), base terms first.
+        """
         return (
             np.concatenate([self.base_keys, self.ranked[:k]]),
             np.concatenate([self.base_vals, self.ranked_vals[:k]]),

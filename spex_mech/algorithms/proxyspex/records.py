@@ -15,6 +15,7 @@ import numpy as np
 
 from ...results.params import ParamsBase
 from .design import SMALL_BUDGET
+from .options import VAL_FRACTION, PostConfig, SelectionConfig
 
 if TYPE_CHECKING:  # the stage modules import these records
     from .design import Split
@@ -24,7 +25,6 @@ if TYPE_CHECKING:  # the stage modules import these records
 
 __all__ = ["ConfirmationRow", "CurvePoint", "ProxySpexParams", "SearchRecord", "Settings", "stage_seconds"]
 
-VAL_FRACTION = 0.2
 _SINGLETON_MODES = ("auto", "all", "proxy", "ranked")
 
 
@@ -52,6 +52,9 @@ class Settings:
         Held-out share of a plain split.
     n_jobs : int
         Threads (BLAS during the search, trees during fits).
+    max_ranked : int or None
+        Most ranked columns (beyond the always-kept base terms) a support search scores (None: only
+        the general caps of :func:`.support.column_cap`; the large-n regime sets :data:`.screen.LARGE_N_RANKED`).
     """
 
     max_order: Optional[int] = None
@@ -63,37 +66,65 @@ class Settings:
     cross_validation: Union[str, bool] = "auto"
     validation_fraction: float = VAL_FRACTION
     n_jobs: int = 1
+    max_ranked: Optional[int] = None
 
     def may_cross_validate(self, m: int) -> bool:
-        """Whether ``m`` masks may be cross-validated (``True``, or ``"auto"`` with at most ``SMALL_BUDGET``)."""
+        """Tell whether ``m`` masks may be cross-validated.
+
+        Parameters
+        ----------
+        m : int
+            Masks in the design.
+
+        Returns
+        -------
+        bool
+            ``cross_validation=True``, or ``"auto"`` with at most ``SMALL_BUDGET`` masks.
+        """
         return self.cross_validation is True or (self.cross_validation == "auto" and m <= SMALL_BUDGET)
 
     @property
     def grows(self) -> bool:
-        """Whether the growth step runs (``grow`` with ``refine`` and an automatic support size)."""
+        """Tell whether the growth step runs.
+
+        Returns
+        -------
+        bool
+            ``grow`` with ``refine`` and an automatic support size.
+        """
         return bool(self.grow and self.refine and self.fixed_k is None)
 
     @classmethod
-    def from_arguments(
-        cls,
-        *,
-        max_order: Optional[int],
-        basis: str,
-        singletons: str,
-        refine: bool,
-        n_coefficients: Union[str, int],
-        grow: bool,
-        cross_validation: Union[str, bool],
-        validation_fraction: float,
-        n_jobs: int,
+    def from_configs(
+        cls, *, max_order: Optional[int], basis: str, selection: SelectionConfig, post: PostConfig, n_jobs: int
     ) -> "Settings":
-        """Validate ``proxyspex``'s arguments.
+        """Validate ``proxyspex``'s grouped options.
+
+        Parameters
+        ----------
+        max_order : int or None
+            Largest kept order.
+        basis : str
+            ``"auto"``, ``"fourier"`` or ``"mobius"``.
+        selection : SelectionConfig
+            How the support is chosen.
+        post : PostConfig
+            The refit choice (its confirmation fields are used by ``proxyspex`` itself).
+        n_jobs : int
+            Threads.
+
+        Returns
+        -------
+        Settings
 
         Raises
         ------
         ValueError
-            Naming the first invalid argument and its value.
+            Naming the first invalid option and its value.
         """
+        refine, grow = post.refine_and_grow()
+        singletons, n_coefficients = selection.singletons, selection.n_coefficients
+        cross_validation, validation_fraction = selection.cross_validation, selection.validation_fraction
         if max_order is not None and (isinstance(max_order, bool) or int(max_order) < 1):
             raise ValueError(f"max_order must be a positive integer, got {max_order!r}")
         if n_coefficients != "auto" and (
@@ -112,9 +143,9 @@ class Settings:
             max_order=max_order,
             bases=("fourier", "mobius") if basis == "auto" else (basis,),
             singletons=singletons,
-            refine=bool(refine),
+            refine=refine,
             fixed_k=None if n_coefficients == "auto" else int(n_coefficients),
-            grow=bool(grow),
+            grow=grow,
             cross_validation=cross_validation,
             validation_fraction=validation_fraction,
             n_jobs=n_jobs,
@@ -353,7 +384,17 @@ class ProxySpexParams(ParamsBase):
         )
 
     def with_screen(self, screen: "Screen") -> "ProxySpexParams":
-        """Return a copy with the screen's counts, the grown terms mapped back to the n units."""
+        """Return a copy with the screen's counts, the grown terms mapped back to the n units.
+
+        Parameters
+        ----------
+        screen : Screen
+            The units kept.
+
+        Returns
+        -------
+        ProxySpexParams
+        """
         grown = [[int(screen.units[i]) for i in t] for t in self.grown_terms]
         return dataclasses.replace(
             self,
@@ -363,7 +404,17 @@ class ProxySpexParams(ParamsBase):
         )
 
     def with_confirmation(self, rows: list) -> "ProxySpexParams":
-        """Return a copy with the confirmation table and its count."""
+        """Return a copy with the confirmation table and its count.
+
+        Parameters
+        ----------
+        rows : list of ConfirmationRow
+            The table.
+
+        Returns
+        -------
+        ProxySpexParams
+        """
         return dataclasses.replace(self, confirmation=rows, confirmed=int(sum(r["confirmed"] for r in rows)))
 
 

@@ -11,8 +11,9 @@ training masks, then runs its usual stages on those units alone and maps the res
    remaining units are screened once more on the residual (a unit whose effect was hidden by the
    variance of stronger ones);
 3. pair-residual screening: the singletons of all passed units and the AND products of pairs
-   among the ``PAIR_UNITS`` strongest (fewer where the masks are few) are fitted, and the remaining units are screened on that
-   residual (a weak unit whose effect was hidden by the variance of strong interactions).
+   among the ``PAIR_UNITS`` strongest (fewer where the masks are few) are fitted, and the remaining
+   units are screened on that residual (a weak unit whose effect was hidden by the variance of strong
+   interactions).
 
 Both passes read the bool masks in row blocks (float32 blocks of ``BLOCK_CELLS`` cells), so no
 m × n float copy is ever made. A unit that moves neither the value nor the residual on its own
@@ -36,6 +37,7 @@ import numpy as np
 __all__ = [
     "BLOCK_CELLS",
     "LARGE_N",
+    "LARGE_N_RANKED",
     "PAIR_UNITS",
     "SCREEN_MAX",
     "SCREEN_Z",
@@ -50,6 +52,10 @@ SCREEN_Z = 3.5  # |z| a unit needs to pass a screening pass
 SCREEN_MAX = 2048  # most units kept (the strongest by |z|, first pass first)
 PAIR_UNITS = 64  # the third pass fits AND pairs among at most this many of the strongest units
 BLOCK_CELLS = 1 << 23  # mask cells per float32 block (32 MB)
+# most ranked columns (beyond the base terms) a support search scores once screened (unscreened: only
+# support.column_cap's general caps): the ridge path's cost grows with the cube of its columns, and the
+# screened supports found stay far below this (benchmarks/results/scale_proxyspex_notes.md)
+LARGE_N_RANKED = 1024
 
 
 @dataclass(frozen=True)
@@ -74,13 +80,35 @@ class Screen:
     third_pass: int = 0
 
     def lift_keys(self, keys: np.ndarray) -> np.ndarray:
-        """Map keys over the kept units (indices 0..K−1, padding −1) back to the n units."""
+        """Map keys over the kept units back to the n units.
+
+        Parameters
+        ----------
+        keys : ndarray
+            Keys over the kept units (indices 0..K−1, padding −1).
+
+        Returns
+        -------
+        ndarray
+            The same keys over the n units, int64, padding −1 kept.
+        """
         keys = np.asarray(keys, dtype=np.int64)
         return np.where(keys >= 0, self.units[np.clip(keys, 0, None)], -1)
 
 
 def resolve_screen(screen: Union[str, bool], n: int) -> bool:
-    """Whether to screen: ``"auto"`` above ``LARGE_N`` units, or as forced by a bool.
+    """Tell whether to screen: ``"auto"`` above ``LARGE_N`` units, or as forced by a bool.
+
+    Parameters
+    ----------
+    screen : "auto" or bool
+        ``proxyspex``'s argument.
+    n : int
+        Units.
+
+    Returns
+    -------
+    bool
 
     Raises
     ------
@@ -95,11 +123,23 @@ def resolve_screen(screen: Union[str, bool], n: int) -> bool:
 
 
 def large_n_proxy(proxy: Any, screening: bool) -> Any:
-    """The proxy backend: ``"auto"`` becomes ``"lightgbm"`` when screening and LightGBM is installed.
+    """Return the proxy backend: ``"auto"`` becomes ``"lightgbm"`` when screening and LightGBM is installed.
 
     On the few hundred kept units LightGBM grows the same-depth trees several times faster than
     scikit-learn's HistGradientBoosting (benchmarks/results/scale_proxyspex_notes.md); without
     screening ``"auto"`` stays scikit-learn, so small-n results do not change.
+
+    Parameters
+    ----------
+    proxy : object
+        ``proxyspex``'s ``proxy`` argument.
+    screening : bool
+        Whether the run screens.
+
+    Returns
+    -------
+    object
+        ``"lightgbm"`` or ``proxy`` unchanged.
     """
     if screening and isinstance(proxy, str) and proxy.lower() == "auto" and importlib.util.find_spec("lightgbm"):
         return "lightgbm"
@@ -111,7 +151,7 @@ def _block_rows(n: int) -> int:
 
 
 def marginal_z(masks: np.ndarray, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """z-score of every unit's marginal effect on ``values`` over the mask rows ``rows``.
+    """Return the z-score of every unit's marginal effect on ``values`` over the mask rows ``rows``.
 
     The effect is mean(value | unit kept) − mean(value | unit removed); its standard error uses the
     pooled standard deviation of the values. A unit kept (or removed) in every row scores 0.
@@ -119,16 +159,16 @@ def marginal_z(masks: np.ndarray, values: np.ndarray, rows: np.ndarray) -> np.nd
     Parameters
     ----------
     masks : ndarray
-        bool [m, n], read in row blocks.
+        The masks, bool [m, n], read in row blocks.
     values : ndarray
-        float [len(rows)]: the value of each row of ``rows`` (in that order).
+        The value of each row of ``rows`` (in that order), float [len(rows)].
     rows : ndarray
         Rows of ``masks`` used.
 
     Returns
     -------
     ndarray
-        float64 [n].
+        The z-scores, float64 [n].
     """
     n = masks.shape[1]
     y = np.asarray(values, dtype=np.float64)
@@ -159,7 +199,7 @@ def _singleton_residual(masks: np.ndarray, values: np.ndarray, rows: np.ndarray,
     X = np.ones((rows.shape[0], units.shape[0] + 1))
     step = _block_rows(max(1, units.shape[0]))
     for start in range(0, rows.shape[0], step):
-        X[start : start + step, 1:] = masks[rows[start : start + step]][:, units]
+        X[start : start + step, 1:] = masks[np.ix_(rows[start : start + step], units)]
     beta = np.linalg.lstsq(X, values, rcond=None)[0]
     return values - X @ beta
 
@@ -175,7 +215,7 @@ def _pair_residual(
     sub = np.zeros((rows.shape[0], units.shape[0]), dtype=bool)
     step = _block_rows(max(1, units.shape[0]))
     for start in range(0, rows.shape[0], step):
-        sub[start : start + step] = masks[rows[start : start + step]][:, units]
+        sub[start : start + step] = masks[np.ix_(rows[start : start + step], units)]
     pos = np.searchsorted(units, strong)
     i, j = np.triu_indices(pos.shape[0], 1)
     X = np.concatenate([sub, sub[:, pos[i]] & sub[:, pos[j]]], axis=1).astype(np.float64)
@@ -195,9 +235,9 @@ def screen_units(
     Parameters
     ----------
     masks : ndarray
-        bool [m, n].
+        The masks, bool [m, n].
     values : ndarray
-        float [m]: all rows' values.
+        All rows' values, float [m].
     rows : ndarray
         Rows the screen is fitted on (the training masks).
     z : float

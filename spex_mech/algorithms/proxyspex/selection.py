@@ -138,7 +138,7 @@ def search_readouts(
                 fold_rankings = [
                     rank_spectrum(sp, basis, mode, n, settings.max_order, n_train_min)[0] for sp in cand.fold_spectra
                 ]
-            with thread_limit(settings.n_jobs):  # BLAS threads fighting the model or each other: 100× slower
+            with thread_limit(settings.n_jobs):  # BLAS threads competing with the model or each other slow it down
                 if basis == "mobius" and settings.refine:
                     final, support = greedy_support(
                         final,
@@ -150,10 +150,20 @@ def search_readouts(
                         n,
                         settings.fixed_k,
                         min(GREEDY_STEPS, n_train_min // 4),
+                        settings.max_ranked,
                     )
                 else:
                     support = select_support(
-                        final, fold_rankings, masks, values, folds, final_rows, n, settings.refine, settings.fixed_k
+                        final,
+                        fold_rankings,
+                        masks,
+                        values,
+                        folds,
+                        final_rows,
+                        n,
+                        settings.refine,
+                        settings.fixed_k,
+                        settings.max_ranked,
                     )
             readout = Readout(cand.fit, final, support, mode, int(cand.spectrum.fourier[0].shape[0]))
             searched.append(

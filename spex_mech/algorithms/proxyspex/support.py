@@ -78,11 +78,32 @@ def split_errors(
     held: np.ndarray,
     refine: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Held-out (Σe², Σe⁴) of every column prefix on one split: arrays [A, K + 1].
+    """Return the held-out (Σe², Σe⁴) of every column prefix on one split.
 
     With ``refine`` each prefix is a ridge fit on ``train`` (one row per penalty in ALPHAS);
     otherwise the proxy's own truncated spectrum (``const`` plus the first columns times ``coefs``,
     one row).
+
+    Parameters
+    ----------
+    F : ndarray
+        The candidate columns on every mask, float [m, K].
+    coefs : ndarray
+        The proxy's coefficients of the columns, float [K] (used without ``refine``).
+    const : float
+        The proxy's constant (used without ``refine``).
+    values : ndarray
+        Every mask's value, float [m].
+    train, held : ndarray
+        Rows fitted on and rows scored.
+    refine : bool
+        Ridge fits (True) or the proxy's own coefficients (False).
+
+    Returns
+    -------
+    tuple of ndarray
+        (Σe², Σe⁴), each [A, K + 1] (A = len(ALPHAS) with ``refine``, else 1); column c uses the
+        first c columns.
     """
     yv = values[held]
     if refine:
@@ -95,7 +116,16 @@ def split_errors(
 def pooled_curve(parts: list[tuple[np.ndarray, np.ndarray, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pool per-fold (Σe², Σe⁴, held-out rows) over the prefix lengths all folds have.
 
-    Returns (mse, standard error, best penalty index), each [K + 1].
+    Parameters
+    ----------
+    parts : list of (ndarray, ndarray, int)
+        Each fold's Σe² and Σe⁴ ([A, K + 1], as from :func:`split_errors`) and its held-out rows.
+
+    Returns
+    -------
+    tuple of ndarray
+        (mse, standard error, best penalty index), each [K + 1]: per prefix length, at the penalty
+        with the smallest pooled error.
     """
     width = min(p[0].shape[1] for p in parts)
     s2 = sum(p[0][:, :width] for p in parts)
@@ -109,18 +139,56 @@ def pooled_curve(parts: list[tuple[np.ndarray, np.ndarray, int]]) -> tuple[np.nd
 
 
 def smallest_good(mse: np.ndarray, se: np.ndarray) -> int:
-    """Return the smallest prefix whose error is within SE_RULE standard errors of the best prefix's."""
+    """Return the smallest prefix whose error is within SE_RULE standard errors of the best prefix's.
+
+    Parameters
+    ----------
+    mse, se : ndarray
+        Pooled held-out error and its standard error per prefix length.
+
+    Returns
+    -------
+    int
+        The prefix length.
+    """
     best = int(np.argmin(mse))
     return int(np.nonzero(mse <= mse[best] + SE_RULE * se[best])[0][0])
 
 
-def column_cap(ranking: Ranking, n_rows: int, n_train: int, refine: bool, fixed_k: Optional[int]) -> int:
-    """Most ranked terms a prefix search may use (memory caps; a refit stays well determined)."""
+def column_cap(
+    ranking: Ranking,
+    n_rows: int,
+    n_train: int,
+    refine: bool,
+    fixed_k: Optional[int],
+    max_ranked: Optional[int] = None,
+) -> int:
+    """Return the most ranked terms a prefix search may use (memory caps; a refit stays well determined).
+
+    Parameters
+    ----------
+    ranking : Ranking
+        The ranking searched.
+    n_rows, n_train : int
+        Masks in the design, and training masks of the fold.
+    refine : bool
+        Prefixes are ridge fits (then at most half the training masks as columns).
+    fixed_k : int or None
+        A fixed support size (returned, capped at the ranked terms).
+    max_ranked : int or None
+        Most ranked columns (beyond the base terms) a prefix search scores; None: no cap of its own.
+
+    Returns
+    -------
+    int
+    """
     n_base = ranking.base_keys.shape[0]
     if fixed_k is not None:
         return min(int(fixed_k), ranking.ranked.shape[0])
     cap_cells = max(1, MAX_DESIGN_CELLS // max(1, n_rows))
     k_cap = max(0, min(ranking.ranked.shape[0], cap_cells - n_base, MAX_COLUMNS - n_base))
+    if max_ranked is not None:
+        k_cap = min(k_cap, int(max_ranked))
     if refine:  # at most half the training masks as columns
         k_cap = max(0, min(k_cap, n_train // 2 - n_base))
     return k_cap
@@ -130,6 +198,24 @@ def reorder_by_refit(F: np.ndarray, n_base: int, values: np.ndarray, rows: np.nd
     """Return a column order: the base terms, then the others by decreasing |ridge coefficient| × SD.
 
     The product is the variance each column explains in a ridge fit on ``rows``.
+
+    Parameters
+    ----------
+    F : ndarray
+        The columns, base terms first, float [m, k].
+    n_base : int
+        Base terms (kept first, in their order).
+    values : ndarray
+        Every mask's value, float [m].
+    rows : ndarray
+        Rows of the ridge fit.
+    alpha : float
+        Ridge penalty per sample.
+
+    Returns
+    -------
+    ndarray
+        A permutation of the columns, int [k].
     """
     _, beta = ridge_fit(F[rows], values[rows], alpha)
     weight = np.abs(beta[n_base:]) * F[rows, n_base:].std(axis=0)
@@ -146,6 +232,7 @@ def select_support(
     n: int,
     refine: bool,
     fixed_k: Optional[int],
+    max_ranked: Optional[int] = None,
 ) -> SupportChoice:
     """Choose how many ranked interactions to keep (and the ridge penalty) by held-out error.
 
@@ -160,13 +247,40 @@ def select_support(
     With ``refine``, the kept interactions are then re-ranked by their ridge |coefficient| (fitted
     on the fold's training masks; finally on ``final_rows``) and the prefix search is repeated, which
     drops the proxy's spurious terms that only rode along in the first prefix.
+
+    Parameters
+    ----------
+    final : Ranking
+        The ranking the chosen prefix is applied to (the final proxy's).
+    fold_rankings : list of Ranking
+        Each fold's own ranking (one split: ``[final]``).
+    masks : ndarray
+        Every mask, bool [m, n].
+    values : ndarray
+        Every mask's value, float [m].
+    folds : list of (train, held)
+        The folds scored.
+    final_rows : ndarray
+        Rows the final re-ranking is fitted on.
+    n : int
+        Units.
+    refine : bool
+        Prefixes are ridge fits (True) or the proxy's truncated spectrum (False).
+    fixed_k : int or None
+        A fixed number of ranked terms (None: chosen by held-out error).
+    max_ranked : int or None
+        Most ranked columns scored (see :func:`column_cap`).
+
+    Returns
+    -------
+    SupportChoice
     """
     held_all = np.concatenate([h for _, h in folds])
     var = float(np.var(values[held_all])) or 1.0
     per_fold = []
     for ranking, (train, held) in zip(fold_rankings, folds):
         n_base = ranking.base_keys.shape[0]
-        k_cap = column_cap(ranking, masks.shape[0], train.shape[0], refine, fixed_k)
+        k_cap = column_cap(ranking, masks.shape[0], train.shape[0], refine, fixed_k, max_ranked)
         keys, vals = ranking.columns(k_cap)
         F = ranking.features(keys, masks, n)
         if refine and fixed_k is None and k_cap > SCREEN_MIN:
@@ -220,12 +334,31 @@ def greedy_support(
     n: int,
     fixed_k: Optional[int],
     most: int,
+    max_ranked: Optional[int] = None,
 ) -> tuple[Ranking, SupportChoice]:
     """Greedy-order the Möbius rankings, then choose the support (:func:`select_support`).
 
     A greedy step costs a pass over up to 4000 candidate columns: order only as many terms as the
     support search then wants — ``GREEDY_FIRST_STEPS`` first, 4× more (up to ``most``) while the chosen
     prefix reaches past 3/4 of the ordered ones. ``fold_rankings=None``: one split, scored by ``final``.
+
+    Parameters
+    ----------
+    final : Ranking
+        The final proxy's Möbius ranking.
+    fold_rankings : list of Ranking or None
+        Each fold's own ranking (None: one split).
+    masks, values, folds, final_rows, n, fixed_k : object
+        As for :func:`select_support`.
+    most : int
+        Most greedy steps.
+    max_ranked : int or None
+        As for :func:`select_support`.
+
+    Returns
+    -------
+    tuple
+        (the greedy-ordered final :class:`Ranking`, the :class:`SupportChoice` on it).
     """
     steps = most if fixed_k is not None else min(most, GREEDY_FIRST_STEPS)
     while True:
@@ -235,7 +368,7 @@ def greedy_support(
             if fold_rankings is None
             else [greedy_order(r, masks, values, tr, n, steps) for r, (tr, _) in zip(fold_rankings, folds)]
         )
-        choice = select_support(ordered, ordered_folds, masks, values, folds, final_rows, n, True, fixed_k)
+        choice = select_support(ordered, ordered_folds, masks, values, folds, final_rows, n, True, fixed_k, max_ranked)
         if steps >= most or 4 * choice.first_prefix <= 3 * steps:
             return ordered, choice
         steps = min(most, 4 * steps)
