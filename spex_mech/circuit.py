@@ -26,7 +26,8 @@ from .valuefn import ValueFunction
 
 __all__ = ["Circuit", "extract_circuit", "unit_scores", "roc_auc", "interaction_auc"]
 
-_EXACT_SEARCH_MAX_N = 16
+# largest n whose 2^n subsets are scored by the surrogate (here and in circuits.minimal)
+EXACT_SEARCH_MAX_N = 16
 
 
 @dataclass
@@ -111,7 +112,7 @@ def extract_circuit(
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
     n = result.n
     if method == "auto":
-        method = "exact" if n <= _EXACT_SEARCH_MAX_N else "greedy"
+        method = "exact" if n <= EXACT_SEARCH_MAX_N else "greedy"
     if method == "exact":
         if n > 20:
             raise ValueError(f"exact circuit search is limited to n ≤ 20 units (n={n}); use method='greedy'")

@@ -34,6 +34,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from .._text import name_list
+from ..circuit import EXACT_SEARCH_MAX_N
 from ..results.interactions import Interactions
 from ..transforms import all_masks, popcount
 from ..valuefn import ValueFunction
@@ -41,8 +42,6 @@ from .curves import DEFAULT_MIN_EFFECT, DEFAULT_NOISE, faithfulness_warnings
 from .rankings import ranking, unit_scores
 
 __all__ = ["MinimalCircuit", "minimal_circuit", "prefix_sizes"]
-
-EXACT_SEARCH_MAX_N = 16
 
 
 @dataclass(frozen=True)
