@@ -1,0 +1,196 @@
+"""MIB neuron level (issue 19): d_model coordinates of MIB nodes as units, their scores against
+independent oracles (exhaustive per-mask hooks, autograd), and the JSON against MIB's documented layout."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+import torch
+
+import spex_mech as sm
+from spex_mech.algorithms.baselines.attribution import attribution_patching, attribution_scores
+from spex_mech.results.exports import mib_cfg
+from spex_mech.units.mib import MIBNeurons, neuron_id, parse_neuron_id
+from spex_mech.zoo._bridge import build_native
+
+CFG = dict(d_model=16, d_head=4, n_heads=4, n_layers=2, n_ctx=16, d_vocab=32, d_mlp=16, act_fn="gelu",
+           normalization_type="LN", attn_only=False, seed=3)
+
+
+@pytest.fixture(scope="module")
+def model():
+    m = build_native(CFG)
+    m.eval()
+    return m
+
+
+@pytest.fixture(scope="module")
+def prompts():
+    return torch.randint(1, 32, (3, 8), generator=torch.Generator().manual_seed(5))
+
+
+# MIB's importance-score JSON at neuron level, written from EAP-IG's Graph.to_json / Graph.from_json
+# (MIB code, EAP-IG/src/eap/graph.py): top-level cfg / nodes / edges; node names 'input', 'a{l}.h{h}',
+# 'm{l}', 'logits'; a neuron-level node is {in_graph: bool, neurons: [bool] * d_model,
+# neurons_scores: [float] * d_model} (NaN = unscored, kept); from_json places node rows at the forward
+# index: input 0, a{l}.h{h} 1 + l (n_heads + 1) + h, m{l} 1 + l (n_heads + 1) + n_heads.
+_NODE = re.compile(r"^(input|logits|a(\d+)\.h(\d+)|m(\d+))$")
+
+
+def _validate_mib_neurons(doc):
+    assert set(doc) >= {"cfg", "nodes", "edges"}
+    cfg = doc["cfg"]
+    assert {"n_layers", "n_heads", "parallel_attn_mlp", "d_model"} <= set(cfg)
+    d_model = cfg["d_model"]
+    for name, node in doc["nodes"].items():
+        m = _NODE.match(name)
+        assert m, name
+        if m.group(4) is not None:
+            assert int(m.group(4)) < cfg["n_layers"]
+        assert isinstance(node["in_graph"], bool)
+        assert len(node["neurons"]) == d_model and all(isinstance(v, bool) for v in node["neurons"])
+        assert len(node["neurons_scores"]) == d_model
+        assert all(isinstance(v, float) and (math.isnan(v) or math.isfinite(v)) for v in node["neurons_scores"])
+    assert isinstance(doc["edges"], dict)
+
+
+def _mib_neuron_matrix(doc):
+    """(n_forward, d_model) neuron scores as MIB's from_json fills them (NaN where nothing is written)."""
+    cfg = doc["cfg"]
+    out = np.full((1 + cfg["n_layers"] * (cfg["n_heads"] + 1), cfg["d_model"]), np.nan)
+    for name, node in doc["nodes"].items():
+        if name == "input":
+            row = 0
+        elif name.startswith("m"):
+            row = 1 + int(name[1:]) * (cfg["n_heads"] + 1) + cfg["n_heads"]
+        else:
+            layer, head = (int(v) for v in re.findall(r"\d+", name))
+            row = 1 + layer * (cfg["n_heads"] + 1) + head
+        out[row] = node["neurons_scores"]
+    return out
+
+
+def test_units_ids_and_refusals(model):
+    units = MIBNeurons(model, nodes=["input", "m1"], coordinates=[0, 5])
+    assert units.ids == ["hook_embed[:, :, 0]", "hook_embed[:, :, 5]",
+                         "blocks.1.hook_mlp_out[:, :, 0]", "blocks.1.hook_mlp_out[:, :, 5]"]
+    assert units.labels == ["input[0]", "input[5]", "m1[0]", "m1[5]"]
+    assert [parse_neuron_id(u) for u in units.ids] == [("input", 0), ("input", 5), ("m1", 0), ("m1", 5)]
+    assert parse_neuron_id("blocks.1.hook_mlp_out[:, 5]") is None  # HookUnits' ids are not read as neurons
+    assert len(MIBNeurons(model)) == 2 * CFG["d_model"]
+    with pytest.raises(ValueError, match="head's neurons"):
+        MIBNeurons(model, nodes=["a0.h1"])
+    with pytest.raises(ValueError, match="model has 2 layers"):
+        MIBNeurons(model, nodes=["m2"])
+    with pytest.raises(ValueError, match="coordinate index 16"):
+        MIBNeurons(model, coordinates=[16])
+    with pytest.raises(ValueError, match="not a MIB node name"):
+        neuron_id("mlp0", 1)
+
+
+def test_json_layout_and_placement(model, tmp_path):
+    units = MIBNeurons(model, nodes=["input", "m1"], coordinates=[2, 7])
+    r = sm.Interactions.from_mobius({(0,): -0.5, (1, 3): 1.0, (2,): 0.25}, len(units), labels=units.labels, ids=units.ids)
+    doc = r.to_mib(mib_cfg(model), level="neuron", path=str(tmp_path / "mib.json"))
+    _validate_mib_neurons(doc)
+    assert json.loads((tmp_path / "mib.json").read_text())["nodes"]["m1"]["neurons_scores"][7] == 0.5
+    assert set(doc["nodes"]) == {"input", "m1"}
+    mat = _mib_neuron_matrix(doc)
+    m1 = 1 + 1 * (CFG["n_heads"] + 1) + CFG["n_heads"]
+    expect = {(0, 2): 0.5, (0, 7): 0.5, (m1, 2): 0.25, (m1, 7): 0.5}  # Möbius share: |a(S)| / |S|
+    for (row, col), v in expect.items():
+        assert mat[row, col] == pytest.approx(v)
+    written = ~np.isnan(mat)
+    assert written.sum() == 4 and all(written[k] for k in expect)
+    cfg = mib_cfg(model)
+    with pytest.raises(ValueError, match="coordinate 7 is outside d_model"):
+        r.to_mib({**cfg, "d_model": 4}, level="neuron")
+    heads = sm.Interactions.from_mobius({(0,): 1.0}, 1, ids=["blocks.0.attn.hook_z[1]"])
+    with pytest.raises(ValueError, match="unit 0 .* is not a MIB neuron"):
+        heads.to_mib(cfg, level="neuron")
+    with pytest.raises(ValueError, match="to level='neuron'"):
+        r.to_mib(cfg, level="node")
+    with pytest.raises(ValueError, match="level 'edge'"):
+        r.to_mib(cfg, level="edge")
+
+
+def _zero_ablated_value(model, prompts, keep_coords, hook, coords, metric):
+    """Game value with the coordinates of ``hook`` not in ``keep_coords`` zeroed, by its own hook."""
+    drop = [c for c in coords if c not in keep_coords]
+
+    def fn(act, hook=None):
+        act = act.clone()
+        act[:, :, drop] = 0.0
+        return act
+
+    with torch.inference_mode():
+        with model.hooks(fwd_hooks=[(hook, fn)]):
+            logits = model(prompts)
+    return float(metric(logits[:, -1]).double().mean())
+
+
+def test_exhaustive_neuron_scores_equal_an_independent_subset_oracle(model, prompts):
+    coords = [0, 3, 4, 9, 12]
+    units = MIBNeurons(model, nodes=["m0"], coordinates=coords)
+    game = sm.AblationGame(model, units, prompts, sm.metrics.logit_diff(3, 11, position=-1), ablation="zero")
+    doc = sm.exhaustive(game).to_mib(mib_cfg(model), level="neuron")
+    n = len(coords)
+    values = {}
+    for keep in itertools.product([0, 1], repeat=n):
+        kept = [c for c, k in zip(coords, keep) if k]
+        values[keep] = _zero_ablated_value(model, prompts, kept, "blocks.0.hook_mlp_out", coords,
+                                           lambda lg: lg[:, 3] - lg[:, 11])
+    share = np.zeros(n)
+    for s in itertools.product([0, 1], repeat=n):  # Möbius a(S) = Σ_{T ⊆ S} (−1)^{|S|−|T|} v(T)
+        members = [i for i in range(n) if s[i]]
+        if not members:
+            continue
+        a = sum((-1) ** (len(members) - sum(t)) * values[t]
+                for t in itertools.product([0, 1], repeat=n) if all(t[i] <= s[i] for i in range(n)))
+        for i in members:
+            share[i] += abs(a) / len(members)
+    got = np.array(doc["nodes"]["m0"]["neurons_scores"])[coords]
+    np.testing.assert_allclose(got, share, rtol=1e-6, atol=1e-9)
+    assert share.max() > 1e-3
+    assert np.isnan(np.delete(np.array(doc["nodes"]["m0"]["neurons_scores"]), coords)).all()
+
+
+def test_attribution_neuron_scores_equal_an_independent_autograd_oracle(model, prompts):
+    units = MIBNeurons(model, nodes=["input", "m0", "m1"])
+    game = sm.AblationGame(model, units, prompts, sm.metrics.logit_diff(3, 11, position=-1), ablation="mean")
+    mine = attribution_scores(game, at="clean")
+    hooks = ["hook_embed", "blocks.0.hook_mlp_out", "blocks.1.hook_mlp_out"]
+    store = {}
+
+    def keeper(name):
+        def keep(act, hook=None):
+            act.retain_grad()
+            store[name] = act
+            return act
+
+        return keep
+
+    with torch.enable_grad():
+        with model.hooks(fwd_hooks=[(h, keeper(h)) for h in hooks]):
+            logits = model(prompts)
+        (logits[:, -1, 3] - logits[:, -1, 11]).mean().backward()
+    oracle = []
+    for h in hooks:
+        act = store[h].detach()
+        ref = act.mean(dim=(0, 1), keepdim=True)  # mean ablation: over prompts and positions
+        oracle.append(((act - ref) * store[h].grad).sum(dim=(0, 1)).double().numpy())
+    model.zero_grad(set_to_none=True)
+    oracle = np.concatenate(oracle)
+    np.testing.assert_allclose(mine, oracle, rtol=1e-4, atol=1e-7)
+    assert np.abs(oracle).max() > 1e-3
+    doc = attribution_patching(game).to_mib(mib_cfg(model), level="neuron", kind="attribution")
+    _validate_mib_neurons(doc)
+    d = CFG["d_model"]
+    for k, node in enumerate(["input", "m0", "m1"]):
+        np.testing.assert_allclose(doc["nodes"][node]["neurons_scores"], np.abs(oracle[k * d : (k + 1) * d]),
+                                   rtol=1e-4, atol=1e-7)
