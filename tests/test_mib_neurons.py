@@ -1,5 +1,7 @@
-"""MIB neuron level (issue 19): d_model coordinates of MIB nodes as units, their scores against
-independent oracles (exhaustive per-mask hooks, autograd), and the JSON against MIB's documented layout."""
+"""MIB neuron level (issue 19): units, scores against independent oracles, JSON against MIB's layout.
+
+d_model coordinates of MIB nodes as units; their scores against exhaustive per-mask hooks and autograd.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ CFG = dict(d_model=16, d_head=4, n_heads=4, n_layers=2, n_ctx=16, d_vocab=32, d_
 
 @pytest.fixture(scope="module")
 def model():
+    """Build a small two-layer model with MLPs."""
     m = build_native(CFG)
     m.eval()
     return m
@@ -31,6 +34,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def prompts():
+    """Three random prompts of eight tokens."""
     return torch.randint(1, 32, (3, 8), generator=torch.Generator().manual_seed(5))
 
 
@@ -76,6 +80,7 @@ def _mib_neuron_matrix(doc):
 
 
 def test_units_ids_and_refusals(model):
+    """Ids, labels and parsing agree; bad nodes and coordinates are refused."""
     units = MIBNeurons(model, nodes=["input", "m1"], coordinates=[0, 5])
     assert units.ids == ["hook_embed[:, :, 0]", "hook_embed[:, :, 5]",
                          "blocks.1.hook_mlp_out[:, :, 0]", "blocks.1.hook_mlp_out[:, :, 5]"]
@@ -94,8 +99,10 @@ def test_units_ids_and_refusals(model):
 
 
 def test_json_layout_and_placement(model, tmp_path):
+    """Scores land at MIB's (forward index, coordinate); bad input is refused."""
     units = MIBNeurons(model, nodes=["input", "m1"], coordinates=[2, 7])
-    r = sm.Interactions.from_mobius({(0,): -0.5, (1, 3): 1.0, (2,): 0.25}, len(units), labels=units.labels, ids=units.ids)
+    terms = {(0,): -0.5, (1, 3): 1.0, (2,): 0.25}
+    r = sm.Interactions.from_mobius(terms, len(units), labels=units.labels, ids=units.ids)
     doc = r.to_mib(mib_cfg(model), level="neuron", path=str(tmp_path / "mib.json"))
     _validate_mib_neurons(doc)
     assert json.loads((tmp_path / "mib.json").read_text())["nodes"]["m1"]["neurons_scores"][7] == 0.5
@@ -135,6 +142,7 @@ def _zero_ablated_value(model, prompts, keep_coords, hook, coords, metric):
 
 
 def test_exhaustive_neuron_scores_equal_an_independent_subset_oracle(model, prompts):
+    """Exhaustive neuron scores equal Möbius shares from values measured with our own hooks."""
     coords = [0, 3, 4, 9, 12]
     units = MIBNeurons(model, nodes=["m0"], coordinates=coords)
     game = sm.AblationGame(model, units, prompts, sm.metrics.logit_diff(3, 11, position=-1), ablation="zero")
@@ -161,6 +169,7 @@ def test_exhaustive_neuron_scores_equal_an_independent_subset_oracle(model, prom
 
 
 def test_attribution_neuron_scores_equal_an_independent_autograd_oracle(model, prompts):
+    """Attribution patching per coordinate equals (act − mean)·grad from plain autograd."""
     units = MIBNeurons(model, nodes=["input", "m0", "m1"])
     game = sm.AblationGame(model, units, prompts, sm.metrics.logit_diff(3, 11, position=-1), ablation="mean")
     mine = attribution_scores(game, at="clean")

@@ -46,6 +46,27 @@ def shapiq_payload(result: "Interactions", index: str = "k-SII", max_order: int 
     Values come from :meth:`Interactions.index` (exact on the spectrum). The ∅ entry is the surrogate's
     f(∅) (FBII: its intercept), as shapiq stores it for SV, k-SII, STII, FSII, FBII and Moebius; for SII,
     BII and BV shapiq's exact computer puts other numbers there, so compare those indices on |T| ≥ 1.
+
+    Parameters
+    ----------
+    result : Interactions
+        The spectrum.
+    index : str
+        A shapiq index name (``SV``, ``BV``, ``SII``, ``BII``, ``k-SII``, ``STII``, ``FSII``, ``FBII``,
+        ``Moebius``; case-insensitive).
+    max_order : int
+        Largest interaction order (1 for SV and BV; every order for Moebius).
+
+    Returns
+    -------
+    dict
+        ``index``, ``max_order``, ``min_order``, ``n_players``, ``interactions``, ``values``,
+        ``baseline_value``, ``estimated``, ``estimation_budget``.
+
+    Raises
+    ------
+    ValueError
+        For an index shapiq does not have, or ``max_order`` < 1.
     """
     key = index.upper()
     if key not in SHAPIQ_INDICES:
@@ -83,6 +104,25 @@ def to_shapiq(result: "Interactions", index: str = "k-SII", max_order: int = 2) 
 
     Values are computed exactly from the spectrum; ``baseline_value`` is the surrogate's value with every
     unit ablated.
+
+    Parameters
+    ----------
+    result : Interactions
+        The spectrum.
+    index : str
+        A shapiq index name (see :func:`shapiq_payload`).
+    max_order : int
+        Largest interaction order.
+
+    Returns
+    -------
+    shapiq.InteractionValues
+        The values.
+
+    Raises
+    ------
+    ImportError
+        When shapiq is not installed (it needs Python ≥ 3.12).
     """
     try:
         import shapiq  # noqa: F401
@@ -96,8 +136,16 @@ def to_shapiq(result: "Interactions", index: str = "k-SII", max_order: int = 2) 
 def mib_node_name(unit_id: str) -> Optional[str]:
     """Return the MIB/EAP-IG node name of a unit id, or None for units MIB has no node for.
 
-    ``blocks.1.attn.hook_z[2]`` → ``a1.h2``, ``blocks.0.hook_mlp_out`` → ``m0``; None for neurons, tokens,
-    data groups.
+    Parameters
+    ----------
+    unit_id : str
+        A unit id.
+
+    Returns
+    -------
+    str or None
+        ``blocks.1.attn.hook_z[2]`` → ``a1.h2``, ``blocks.0.hook_mlp_out`` → ``m0``; None for neurons,
+        tokens, data groups.
     """
     m = _HEAD_ID.match(unit_id)
     if m:
@@ -109,7 +157,18 @@ def mib_node_name(unit_id: str) -> Optional[str]:
 
 
 def mib_cfg(model: Any) -> dict[str, Any]:
-    """Return MIB's graph ``cfg`` (n_layers, n_heads, d_model, parallel_attn_mlp) of a TransformerLens model."""
+    """Return MIB's graph ``cfg`` of a TransformerLens model.
+
+    Parameters
+    ----------
+    model : Any
+        A model with ``cfg.n_layers``, ``cfg.n_heads`` and ``cfg.d_model``.
+
+    Returns
+    -------
+    dict
+        ``n_layers``, ``n_heads``, ``d_model``, ``parallel_attn_mlp``.
+    """
     cfg = model.cfg
     return {
         "n_layers": int(cfg.n_layers),
@@ -241,7 +300,19 @@ def _mib_neurons(result: "Interactions", scores: np.ndarray, n_layers: int, d_mo
 def to_dataframe(result: "Interactions", basis: str = "mobius", index_order: int = 2) -> Any:
     """Return one row per term of ``basis`` (including ∅) as a pandas DataFrame.
 
-    Columns: units, labels, order, value, basis, hook ids (the first four as before, in the same order).
+    Parameters
+    ----------
+    result : Interactions
+        The spectrum.
+    basis : str
+        ``mobius``, ``fourier`` or an index name (:meth:`Interactions.top`).
+    index_order : int
+        Order of an index basis.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns units, labels, order, value, basis, ids (the first four as before, in the same order).
     """
     import pandas as pd
 
