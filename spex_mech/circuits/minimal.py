@@ -39,6 +39,7 @@ from ..results.interactions import Interactions
 from ..transforms import all_masks, popcount
 from ..valuefn import ValueFunction
 from .curves import DEFAULT_MIN_EFFECT, DEFAULT_NOISE, faithfulness_warnings
+from .noise import DEFAULT_K, estimate_noise
 from .rankings import ranking, unit_scores
 
 __all__ = ["MinimalCircuit", "minimal_circuit", "prefix_sizes"]
@@ -62,6 +63,7 @@ class MinimalCircuit:
     candidates_measured: int
     n_evaluations: int
     warnings: tuple[str, ...] = ()
+    noise_method: str = ""
 
     @property
     def mask(self) -> np.ndarray:
@@ -119,6 +121,9 @@ def minimal_circuit(
     noise: float = DEFAULT_NOISE,
     min_effect: float = DEFAULT_MIN_EFFECT,
     warn: bool = True,
+    noise_estimate: str = "auto",
+    k: float = DEFAULT_K,
+    repeats: int = 0,
 ) -> MinimalCircuit:
     """Smallest circuit whose measured faithfulness reaches ``target`` (module docstring: criteria, search).
 
@@ -132,6 +137,9 @@ def minimal_circuit(
     max_candidates : candidates measured per size in the exhaustive search.
     max_prefixes : prefix sizes of the ranking measured in one batch (step 2); beyond it a geometric
         grid and a bisection (module docstring).
+    noise, min_effect, k, noise_estimate, repeats : the warnings' thresholds and how the chosen
+        circuit's standard errors are estimated (:func:`~spex_mech.circuits.curves.faithfulness_warnings`,
+        :func:`~spex_mech.circuits.noise.estimate_noise`; the estimate's evaluations are counted).
     """
     if not 0 < target <= 1:
         raise ValueError(f"target must be in (0, 1], got {target}")
@@ -228,8 +236,11 @@ def minimal_circuit(
             best = entry
     final = chosen if chosen is not None else best
     _, mask, keep_v, ablate_v, predicted = final
+    est = estimate_noise(f, np.stack([mask, ~mask]), repeats=repeats, mode=noise_estimate)
+    evaluations += est.n_evaluations
     msgs = faithfulness_warnings(
-        clean, empty, {"circuit keep": [keep_v], "circuit ablate": [ablate_v]}, noise=noise, min_effect=min_effect, emit=warn
+        clean, empty, {"circuit keep": [keep_v], "circuit ablate": [ablate_v]}, noise=noise, min_effect=min_effect,
+        emit=warn, se={"circuit keep": est.se[:1], "circuit ablate": est.se[1:]}, effect_se=est.effect_se, k=k,
     )
     units = tuple(int(i) for i in np.nonzero(mask)[0])
     return MinimalCircuit(
@@ -247,4 +258,5 @@ def minimal_circuit(
         candidates_measured=measured,
         n_evaluations=evaluations,
         warnings=msgs,
+        noise_method=est.method,
     )
