@@ -1,6 +1,8 @@
-"""Estimated noise tolerance of the faithfulness warnings (issue 19): delta-method standard errors against an
-independent covariance computation, warnings inside / outside noise, the tiny-effect warning, the fixed
-fallback for plain callables, and per-prompt values read from an AblationGame against single-prompt games.
+"""Estimated noise tolerance of the faithfulness warnings (issue 19).
+
+Delta-method standard errors against an independent covariance computation, warnings inside / outside
+noise, the tiny-effect warning, the fixed fallback for plain callables, and per-prompt values read from
+an AblationGame against single-prompt games.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from spex_mech.zoo._bridge import build_native
 
 
 def _independent_se(clean, empty, circuit):
-    """se of mean(circuit − empty) / mean(clean − empty): numerical gradient × covariance of the means."""
+    """Return the se of mean(circuit − empty) / mean(clean − empty): numerical gradient × covariance of the means."""
     x = np.stack([clean, empty, circuit])
     mu = x.mean(axis=1)
     cov = np.cov(x, ddof=1) / x.shape[1]
@@ -47,6 +49,7 @@ class TableGame:
         return self.table[masks[:, 0].astype(int) + 2 * masks[:, 1].astype(int)]
 
     def __call__(self, masks):
+        """Return the mean over prompts."""
         return self._per_prompt(masks).mean(axis=1)
 
 
@@ -128,7 +131,7 @@ def test_tiny_effect_within_noise_warns():
 
 
 def test_repeated_evaluations_of_a_stochastic_game():
-    """repeats ≥ 2 turns repeated calls into samples; every call is counted."""
+    """Turn repeats ≥ 2 into repeated calls into samples; every call is counted."""
     rng = np.random.default_rng(2)
 
     def f(masks):

@@ -75,7 +75,7 @@ class FaithfulnessCurve:
 
     @property
     def effect(self) -> float:
-        """f(all kept) − f(all ablated)."""
+        """Return f(all kept) − f(all ablated)."""
         return self.clean - self.empty
 
     @property
@@ -94,12 +94,43 @@ class FaithfulnessCurve:
         return area_metrics(self.fractions, self.ablate)[0]
 
     def units_at(self, size: int) -> tuple[int, ...]:
-        """The circuit of ``size`` units (the ranking's first ``size``)."""
+        """Return the circuit of ``size`` units (the ranking's first ``size``).
+
+        Parameters
+        ----------
+        size : int
+            Number of units.
+
+        Returns
+        -------
+        tuple of int
+            Unit indices.
+        """
         return self.ranking[:size]
 
 
 def size_grid(n: int, exact_up_to: int = EXACT_GRID_MAX_N) -> tuple[np.ndarray, np.ndarray]:
-    """(sizes, fractions): every size 1…n when n ≤ ``exact_up_to``, else MIB's percentage grid."""
+    """Return (sizes, fractions): every size 1…n when n ≤ ``exact_up_to``, else MIB's percentage grid.
+
+    Parameters
+    ----------
+    n : int
+        Number of units.
+    exact_up_to : int
+        Largest n measured at every size.
+
+    Returns
+    -------
+    sizes : numpy.ndarray
+        Circuit sizes (int64).
+    fractions : numpy.ndarray
+        Their x positions.
+
+    Raises
+    ------
+    ValueError
+        For n < 1.
+    """
     if n < 1:
         raise ValueError(f"need at least one unit, got n={n}")
     if n <= exact_up_to:
@@ -110,7 +141,25 @@ def size_grid(n: int, exact_up_to: int = EXACT_GRID_MAX_N) -> tuple[np.ndarray, 
 
 
 def area_metrics(fractions: Sequence[float], faithfulness: Sequence[float]) -> tuple[float, float]:
-    """(CPR, CMD): trapezoid areas of F and of |1 − F| over the fractions, as MIB computes them."""
+    """Return (CPR, CMD): trapezoid areas of F and of |1 − F| over the fractions, as MIB computes them.
+
+    Parameters
+    ----------
+    fractions : sequence of float
+        The x positions, non-decreasing.
+    faithfulness : sequence of float
+        F at each position.
+
+    Returns
+    -------
+    tuple of (float, float)
+        CPR and CMD (0 for fewer than two points).
+
+    Raises
+    ------
+    ValueError
+        For arrays of different shapes or decreasing fractions.
+    """
     x = np.asarray(fractions, dtype=np.float64)
     y = np.asarray(faithfulness, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 1:
@@ -148,7 +197,7 @@ def faithfulness_warnings(
     Parameters
     ----------
     clean, empty : float
-        m(N) (all kept) and m(∅) (all ablated).
+        The value m(N) with all units kept and m(∅) with all ablated.
     values : mapping
         A name (``"keep"``, ``"ablate"``, ``"circuit"``) → faithfulness values.
     noise : float
@@ -228,15 +277,39 @@ def faithfulness_curves(
 
     Parameters
     ----------
-    f : the game (masks [B, n] → values [B]); ``x_i = 1`` keeps unit i.
-    rankings : {method name: unit indices from most to least important} (full permutations;
+    f : callable
+        The game (masks [B, n] → values [B]); ``x_i = 1`` keeps unit i.
+    rankings : mapping
+        Method name → unit indices from most to least important (full permutations;
         :func:`~spex_mech.circuits.rankings.ranking` turns scores into one).
-    sizes, fractions : circuit sizes and their x positions (default :func:`size_grid`).
-    noise, min_effect, k : thresholds of :func:`faithfulness_warnings` (``noise``: the fixed tolerance
-        used when no standard error can be estimated).
-    noise_estimate, repeats : how standard errors are estimated (:func:`~spex_mech.circuits.noise.estimate_noise`):
-        ``"auto"`` measures per-prompt values (or ``repeats`` calls) of the two end points and of the
-        points whose faithfulness leaves [0, 1] — only those can warn; ``"fixed"`` skips it.
+    n : int, optional
+        Number of units, when ``f`` does not say (``f.n``).
+    sizes, fractions : sequence, optional
+        Circuit sizes and their x positions (default :func:`size_grid`).
+    noise : float
+        The fixed tolerance of :func:`faithfulness_warnings`, used where no standard error is estimated.
+    min_effect : float
+        Smallest total effect (:func:`faithfulness_warnings`).
+    warn : bool
+        Emit the messages as :class:`FaithfulnessWarning`.
+    noise_estimate : {"auto", "fixed"}
+        ``"auto"`` estimates standard errors (:func:`~spex_mech.circuits.noise.estimate_noise`) for the
+        two end points and the points whose faithfulness leaves [0, 1] — only those can warn;
+        ``"fixed"`` skips it.
+    k : float
+        Standard errors a value may stray outside [0, 1] before it warns.
+    repeats : int
+        Repeated calls as samples, for stochastic games without per-prompt values.
+
+    Returns
+    -------
+    dict of str to FaithfulnessCurve
+        One curve per ranking, in the given order.
+
+    Raises
+    ------
+    ValueError
+        For no ranking, a ranking that is not a permutation, or sizes outside [0, n].
     """
     vf = ValueFunction(f, n)
     n = vf.n
@@ -304,6 +377,25 @@ def faithfulness_curves(
     return out
 
 
-def faithfulness_curve(f: Callable[[np.ndarray], Any], order: Sequence[int], method: str = "ranking", **kw: Any) -> FaithfulnessCurve:
-    """:func:`faithfulness_curves` for one ranking."""
+def faithfulness_curve(
+    f: Callable[[np.ndarray], Any], order: Sequence[int], method: str = "ranking", **kw: Any
+) -> FaithfulnessCurve:
+    """Measure the curves of one ranking (:func:`faithfulness_curves`).
+
+    Parameters
+    ----------
+    f : callable
+        The game.
+    order : sequence of int
+        Unit indices from most to least important.
+    method : str
+        The curve's name.
+    **kw
+        Keyword arguments of :func:`faithfulness_curves`.
+
+    Returns
+    -------
+    FaithfulnessCurve
+        The measured curve.
+    """
     return faithfulness_curves(f, {method: order}, **kw)[method]

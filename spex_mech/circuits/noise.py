@@ -51,12 +51,12 @@ class FaithfulnessNoise:
 
     @property
     def estimated(self) -> bool:
-        """Whether standard errors were estimated (False: the fixed tolerance applies)."""
+        """Return whether standard errors were estimated (False: the fixed tolerance applies)."""
         return bool(np.isfinite(self.effect_se))
 
 
 def _recorded_game(f: Any) -> Optional[Any]:
-    """The AblationGame inside ``f`` (itself or a wrapper's ``.game`` / ``.f``), or None."""
+    """Return the AblationGame inside ``f`` (itself or a wrapper's ``.game`` / ``.f``), or None."""
     inner = f
     for _ in range(4):
         if inner is None:
@@ -91,12 +91,16 @@ def _game_per_prompt(game: Any, masks: np.ndarray) -> np.ndarray:
     finally:
         game.metric = recorder._metric
     per = np.concatenate(recorder.blocks, axis=0)
-    if per.shape != (masks.shape[0], int(game.n_prompts)) or not np.allclose(per.mean(axis=1), means, rtol=1e-9, atol=1e-12):
+    same = per.shape == (masks.shape[0], int(game.n_prompts))
+    same = same and np.allclose(per.mean(axis=1), means, rtol=1e-9, atol=1e-12)
+    if not same:
         raise RuntimeError("per-prompt metric values recorded from the game do not reproduce its averages")
     return per
 
 
-def sample_values(f: Callable[[np.ndarray], Any], masks: np.ndarray, repeats: int = 0) -> Optional[tuple[np.ndarray, str]]:
+def sample_values(
+    f: Callable[[np.ndarray], Any], masks: np.ndarray, repeats: int = 0
+) -> Optional[tuple[np.ndarray, str]]:
     """Return samples ``[B, S]`` of the game's value for each mask, and where they came from.
 
     Parameters
@@ -122,7 +126,8 @@ def sample_values(f: Callable[[np.ndarray], Any], masks: np.ndarray, repeats: in
     if game is not None:
         return _game_per_prompt(game, masks), "per-prompt values"
     if repeats >= 2:
-        return np.stack([np.asarray(f(masks), dtype=np.float64) for _ in range(repeats)], axis=1), "repeated evaluations"
+        calls = [np.asarray(f(masks), dtype=np.float64) for _ in range(repeats)]
+        return np.stack(calls, axis=1), "repeated evaluations"
     return None
 
 
