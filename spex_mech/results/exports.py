@@ -260,15 +260,22 @@ def _check_node_inside(i: int, uid: str, name: str, n_layers: int, n_heads: int)
         raise ValueError(f"unit {i} ({uid!r}) lies outside the model in cfg ({n_layers} layers, {n_heads} heads)")
 
 
+def _parsed_units(result: "Interactions", parse: Any, refusal: str) -> Any:
+    """Yield (index, id, parse(id)) for every unit; a unit that parses to None is refused naming it."""
+    for i, uid in enumerate(result.ids):
+        parsed = parse(uid)
+        if parsed is None:
+            raise ValueError(f"unit {i} ({uid!r}) {refusal}")
+        yield i, uid, parsed
+
+
 def _mib_nodes(result: "Interactions", scores: np.ndarray, n_layers: int, n_heads: int) -> dict[str, dict[str, Any]]:
     nodes: dict[str, dict[str, Any]] = {}
-    for i, uid in enumerate(result.ids):
-        name = mib_node_name(uid)
-        if name is None:
-            raise ValueError(
-                f"unit {i} ({uid!r}) has no MIB node (MIB nodes are attention heads a<l>.h<h> and MLPs m<l>; "
-                "d_model coordinates from MIBNeurons go to level='neuron')"
-            )
+    refusal = (
+        "has no MIB node (MIB nodes are attention heads a<l>.h<h> and MLPs m<l>; "
+        "d_model coordinates from MIBNeurons go to level='neuron')"
+    )
+    for i, uid, name in _parsed_units(result, mib_node_name, refusal):
         _check_node_inside(i, uid, name, n_layers, n_heads)
         nodes[name] = {"in_graph": True, "score": float(scores[i])}
     return nodes
@@ -278,14 +285,11 @@ def _mib_neurons(result: "Interactions", scores: np.ndarray, n_layers: int, d_mo
     from ..units.mib import parse_neuron_id
 
     table: dict[str, np.ndarray] = {}
-    for i, uid in enumerate(result.ids):
-        parsed = parse_neuron_id(uid)
-        if parsed is None:
-            raise ValueError(
-                f"unit {i} ({uid!r}) is not a MIB neuron (a d_model coordinate of hook_embed or "
-                "blocks.<l>.hook_mlp_out, as spex_mech.units.mib.MIBNeurons builds them)"
-            )
-        name, coord = parsed
+    refusal = (
+        "is not a MIB neuron (a d_model coordinate of hook_embed or blocks.<l>.hook_mlp_out, as "
+        "spex_mech.units.mib.MIBNeurons builds them)"
+    )
+    for i, uid, (name, coord) in _parsed_units(result, parse_neuron_id, refusal):
         _check_node_inside(i, uid, name, n_layers, 0)
         if coord >= d_model:
             raise ValueError(f"unit {i} ({uid!r}): coordinate {coord} is outside d_model ({d_model}) in cfg")
