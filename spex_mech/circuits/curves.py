@@ -75,22 +75,46 @@ class FaithfulnessCurve:
 
     @property
     def effect(self) -> float:
-        """Return f(all kept) − f(all ablated)."""
+        """Return f(all kept) − f(all ablated).
+
+        Returns
+        -------
+        float
+            The total effect.
+        """
         return self.clean - self.empty
 
     @property
     def cpr(self) -> float:
-        """Area under the keep curve (MIB's CPR; higher is better)."""
+        """Return the area under the keep curve (MIB's CPR; higher is better).
+
+        Returns
+        -------
+        float
+            CPR.
+        """
         return area_metrics(self.fractions, self.keep)[0]
 
     @property
     def cmd(self) -> float:
-        """Area between the keep curve and 1 (MIB's CMD; lower is better)."""
+        """Return the area between the keep curve and 1 (MIB's CMD; lower is better).
+
+        Returns
+        -------
+        float
+            CMD.
+        """
         return area_metrics(self.fractions, self.keep)[1]
 
     @property
     def ablate_area(self) -> float:
-        """Area under the ablate curve (lower: removing the top units removes the effect sooner)."""
+        """Return the area under the ablate curve (lower: removing the top units removes the effect sooner).
+
+        Returns
+        -------
+        float
+            The area.
+        """
         return area_metrics(self.fractions, self.ablate)[0]
 
     def units_at(self, size: int) -> tuple[int, ...]:

@@ -67,7 +67,13 @@ class MinimalCircuit:
 
     @property
     def mask(self) -> np.ndarray:
-        """Bool [n]: True for the circuit's units."""
+        """Return the circuit as a mask.
+
+        Returns
+        -------
+        numpy.ndarray
+            Bool [n]: True for the circuit's units.
+        """
         m = np.zeros(self.n, dtype=bool)
         m[list(self.units)] = True
         return m

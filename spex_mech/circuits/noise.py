@@ -51,12 +51,29 @@ class FaithfulnessNoise:
 
     @property
     def estimated(self) -> bool:
-        """Return whether standard errors were estimated (False: the fixed tolerance applies)."""
+        """Return whether standard errors were estimated.
+
+        Returns
+        -------
+        bool
+            False: the fixed tolerance applies.
+        """
         return bool(np.isfinite(self.effect_se))
 
 
 def _recorded_game(f: Any) -> Optional[Any]:
-    """Return the AblationGame inside ``f`` (itself or a wrapper's ``.game`` / ``.f``), or None."""
+    """Return the AblationGame inside ``f`` (itself or a wrapper's ``.game`` / ``.f``), or None.
+
+    Parameters
+    ----------
+    f : Any
+        The game or a wrapper.
+
+    Returns
+    -------
+    AblationGame or None
+        The game found.
+    """
     inner = f
     for _ in range(4):
         if inner is None:
@@ -68,7 +85,13 @@ def _recorded_game(f: Any) -> Optional[Any]:
 
 
 class _RecordingMetric:
-    """Stands in for a game's metric during one call; keeps every [mask, prompt] block it returns."""
+    """Stands in for a game's metric during one call; keeps every [mask, prompt] block it returns.
+
+    Parameters
+    ----------
+    metric : Any
+        The game's metric.
+    """
 
     def __init__(self, metric: Any):
         self._metric = metric
