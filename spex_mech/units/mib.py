@@ -5,7 +5,9 @@ github.com/hannamw/MIB-circuit-track and its copy yanivnik/MIB-shared-task ``EAP
 neuron is one coordinate of a node's output in the residual stream: ``neurons_scores`` is an
 ``(n_forward, d_model)`` array, node ``input`` writes at ``hook_embed``, ``m{l}`` at
 ``blocks.{l}.hook_mlp_out`` and ``a{l}.h{h}`` at ``blocks.{l}.attn.hook_result[:, :, h]``. Ablating
-neuron j of a node replaces coordinate j of that output at every position.
+neuron j of a node replaces coordinate j of that output at every position (EAP-IG's ``eap/evaluate.py``,
+github.com/hannamw/EAP-IG: ``neurons_in_graph`` masks the clean − ablated output difference per
+coordinate for every downstream reader), which is what a unit here masks.
 
 :func:`MIBNeurons` builds those units for the ``input`` and MLP nodes, where one activation dimension
 (d_model, dim 2) addresses them. A head's neuron is a coordinate of one head's slice of ``hook_result``
