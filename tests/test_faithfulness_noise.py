@@ -144,6 +144,18 @@ def test_repeated_evaluations_of_a_stochastic_game():
     assert not estimate_noise(f, np.array([[True, False]])).estimated
 
 
+def test_bad_per_prompt_values_are_refused():
+    """Per-prompt values of the wrong shape or not finite are an error naming the row, not a silent fallback."""
+    table, _, _ = _table(0.0)
+    game = TableGame(table)
+    game.per_prompt_values = lambda masks: np.zeros(3)
+    with pytest.raises(ValueError, match=r"must be \[1 masks, samples\], got shape \(3,\)"):
+        sample_values(game, np.ones((1, 2), bool))
+    table[3, 5] = np.nan
+    with pytest.raises(ValueError, match="mask row 0, sample 5 is not finite"):
+        sample_values(TableGame(table), np.ones((1, 2), bool))
+
+
 def test_ablation_game_per_prompt_values_equal_single_prompt_games():
     """Per-prompt values recorded from a game equal one game per prompt; the game's metric is restored."""
     cfg = dict(d_model=16, d_head=4, n_heads=4, n_layers=1, n_ctx=16, d_vocab=32, attn_only=True,

@@ -140,18 +140,30 @@ def sample_values(
     -------
     tuple of (numpy.ndarray, str) or None
         The samples and a description of them; None when ``f`` offers none (see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        For samples that are not ``[B, S]`` or not finite (naming the row and sample).
     """
     masks = np.asarray(masks, dtype=bool)
     offered = getattr(f, "per_prompt_values", None)
-    if callable(offered):
-        return np.asarray(offered(masks), dtype=np.float64), "per-prompt values"
     game = _recorded_game(f)
-    if game is not None:
-        return _game_per_prompt(game, masks), "per-prompt values"
-    if repeats >= 2:
-        calls = [np.asarray(f(masks), dtype=np.float64) for _ in range(repeats)]
-        return np.stack(calls, axis=1), "repeated evaluations"
-    return None
+    if callable(offered):
+        got = np.asarray(offered(masks), dtype=np.float64), "per-prompt values"
+    elif game is not None:
+        got = _game_per_prompt(game, masks), "per-prompt values"
+    elif repeats >= 2:
+        got = np.stack([np.asarray(f(masks), dtype=np.float64) for _ in range(repeats)], axis=1), "repeated evaluations"
+    else:
+        return None
+    values, source = got
+    if values.ndim != 2 or values.shape[0] != masks.shape[0]:
+        raise ValueError(f"{source} must be [{masks.shape[0]} masks, samples], got shape {values.shape}")
+    bad = np.argwhere(~np.isfinite(values))
+    if bad.size:
+        raise ValueError(f"{source}: mask row {bad[0][0]}, sample {bad[0][1]} is not finite ({values[tuple(bad[0])]})")
+    return values, source
 
 
 def delta_method_se(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
