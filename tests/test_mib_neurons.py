@@ -203,3 +203,77 @@ def test_attribution_neuron_scores_equal_an_independent_autograd_oracle(model, p
     for k, node in enumerate(["input", "m0", "m1"]):
         np.testing.assert_allclose(doc["nodes"][node]["neurons_scores"], np.abs(oracle[k * d : (k + 1) * d]),
                                    rtol=1e-4, atol=1e-7)
+
+
+@pytest.fixture(scope="module")
+def gpt2(tmp_path_factory):
+    """Boot a random-weight GPT-2 folder with hook_result on (heads' d_model outputs)."""
+    pytest.importorskip("transformers")
+    from ._hf_folders import boot, gpt2_folder
+
+    model = boot(gpt2_folder(tmp_path_factory.mktemp("gpt2"), n_layer=2, n_embd=16, n_head=4))
+    model.set_use_attn_result(True)
+    return model
+
+
+@pytest.mark.parametrize("ablation", ["mean", "resample"])
+def test_head_neuron_attribution_equals_autograd_and_sums_to_the_head_score(gpt2, ablation):
+    """Per (head, coordinate) scores equal (act − ref)·grad at hook_result; their sum is the head's score."""
+    from spex_mech.results.mib_attribution import mib_neuron_attribution
+
+    model = gpt2
+    gen = torch.Generator().manual_seed(1)
+    clean = torch.randint(3, 300, (3, 7), generator=gen)
+    corrupt = torch.randint(3, 300, (3, 7), generator=gen)
+    metric = sm.metrics.logit_diff(5, 9, position=-1)
+    ref = corrupt if ablation == "resample" else None
+    heads = sm.AttentionHeads(model, layers=[1], at="hook_result")
+    units = heads + MIBNeurons(model, nodes=["m0"], coordinates=[1, 6])
+    game = sm.AblationGame(model, units, clean, metric, ablation=ablation, reference=ref)
+    result = mib_neuron_attribution(game)
+    d = model.cfg.d_model
+    assert result.n == 4 * d + 2
+    assert result.ids[0] == "blocks.1.attn.hook_result[:, :, 0, 0]"
+    assert result.ids[-1] == "blocks.0.hook_mlp_out[:, :, 6]"
+    grads = np.zeros(result.n)
+    for units_, v in result.mobius().items():
+        if len(units_) == 1:
+            grads[units_[0]] = v
+    hooks = ["blocks.1.attn.hook_result", "blocks.0.hook_mlp_out"]
+    refs = {}
+    if ablation == "resample":
+        _, cache = model.run_with_cache(corrupt, names_filter=lambda name: name in hooks)
+        refs = {h: cache[h] for h in hooks}
+    store = {}
+
+    def keeper(name):
+        def keep(act, hook=None):
+            act.retain_grad()
+            store[name] = act
+            return act
+
+        return keep
+
+    with torch.enable_grad():
+        with model.hooks(fwd_hooks=[(h, keeper(h)) for h in hooks]):
+            logits = model(clean)
+        (logits[:, -1, 5] - logits[:, -1, 9]).mean().backward()
+    oracle = {}
+    for h in hooks:
+        act = store[h].detach()
+        r = refs[h] if ablation == "resample" else act.mean(dim=(0, 1), keepdim=True)
+        oracle[h] = ((act - r) * store[h].grad).sum(dim=(0, 1)).double().numpy()
+    model.zero_grad(set_to_none=True)
+    expect = np.concatenate([oracle[hooks[0]].reshape(-1), oracle[hooks[1]][[1, 6]]])
+    np.testing.assert_allclose(grads, expect, rtol=1e-4, atol=1e-7)
+    assert np.abs(expect).max() > 1e-3
+    per_head = attribution_scores(sm.AblationGame(model, heads, clean, metric, ablation=ablation, reference=ref))
+    np.testing.assert_allclose(grads[: 4 * d].reshape(4, d).sum(axis=1), per_head, rtol=1e-4, atol=1e-7)
+    doc = result.to_mib(mib_cfg(model), level="neuron", kind="attribution")
+    _validate_mib_neurons(doc)
+    assert set(doc["nodes"]) == {"a1.h0", "a1.h1", "a1.h2", "a1.h3", "m0"}
+    mat = _mib_neuron_matrix(doc)
+    np.testing.assert_allclose(mat[1 + 1 * 5 + 2], np.abs(oracle[hooks[0]][2]), rtol=1e-4, atol=1e-7)  # a1.h2
+    with pytest.raises(ValueError, match="neither a head at hook_result nor a MIB neuron"):
+        hook_z = sm.AttentionHeads(model, layers=[0])
+        mib_neuron_attribution(sm.AblationGame(model, hook_z, clean, metric, ablation="zero"))

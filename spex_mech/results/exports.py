@@ -200,7 +200,8 @@ def to_mib(
         ``"node"``: units are heads (``a{l}.h{h}``) or whole MLPs (``m{l}``); each scored node gets
         ``{in_graph: true, score}``. ``"neuron"``: units are d_model coordinates of a node's output
         (:func:`~spex_mech.units.mib.MIBNeurons`); each node with a scored coordinate gets
-        ``{in_graph: true, neurons: [true] * d_model, neurons_scores: [...]}``, coordinate j at index j.
+        ``{in_graph: true, neurons: [true] * d_model, neurons_scores: [...]}``, coordinate j at index j
+        (heads' neurons come from :func:`~spex_mech.results.mib_attribution.mib_neuron_attribution`).
         A coordinate without a unit is NaN, which MIB reads as unscored (always kept), as MIB's own
         ``to_json`` writes it; Python's ``json`` writes and reads NaN, strict JSON parsers do not.
     kind : str
@@ -235,7 +236,7 @@ def to_mib(
     if level == "node":
         nodes = _mib_nodes(result, scores, n_layers, n_heads)
     else:
-        nodes = _mib_neurons(result, scores, n_layers, d_model)
+        nodes = _mib_neurons(result, scores, n_layers, n_heads, d_model)
     doc = {
         "cfg": {
             "n_layers": n_layers,
@@ -281,16 +282,18 @@ def _mib_nodes(result: "Interactions", scores: np.ndarray, n_layers: int, n_head
     return nodes
 
 
-def _mib_neurons(result: "Interactions", scores: np.ndarray, n_layers: int, d_model: int) -> dict[str, dict[str, Any]]:
+def _mib_neurons(
+    result: "Interactions", scores: np.ndarray, n_layers: int, n_heads: int, d_model: int
+) -> dict[str, dict[str, Any]]:
     from ..units.mib import parse_neuron_id
 
     table: dict[str, np.ndarray] = {}
     refusal = (
         "is not a MIB neuron (a d_model coordinate of hook_embed or blocks.<l>.hook_mlp_out, as "
-        "spex_mech.units.mib.MIBNeurons builds them)"
+        "spex_mech.units.mib.MIBNeurons builds them, or of a head's hook_result slice)"
     )
     for i, uid, (name, coord) in _parsed_units(result, parse_neuron_id, refusal):
-        _check_node_inside(i, uid, name, n_layers, 0)
+        _check_node_inside(i, uid, name, n_layers, n_heads)
         if coord >= d_model:
             raise ValueError(f"unit {i} ({uid!r}): coordinate {coord} is outside d_model ({d_model}) in cfg")
         row = table.setdefault(name, np.full(d_model, np.nan))

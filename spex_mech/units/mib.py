@@ -12,12 +12,13 @@ coordinate for every downstream reader), which is what a unit here masks.
 :func:`MIBNeurons` builds those units for the ``input`` and MLP nodes, where one activation dimension
 (d_model, dim 2) addresses them. A head's neuron is a coordinate of one head's slice of ``hook_result``
 (two activation dimensions, head and d_model), which no unit set here can mask: head nodes are refused
-with that reason (score heads at node level, or whole-layer coordinates with
-``HookUnits(model, "blocks.{l}.hook_attn_out", dim=2)``, which MIB has no node for).
+with that reason. Attribution patching needs no mask and scores them:
+:func:`~spex_mech.results.mib_attribution.mib_neuron_attribution` over heads at ``hook_result``.
 
 Ids spell out every dimension after the batch (``blocks.1.hook_mlp_out[:, :, 17]``: all positions,
-coordinate 17), labels are ``m1[17]`` / ``input[3]``; :func:`parse_neuron_id` maps an id back to
-(MIB node, coordinate) for :func:`~spex_mech.results.exports.to_mib`.
+coordinate 17), labels are ``m1[17]`` / ``input[3]``; a head's neuron id is
+``blocks.0.attn.hook_result[:, :, 2, 5]`` (head 2, coordinate 5). :func:`parse_neuron_id` maps an id back
+to (MIB node, coordinate) for :func:`~spex_mech.results.exports.to_mib`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = ["MIBNeurons", "mib_node_hook", "neuron_id", "parse_neuron_id"]
 
 _NODE = re.compile(r"^(input|m(\d+)|a(\d+)\.h(\d+))$")
 _ID = re.compile(r"^(hook_embed|blocks\.(\d+)\.hook_mlp_out)\[:, :, (\d+)\]$")
+_HEAD_ID = re.compile(r"^blocks\.(\d+)\.attn\.hook_result\[:, :, (\d+), (\d+)\]$")
 
 
 def mib_node_hook(node: str) -> str:
@@ -60,25 +62,35 @@ def mib_node_hook(node: str) -> str:
         return f"blocks.{int(m.group(2))}.hook_mlp_out"
     raise ValueError(
         f"MIB node {node!r}: a head's neurons are coordinates of its own slice of hook_result (head and d_model, "
-        "two activation dimensions), which these units cannot mask one at a time; score heads at node level"
+        "two activation dimensions), which these units cannot mask one at a time; score them with "
+        "spex_mech.results.mib_attribution.mib_neuron_attribution (heads at hook_result), or heads at node level"
     )
 
 
 def neuron_id(node: str, coordinate: int) -> str:
-    """Return the unit id of neuron ``coordinate`` of MIB node ``node`` (``blocks.1.hook_mlp_out[:, :, 17]``).
+    """Return the unit id of neuron ``coordinate`` of MIB node ``node``.
 
     Parameters
     ----------
     node : str
-        ``"input"`` or ``"m{l}"``.
+        ``"input"``, ``"m{l}"`` or ``"a{l}.h{h}"`` (a head's neurons are ids only: scored by
+        :func:`~spex_mech.results.mib_attribution.mib_neuron_attribution`, never masked as units).
     coordinate : int
         The d_model coordinate.
 
     Returns
     -------
     str
-        The id.
+        ``blocks.1.hook_mlp_out[:, :, 17]``, ``hook_embed[:, :, 3]`` or ``blocks.0.attn.hook_result[:, :, 2, 5]``.
+
+    Raises
+    ------
+    ValueError
+        For a name that is not a MIB node.
     """
+    m = _NODE.match(node)
+    if m is not None and m.group(3) is not None:
+        return f"blocks.{int(m.group(3))}.attn.hook_result[:, :, {int(m.group(4))}, {int(coordinate)}]"
     return f"{mib_node_hook(node)}[:, :, {int(coordinate)}]"
 
 
@@ -93,8 +105,12 @@ def parse_neuron_id(unit_id: str) -> Optional[tuple[str, int]]:
     Returns
     -------
     tuple of (str, int) or None
-        ``("m1", 17)`` for ``blocks.1.hook_mlp_out[:, :, 17]``, ``("input", 3)`` for ``hook_embed[:, :, 3]``.
+        ``("m1", 17)`` for ``blocks.1.hook_mlp_out[:, :, 17]``, ``("input", 3)`` for ``hook_embed[:, :, 3]``,
+        ``("a0.h2", 5)`` for ``blocks.0.attn.hook_result[:, :, 2, 5]``.
     """
+    m = _HEAD_ID.match(unit_id)
+    if m is not None:
+        return f"a{int(m.group(1))}.h{int(m.group(2))}", int(m.group(3))
     m = _ID.match(unit_id)
     if m is None:
         return None
