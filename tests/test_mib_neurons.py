@@ -168,12 +168,8 @@ def test_exhaustive_neuron_scores_equal_an_independent_subset_oracle(model, prom
     assert np.isnan(np.delete(np.array(doc["nodes"]["m0"]["neurons_scores"]), coords)).all()
 
 
-def test_attribution_neuron_scores_equal_an_independent_autograd_oracle(model, prompts):
-    """Attribution patching per coordinate equals (act − mean)·grad from plain autograd."""
-    units = MIBNeurons(model, nodes=["input", "m0", "m1"])
-    game = sm.AblationGame(model, units, prompts, sm.metrics.logit_diff(3, 11, position=-1), ablation="mean")
-    mine = attribution_scores(game, at="clean")
-    hooks = ["hook_embed", "blocks.0.hook_mlp_out", "blocks.1.hook_mlp_out"]
+def _autograd_oracle(model, tokens, hooks, correct, incorrect, refs=None):
+    """Σ_{prompt, position} (act − ref)·∂m/∂act per hook, by plain autograd (ref: given, else the mean)."""
     store = {}
 
     def keeper(name):
@@ -186,14 +182,25 @@ def test_attribution_neuron_scores_equal_an_independent_autograd_oracle(model, p
 
     with torch.enable_grad():
         with model.hooks(fwd_hooks=[(h, keeper(h)) for h in hooks]):
-            logits = model(prompts)
-        (logits[:, -1, 3] - logits[:, -1, 11]).mean().backward()
-    oracle = []
+            logits = model(tokens)
+        (logits[:, -1, correct] - logits[:, -1, incorrect]).mean().backward()
+    out = {}
     for h in hooks:
         act = store[h].detach()
-        ref = act.mean(dim=(0, 1), keepdim=True)  # mean ablation: over prompts and positions
-        oracle.append(((act - ref) * store[h].grad).sum(dim=(0, 1)).double().numpy())
+        ref = refs[h] if refs else act.mean(dim=(0, 1), keepdim=True)  # mean ablation: prompts and positions
+        out[h] = ((act - ref) * store[h].grad).sum(dim=(0, 1)).double().numpy()
     model.zero_grad(set_to_none=True)
+    return out
+
+
+def test_attribution_neuron_scores_equal_an_independent_autograd_oracle(model, prompts):
+    """Attribution patching per coordinate equals (act − mean)·grad from plain autograd."""
+    units = MIBNeurons(model, nodes=["input", "m0", "m1"])
+    game = sm.AblationGame(model, units, prompts, sm.metrics.logit_diff(3, 11, position=-1), ablation="mean")
+    mine = attribution_scores(game, at="clean")
+    hooks = ["hook_embed", "blocks.0.hook_mlp_out", "blocks.1.hook_mlp_out"]
+    found = _autograd_oracle(model, prompts, hooks, 3, 11)
+    oracle = [found[h] for h in hooks]
     oracle = np.concatenate(oracle)
     np.testing.assert_allclose(mine, oracle, rtol=1e-4, atol=1e-7)
     assert np.abs(oracle).max() > 1e-3
@@ -244,26 +251,7 @@ def test_head_neuron_attribution_equals_autograd_and_sums_to_the_head_score(gpt2
     if ablation == "resample":
         _, cache = model.run_with_cache(corrupt, names_filter=lambda name: name in hooks)
         refs = {h: cache[h] for h in hooks}
-    store = {}
-
-    def keeper(name):
-        def keep(act, hook=None):
-            act.retain_grad()
-            store[name] = act
-            return act
-
-        return keep
-
-    with torch.enable_grad():
-        with model.hooks(fwd_hooks=[(h, keeper(h)) for h in hooks]):
-            logits = model(clean)
-        (logits[:, -1, 5] - logits[:, -1, 9]).mean().backward()
-    oracle = {}
-    for h in hooks:
-        act = store[h].detach()
-        r = refs[h] if ablation == "resample" else act.mean(dim=(0, 1), keepdim=True)
-        oracle[h] = ((act - r) * store[h].grad).sum(dim=(0, 1)).double().numpy()
-    model.zero_grad(set_to_none=True)
+    oracle = _autograd_oracle(model, clean, hooks, 5, 9, refs)
     expect = np.concatenate([oracle[hooks[0]].reshape(-1), oracle[hooks[1]][[1, 6]]])
     np.testing.assert_allclose(grads, expect, rtol=1e-4, atol=1e-7)
     assert np.abs(expect).max() > 1e-3
