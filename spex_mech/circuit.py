@@ -1,5 +1,7 @@
-"""Circuits from interactions: the smallest unit set that explains a chosen fraction of the effect,
-its faithfulness on the real model, and ROC/AUC against a known ground truth.
+"""Surrogate circuits from interactions, their measured faithfulness, and ROC/AUC against a known truth.
+
+The smallest unit set that explains a chosen fraction of the effect, its faithfulness on the real model,
+and ROC/AUC against a known ground truth.
 
 Effect = f(all kept) − f(all ablated). A candidate circuit C keeps exactly the units in C. Its
 *predicted* share of the effect uses the surrogate, s(C) = (f̂(1_C) − f̂(0)) / (f̂(1) − f̂(0)), which is
@@ -26,7 +28,8 @@ from .valuefn import ValueFunction
 
 __all__ = ["Circuit", "extract_circuit", "unit_scores", "roc_auc", "interaction_auc"]
 
-_EXACT_SEARCH_MAX_N = 16
+# largest n whose 2^n subsets are scored by the surrogate (here and in circuits.minimal)
+EXACT_SEARCH_MAX_N = 16
 
 
 @dataclass
@@ -43,14 +46,31 @@ class Circuit:
 
     @property
     def mask(self) -> np.ndarray:
-        """Bool [n]: True for the circuit's units."""
+        """Return the circuit as a mask.
+
+        Returns
+        -------
+        numpy.ndarray
+            Bool [n]: True for the circuit's units.
+        """
         m = np.zeros(self.n, dtype=bool)
         m[list(self.units)] = True
         return m
 
     def evaluate(self, f: Callable[[np.ndarray], Any]) -> dict[str, float]:
-        """Run the real value function: clean, everything ablated, only the circuit kept, and the
-        circuit ablated (complement kept). Stores and returns the numbers and the faithfulness."""
+        """Run the real value function: clean, everything ablated, only the circuit kept, the circuit ablated.
+
+        Parameters
+        ----------
+        f : callable
+            The game.
+
+        Returns
+        -------
+        dict of str to float
+            Keys clean, ablated, circuit_only, circuit_removed, faithfulness, removal_effect (also kept
+            in ``measured``).
+        """
         vf = ValueFunction(f, self.n)
         masks = np.stack([np.ones(self.n, bool), np.zeros(self.n, bool), self.mask, ~self.mask])
         clean, ablated, kept, removed = vf(masks)
@@ -66,6 +86,13 @@ class Circuit:
         return self.measured
 
     def summary(self) -> str:
+        """Return the circuit, its predicted and measured shares and its top interactions as text.
+
+        Returns
+        -------
+        str
+            The text.
+        """
         lines = [
             f"circuit: {len(self.units)} of {self.n} units — {name_list(self.labels)}",
             f"  predicted share of the effect: {self.predicted_fraction:.3f} (target {self.target})",
@@ -73,8 +100,9 @@ class Circuit:
         if self.measured:
             m = self.measured
             lines.append(
-                f"  measured: clean {m['clean']:.4g}, ablated {m['ablated']:.4g}, circuit only {m['circuit_only']:.4g} "
-                f"→ faithfulness {m['faithfulness']:.3f}; ablating the circuit removes {m['removal_effect']:.3f} of the effect"
+                f"  measured: clean {m['clean']:.4g}, ablated {m['ablated']:.4g}, circuit only "
+                f"{m['circuit_only']:.4g} → faithfulness {m['faithfulness']:.3f}; ablating the circuit removes "
+                f"{m['removal_effect']:.3f} of the effect"
             )
         for t in self.interactions[:8]:
             lines.append(f"  {t}")
@@ -97,13 +125,33 @@ def extract_circuit(
     f: Optional[Callable[[np.ndarray], Any]] = None,
     method: str = "auto",
 ) -> Circuit:
-    """The smallest set of units whose surrogate value is within ``1 − fraction`` of the effect from
-    the full model's (|1 − s(C)| ≤ 1 − fraction).
+    """Find the smallest set of units whose surrogate share of the effect is within ``1 − fraction`` of 1.
 
-    ``method="exact"`` searches subsets by size (n ≤ 16); ``"greedy"`` prunes backwards from all
-    units, each time removing the unit whose removal keeps the circuit closest to the full model
-    (like ACDC). ``"auto"`` picks exact when possible. Pass the real value function ``f`` to measure
-    faithfulness on the model.
+    The criterion is |1 − s(C)| ≤ 1 − fraction. ``method="exact"`` searches subsets by size
+    (n ≤ ``EXACT_SEARCH_MAX_N``); ``"greedy"`` prunes backwards from all units, each time removing the
+    unit whose removal keeps the circuit closest to the full model (like ACDC). ``"auto"`` picks exact
+    when possible.
+
+    Parameters
+    ----------
+    result : Interactions
+        The spectrum (its surrogate scores the candidates).
+    fraction : float
+        In (0, 1].
+    f : callable, optional
+        The real value function; when given the circuit's faithfulness is measured on it.
+    method : {"auto", "exact", "greedy"}
+        The search.
+
+    Returns
+    -------
+    Circuit
+        The units, their interactions, the predicted share and (with ``f``) the measurements.
+
+    Raises
+    ------
+    ValueError
+        For a fraction outside (0, 1], an unknown method, exact search with n > 20, or no effect.
     """
     if f is not None:
         result.check_units(f)
@@ -111,7 +159,7 @@ def extract_circuit(
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
     n = result.n
     if method == "auto":
-        method = "exact" if n <= _EXACT_SEARCH_MAX_N else "greedy"
+        method = "exact" if n <= EXACT_SEARCH_MAX_N else "greedy"
     if method == "exact":
         if n > 20:
             raise ValueError(f"exact circuit search is limited to n ≤ 20 units (n={n}); use method='greedy'")
@@ -146,9 +194,11 @@ def extract_circuit(
 
 
 def _greedy_prune(result: Interactions, fraction: float) -> tuple[np.ndarray, float]:
-    """Backward pruning on the units that appear in some term (the others never change the surrogate:
-    they go first, all at once), worked on a spectrum re-indexed to those units so each step costs
-    O(k²) for k involved units whatever n is."""
+    """Prune backwards over the units that appear in some term.
+
+    The others never change the surrogate: they go first, all at once. The work runs on a spectrum
+    re-indexed to those units, so each step costs O(k²) for k involved units whatever n is.
+    """
     n = result.n
     tol = (1.0 - fraction) + 1e-12
     keys = result.keys
@@ -179,10 +229,25 @@ def _greedy_prune(result: Interactions, fraction: float) -> tuple[np.ndarray, fl
 
 
 def unit_scores(result: Interactions, kind: str = "interaction") -> np.ndarray:
-    """A per-unit importance score for ranking against a ground-truth circuit.
+    """Return a per-unit importance score for ranking against a ground-truth circuit.
 
-    ``interaction``: Σ |a(S)| over Möbius terms S that contain the unit (credits every order);
-    ``shapley`` / ``banzhaf``: |first-order value|.
+    Parameters
+    ----------
+    result : Interactions
+        The spectrum.
+    kind : {"interaction", "shapley", "banzhaf"}
+        ``interaction``: Σ |a(S)| over Möbius terms S that contain the unit (credits every order);
+        ``shapley`` / ``banzhaf``: |first-order value|.
+
+    Returns
+    -------
+    numpy.ndarray
+        The scores, float64 [n].
+
+    Raises
+    ------
+    ValueError
+        For an unknown kind.
     """
     if kind == "shapley":
         return np.abs(result.shapley_values())
@@ -198,7 +263,25 @@ def unit_scores(result: Interactions, kind: str = "interaction") -> np.ndarray:
 
 
 def roc_auc(scores: Sequence[float], positives: Iterable[int]) -> float:
-    """Area under the ROC curve of ``scores`` for separating the ``positives`` (unit indices) from the rest."""
+    """Return the area under the ROC curve of ``scores`` for separating the ``positives`` from the rest.
+
+    Parameters
+    ----------
+    scores : sequence of float
+        One score per unit.
+    positives : iterable of int
+        Unit indices of the true circuit.
+
+    Returns
+    -------
+    float
+        P(positive scores above negative) + ½ P(tie).
+
+    Raises
+    ------
+    ValueError
+        When every unit or no unit is positive.
+    """
     scores = np.asarray(scores, dtype=np.float64)
     pos = np.zeros(scores.shape[0], dtype=bool)
     pos[list(positives)] = True
@@ -207,20 +290,46 @@ def roc_auc(scores: Sequence[float], positives: Iterable[int]) -> float:
     return _auc_from_scores(scores[pos], scores[~pos], 0)
 
 
-def _auc_from_scores(pos: np.ndarray, neg: np.ndarray, implicit_zero_negatives: int, implicit_zero_positives: int = 0) -> float:
+def _auc_from_scores(
+    pos: np.ndarray, neg: np.ndarray, implicit_zero_negatives: int, implicit_zero_positives: int = 0
+) -> float:
     """P(score_pos > score_neg) + ½ P(tie), with extra negatives/positives scoring exactly 0."""
     pos_all = np.concatenate([pos, np.zeros(implicit_zero_positives)])
     neg_sorted = np.sort(neg)
     n_neg = neg_sorted.shape[0] + implicit_zero_negatives
     greater = np.searchsorted(neg_sorted, pos_all, side="left") + np.where(pos_all > 0, implicit_zero_negatives, 0)
-    ties = (np.searchsorted(neg_sorted, pos_all, side="right") - np.searchsorted(neg_sorted, pos_all, side="left")) + np.where(pos_all == 0, implicit_zero_negatives, 0)
+    ties = np.searchsorted(neg_sorted, pos_all, side="right") - np.searchsorted(neg_sorted, pos_all, side="left")
+    ties = ties + np.where(pos_all == 0, implicit_zero_negatives, 0)
     return float((greater + 0.5 * ties).sum() / (pos_all.shape[0] * n_neg))
 
 
-def interaction_auc(result: Interactions, true_terms: Iterable[Sequence[int]], max_order: Optional[int] = None, basis: str = "mobius") -> float:
-    """AUC of |interaction| for telling the true terms from every other term of order 1..max_order.
+def interaction_auc(
+    result: Interactions, true_terms: Iterable[Sequence[int]], max_order: Optional[int] = None, basis: str = "mobius"
+) -> float:
+    """Return the AUC of |interaction| for telling the true terms from every other term of order 1..max_order.
 
     Terms the result does not list score 0 (their number is counted exactly, not enumerated).
+
+    Parameters
+    ----------
+    result : Interactions
+        The spectrum.
+    true_terms : iterable of sequence of int
+        The planted interactions.
+    max_order : int, optional
+        Largest order compared (default: the largest true term's).
+    basis : {"mobius", "fourier"}
+        Which coefficients score the terms.
+
+    Returns
+    -------
+    float
+        The AUC.
+
+    Raises
+    ------
+    ValueError
+        When no true term is given.
     """
     truth = {tuple(sorted(t)) for t in true_terms}
     if not truth:

@@ -133,7 +133,7 @@ def test_mib_refuses_units_without_a_node_and_the_neuron_level():
     cfg = {"n_layers": 1, "n_heads": 1, "d_model": 8}
     with pytest.raises(ValueError, match="unit 1 .* has no MIB node"):
         r.to_mib(cfg)
-    with pytest.raises(ValueError, match="neuron"):
+    with pytest.raises(ValueError, match="unit 0 .* is not a MIB neuron"):
         r.to_mib(cfg, level="neuron")
     with pytest.raises(ValueError, match="missing d_model"):
         r.to_mib({"n_layers": 1, "n_heads": 1})

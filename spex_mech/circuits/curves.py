@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 
 from ..valuefn import ValueFunction
+from .noise import DEFAULT_K, estimate_noise
 
 __all__ = [
     "MIB_PERCENTAGES",
@@ -53,7 +54,10 @@ class FaithfulnessWarning(UserWarning):
 class FaithfulnessCurve:
     """Measured faithfulness of the top-k circuits of one ranking.
 
-    ``keep[j]`` and ``ablate[j]`` belong to size ``sizes[j]`` at x = ``fractions[j]``.
+    ``keep[j]`` and ``ablate[j]`` belong to size ``sizes[j]`` at x = ``fractions[j]``. ``noise_method``
+    says how the warnings' tolerance was obtained (:mod:`~spex_mech.circuits.noise`);
+    ``noise_evaluations`` counts the masks that estimate cost (one estimate shared by the curves of a
+    :func:`faithfulness_curves` call), on top of ``n_evaluations``.
     """
 
     method: str
@@ -66,34 +70,91 @@ class FaithfulnessCurve:
     empty: float
     n_evaluations: int
     warnings: tuple[str, ...] = ()
+    noise_method: str = ""
+    noise_evaluations: int = 0
 
     @property
     def effect(self) -> float:
-        """f(all kept) − f(all ablated)."""
+        """Return f(all kept) − f(all ablated).
+
+        Returns
+        -------
+        float
+            The total effect.
+        """
         return self.clean - self.empty
 
     @property
     def cpr(self) -> float:
-        """Area under the keep curve (MIB's CPR; higher is better)."""
+        """Return the area under the keep curve (MIB's CPR; higher is better).
+
+        Returns
+        -------
+        float
+            CPR.
+        """
         return area_metrics(self.fractions, self.keep)[0]
 
     @property
     def cmd(self) -> float:
-        """Area between the keep curve and 1 (MIB's CMD; lower is better)."""
+        """Return the area between the keep curve and 1 (MIB's CMD; lower is better).
+
+        Returns
+        -------
+        float
+            CMD.
+        """
         return area_metrics(self.fractions, self.keep)[1]
 
     @property
     def ablate_area(self) -> float:
-        """Area under the ablate curve (lower: removing the top units removes the effect sooner)."""
+        """Return the area under the ablate curve (lower: removing the top units removes the effect sooner).
+
+        Returns
+        -------
+        float
+            The area.
+        """
         return area_metrics(self.fractions, self.ablate)[0]
 
     def units_at(self, size: int) -> tuple[int, ...]:
-        """The circuit of ``size`` units (the ranking's first ``size``)."""
+        """Return the circuit of ``size`` units (the ranking's first ``size``).
+
+        Parameters
+        ----------
+        size : int
+            Number of units.
+
+        Returns
+        -------
+        tuple of int
+            Unit indices.
+        """
         return self.ranking[:size]
 
 
 def size_grid(n: int, exact_up_to: int = EXACT_GRID_MAX_N) -> tuple[np.ndarray, np.ndarray]:
-    """(sizes, fractions): every size 1…n when n ≤ ``exact_up_to``, else MIB's percentage grid."""
+    """Return (sizes, fractions): every size 1…n when n ≤ ``exact_up_to``, else MIB's percentage grid.
+
+    Parameters
+    ----------
+    n : int
+        Number of units.
+    exact_up_to : int
+        Largest n measured at every size.
+
+    Returns
+    -------
+    sizes : numpy.ndarray
+        Circuit sizes (int64).
+    fractions : numpy.ndarray
+        Their x positions.
+
+    Raises
+    ------
+    ValueError
+        For n < 1.
+    """
     if n < 1:
         raise ValueError(f"need at least one unit, got n={n}")
     if n <= exact_up_to:
@@ -104,7 +165,25 @@ def size_grid(n: int, exact_up_to: int = EXACT_GRID_MAX_N) -> tuple[np.ndarray, 
 
 
 def area_metrics(fractions: Sequence[float], faithfulness: Sequence[float]) -> tuple[float, float]:
-    """(CPR, CMD): trapezoid areas of F and of |1 − F| over the fractions, as MIB computes them."""
+    """Return (CPR, CMD): trapezoid areas of F and of |1 − F| over the fractions, as MIB computes them.
+
+    Parameters
+    ----------
+    fractions : sequence of float
+        The x positions, non-decreasing.
+    faithfulness : sequence of float
+        F at each position.
+
+    Returns
+    -------
+    tuple of (float, float)
+        CPR and CMD (0 for fewer than two points).
+
+    Raises
+    ------
+    ValueError
+        For arrays of different shapes or decreasing fractions.
+    """
     x = np.asarray(fractions, dtype=np.float64)
     y = np.asarray(faithfulness, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 1:
@@ -128,11 +207,40 @@ def faithfulness_warnings(
     noise: float = DEFAULT_NOISE,
     min_effect: float = DEFAULT_MIN_EFFECT,
     emit: bool = True,
+    se: Optional[Mapping[str, Sequence[float]]] = None,
+    effect_se: Optional[float] = None,
+    k: float = DEFAULT_K,
 ) -> tuple[str, ...]:
-    """Messages for ratios that mean little: a total effect under ``min_effect`` of the metric's scale,
-    or a faithfulness outside [−noise, 1 + noise]. Emitted as :class:`FaithfulnessWarning` if ``emit``.
+    """Return messages for faithfulness ratios that mean little (emitted as :class:`FaithfulnessWarning` if ``emit``).
 
-    ``values`` maps a name (``"keep"``, ``"ablate"``, ``"circuit"``) to faithfulness values.
+    A value warns when it leaves [0, 1] by more than its tolerance: ``k`` standard errors where ``se``
+    gives a finite one (:mod:`~spex_mech.circuits.noise`), else the fixed ``noise``. The total effect
+    warns when it is at most ``min_effect`` of the metric's scale, or, with a finite ``effect_se``, at
+    most ``k`` standard errors (within noise).
+
+    Parameters
+    ----------
+    clean, empty : float
+        The value m(N) with all units kept and m(∅) with all ablated.
+    values : mapping
+        A name (``"keep"``, ``"ablate"``, ``"circuit"``) → faithfulness values.
+    noise : float
+        Fixed tolerance for values without a standard error.
+    min_effect : float
+        Smallest total effect, as a fraction of max(|m(N)|, |m(∅)|).
+    emit : bool
+        Also raise each message as a warning.
+    se : mapping, optional
+        Standard errors for (some of) ``values``, same names and lengths; NaN entries use ``noise``.
+    effect_se : float, optional
+        Standard error of m(N) − m(∅).
+    k : float
+        Standard errors a value may stray before it warns.
+
+    Returns
+    -------
+    tuple of str
+        The messages, effect first.
     """
     out = []
     effect = clean - empty
@@ -142,14 +250,25 @@ def faithfulness_warnings(
             f"total effect f(all kept) − f(all ablated) = {effect:.4g} is at most {min_effect:g} of the metric's scale "
             f"({scale:.4g}): faithfulness ratios divide by it and are not meaningful"
         )
+    if effect_se is not None and np.isfinite(effect_se) and abs(effect) <= k * effect_se:
+        out.append(
+            f"total effect f(all kept) − f(all ablated) = {effect:.4g} is within noise: at most {k:g} standard errors "
+            f"(se {effect_se:.3g}); faithfulness ratios divide by it and are not meaningful"
+        )
     for name, vals in values.items():
         arr = np.asarray(vals, dtype=np.float64)
-        bad = np.nonzero((arr < -noise) | (arr > 1.0 + noise))[0]
+        errs = np.full(arr.shape, np.nan) if se is None or name not in se else np.asarray(se[name], dtype=np.float64)
+        if errs.shape != arr.shape:
+            raise ValueError(f"se[{name!r}] has shape {errs.shape}, the values {arr.shape}")
+        estimated = np.isfinite(errs)
+        tol = np.where(estimated, k * np.where(estimated, errs, 0.0), noise)
+        bad = np.nonzero((arr < -tol) | (arr > 1.0 + tol))[0]
         if bad.size:
-            worst = float(arr[bad[np.argmax(np.maximum(arr[bad] - 1.0, -arr[bad]))]])
+            j = bad[np.argmax(np.maximum(arr[bad] - 1.0, -arr[bad]))]
+            by = f"{k:g} standard errors (se {errs[j]:.3g})" if estimated[j] else f"the fixed tolerance {noise:g}"
             out.append(
-                f"{name} faithfulness leaves [0, 1] by more than the noise {noise:g} at {bad.size} point(s) "
-                f"(worst {worst:.3f}): some units push the metric past the full model or below the fully ablated one"
+                f"{name} faithfulness leaves [0, 1] by more than {by} at {bad.size} point(s) "
+                f"(worst {arr[j]:.3f}): some units push the metric past the full model or below the fully ablated one"
             )
     if emit:
         for msg in out:
@@ -174,16 +293,47 @@ def faithfulness_curves(
     noise: float = DEFAULT_NOISE,
     min_effect: float = DEFAULT_MIN_EFFECT,
     warn: bool = True,
+    noise_estimate: str = "auto",
+    k: float = DEFAULT_K,
+    repeats: int = 0,
 ) -> dict[str, FaithfulnessCurve]:
     """Measure the keep and ablate curves of several rankings in one batched call of ``f``.
 
     Parameters
     ----------
-    f : the game (masks [B, n] → values [B]); ``x_i = 1`` keeps unit i.
-    rankings : {method name: unit indices from most to least important} (full permutations;
+    f : callable
+        The game (masks [B, n] → values [B]); ``x_i = 1`` keeps unit i.
+    rankings : mapping
+        Method name → unit indices from most to least important (full permutations;
         :func:`~spex_mech.circuits.rankings.ranking` turns scores into one).
-    sizes, fractions : circuit sizes and their x positions (default :func:`size_grid`).
-    noise, min_effect : thresholds of :func:`faithfulness_warnings`.
+    n : int, optional
+        Number of units, when ``f`` does not say (``f.n``).
+    sizes, fractions : sequence, optional
+        Circuit sizes and their x positions (default :func:`size_grid`).
+    noise : float
+        The fixed tolerance of :func:`faithfulness_warnings`, used where no standard error is estimated.
+    min_effect : float
+        Smallest total effect (:func:`faithfulness_warnings`).
+    warn : bool
+        Emit the messages as :class:`FaithfulnessWarning`.
+    noise_estimate : {"auto", "fixed"}
+        ``"auto"`` estimates standard errors (:func:`~spex_mech.circuits.noise.estimate_noise`) for the
+        two end points and the points whose faithfulness leaves [0, 1] — only those can warn;
+        ``"fixed"`` skips it.
+    k : float
+        Standard errors a value may stray outside [0, 1] before it warns.
+    repeats : int
+        Repeated calls as samples, for stochastic games without per-prompt values.
+
+    Returns
+    -------
+    dict of str to FaithfulnessCurve
+        One curve per ranking, in the given order.
+
+    Raises
+    ------
+    ValueError
+        For no ranking, a ranking that is not a permutation, or sizes outside [0, n].
     """
     vf = ValueFunction(f, n)
     n = vf.n
@@ -199,31 +349,41 @@ def faithfulness_curves(
     if not rankings:
         raise ValueError("no ranking given")
     orders = {name: _check_ranking(order, n, name) for name, order in rankings.items()}
-    k = grid_sizes.shape[0]
-    masks = np.zeros((2 + 2 * k * len(orders), n), dtype=bool)
+    n_sizes = grid_sizes.shape[0]
+    masks = np.zeros((2 + 2 * n_sizes * len(orders), n), dtype=bool)
     masks[0] = True
     row = 2
     for order in orders.values():
         pos = np.empty(n, dtype=np.int64)
         pos[np.asarray(order)] = np.arange(n)
-        inside = pos[None, :] < grid_sizes[:, None]  # [k, n]: unit in the top-size circuit
-        masks[row : row + k] = inside
-        masks[row + k : row + 2 * k] = ~inside
-        row += 2 * k
+        inside = pos[None, :] < grid_sizes[:, None]  # [n_sizes, n]: unit in the top-size circuit
+        masks[row : row + n_sizes] = inside
+        masks[row + n_sizes : row + 2 * n_sizes] = ~inside
+        row += 2 * n_sizes
     values = vf(masks)
     clean, empty = float(values[0]), float(values[1])
     effect = clean - empty
-    out: dict[str, FaithfulnessCurve] = {}
+    keeps = {}
     row = 2
-    per_curve = 2 * k
-    for name, order in orders.items():
-        kept = values[row : row + k]
-        removed = values[row + k : row + 2 * k]
+    per_curve = 2 * n_sizes
+    for name in orders:
+        block = values[row : row + per_curve]
+        keeps[name] = (block - empty) / effect if effect != 0 else np.full(per_curve, np.nan)
         row += per_curve
-        with np.errstate(divide="ignore", invalid="ignore"):
-            keep = (kept - empty) / effect if effect != 0 else np.full(k, np.nan)
-            ablate = (removed - empty) / effect if effect != 0 else np.full(k, np.nan)
-        msgs = faithfulness_warnings(clean, empty, {f"{name} keep": keep}, noise=noise, min_effect=min_effect, emit=warn)
+    # only keep-faithfulness outside [0, 1] can warn: those masks (and the end points) get standard errors
+    outside = {name: np.nonzero((v[:n_sizes] < 0) | (v[:n_sizes] > 1))[0] for name, v in keeps.items()}
+    starts = dict(zip(orders, range(2, 2 + per_curve * len(orders), per_curve)))
+    rows = np.concatenate([starts[name] + idx for name, idx in outside.items()]).astype(np.int64)
+    est = estimate_noise(f, masks[rows], repeats=repeats, mode=noise_estimate)
+    se_at = dict(zip(rows.tolist(), est.se))
+    out: dict[str, FaithfulnessCurve] = {}
+    for name, order in orders.items():
+        keep, ablate = keeps[name][:n_sizes], keeps[name][n_sizes:]
+        se = np.array([se_at.get(starts[name] + j, np.nan) for j in range(n_sizes)])
+        msgs = faithfulness_warnings(
+            clean, empty, {f"{name} keep": keep}, noise=noise, min_effect=min_effect, emit=warn,
+            se={f"{name} keep": se}, effect_se=est.effect_se, k=k,
+        )
         out[name] = FaithfulnessCurve(
             method=name,
             ranking=order,
@@ -235,10 +395,31 @@ def faithfulness_curves(
             empty=empty,
             n_evaluations=2 + per_curve,
             warnings=msgs,
+            noise_method=est.method,
+            noise_evaluations=est.n_evaluations,
         )
     return out
 
 
-def faithfulness_curve(f: Callable[[np.ndarray], Any], order: Sequence[int], method: str = "ranking", **kw: Any) -> FaithfulnessCurve:
-    """:func:`faithfulness_curves` for one ranking."""
+def faithfulness_curve(
+    f: Callable[[np.ndarray], Any], order: Sequence[int], method: str = "ranking", **kw: Any
+) -> FaithfulnessCurve:
+    """Measure the curves of one ranking (:func:`faithfulness_curves`).
+
+    Parameters
+    ----------
+    f : callable
+        The game.
+    order : sequence of int
+        Unit indices from most to least important.
+    method : str
+        The curve's name.
+    **kw
+        Keyword arguments of :func:`faithfulness_curves`.
+
+    Returns
+    -------
+    FaithfulnessCurve
+        The measured curve.
+    """
     return faithfulness_curves(f, {method: order}, **kw)[method]

@@ -34,15 +34,15 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from .._text import name_list
+from ..circuit import EXACT_SEARCH_MAX_N
 from ..results.interactions import Interactions
 from ..transforms import all_masks, popcount
 from ..valuefn import ValueFunction
 from .curves import DEFAULT_MIN_EFFECT, DEFAULT_NOISE, faithfulness_warnings
+from .noise import DEFAULT_K, estimate_noise
 from .rankings import ranking, unit_scores
 
 __all__ = ["MinimalCircuit", "minimal_circuit", "prefix_sizes"]
-
-EXACT_SEARCH_MAX_N = 16
 
 
 @dataclass(frozen=True)
@@ -63,15 +63,29 @@ class MinimalCircuit:
     candidates_measured: int
     n_evaluations: int
     warnings: tuple[str, ...] = ()
+    noise_method: str = ""
 
     @property
     def mask(self) -> np.ndarray:
-        """Bool [n]: True for the circuit's units."""
+        """Return the circuit as a mask.
+
+        Returns
+        -------
+        numpy.ndarray
+            Bool [n]: True for the circuit's units.
+        """
         m = np.zeros(self.n, dtype=bool)
         m[list(self.units)] = True
         return m
 
     def summary(self) -> str:
+        """Return a few lines: the circuit, what was measured, the search, the tolerance and any warnings.
+
+        Returns
+        -------
+        str
+            The text.
+        """
         head = (
             f"minimal circuit (target {self.target}): {len(self.units)} of {self.n} units — {name_list(self.labels)}"
             if self.found
@@ -79,18 +93,40 @@ class MinimalCircuit:
         )
         lines = [
             head,
-            f"  measured: keep only the circuit → faithfulness {self.keep:.3f}; ablate the circuit → {self.ablate:.3f} of the effect left "
-            f"(clean {self.clean:.4g}, all ablated {self.empty:.4g})",
-            f"  search: {self.search}; {self.candidates_measured} candidate circuits measured, {self.n_evaluations} model evaluations",
+            f"  measured: keep only the circuit → faithfulness {self.keep:.3f}; ablate the circuit → {self.ablate:.3f} "
+            f"of the effect left (clean {self.clean:.4g}, all ablated {self.empty:.4g})",
+            f"  search: {self.search}; {self.candidates_measured} candidate circuits measured, "
+            f"{self.n_evaluations} model evaluations",
         ]
+        if self.noise_method:
+            lines.append(f"  warning tolerance: {self.noise_method}")
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
 
 def prefix_sizes(limit: int, max_prefixes: int = 256) -> np.ndarray:
-    """Prefix sizes to measure for sizes 1…``limit``: all of them when ``limit ≤ max_prefixes``, else every
-    size up to ``max_prefixes // 2`` and a geometric grid (about ``max_prefixes // 2`` points) up to
-    ``limit`` inclusive (int64, increasing, distinct)."""
+    """Return the prefix sizes to measure for sizes 1…``limit``.
+
+    All of them when ``limit ≤ max_prefixes``, else every size up to ``max_prefixes // 2`` and a geometric
+    grid (about ``max_prefixes // 2`` points) up to ``limit`` inclusive.
+
+    Parameters
+    ----------
+    limit : int
+        Largest size.
+    max_prefixes : int
+        Most sizes measured (at least 4).
+
+    Returns
+    -------
+    numpy.ndarray
+        Sizes, int64, increasing, distinct.
+
+    Raises
+    ------
+    ValueError
+        For ``max_prefixes`` < 4.
+    """
     if limit < 1:
         return np.zeros(0, dtype=np.int64)
     if max_prefixes < 4:
@@ -120,19 +156,52 @@ def minimal_circuit(
     noise: float = DEFAULT_NOISE,
     min_effect: float = DEFAULT_MIN_EFFECT,
     warn: bool = True,
+    noise_estimate: str = "auto",
+    k: float = DEFAULT_K,
+    repeats: int = 0,
 ) -> MinimalCircuit:
-    """Smallest circuit whose measured faithfulness reaches ``target`` (module docstring: criteria, search).
+    """Find the smallest circuit whose measured faithfulness reaches ``target`` (criteria, search: module docstring).
 
     Parameters
     ----------
-    result : an interaction result over the game's units (guides the search).
-    f : the game itself; every accepted circuit is measured on it.
-    target : in (0, 1]; a circuit passes when its measured distance is at most ``1 − target``.
-    complete : also require that ablating the circuit removes the effect.
-    slack : extra predicted distance allowed when picking candidates to measure (surrogate error).
-    max_candidates : candidates measured per size in the exhaustive search.
-    max_prefixes : prefix sizes of the ranking measured in one batch (step 2); beyond it a geometric
-        grid and a bisection (module docstring).
+    result : Interactions
+        An interaction result over the game's units (guides the search).
+    f : callable
+        The game itself; every accepted circuit is measured on it.
+    target : float
+        In (0, 1]; a circuit passes when its measured distance is at most ``1 − target``.
+    complete : bool
+        Also require that ablating the circuit removes the effect.
+    slack : float
+        Extra predicted distance allowed when picking candidates to measure (surrogate error).
+    max_candidates : int
+        Candidates measured per size in the exhaustive search.
+    max_prefixes : int
+        Prefix sizes of the ranking measured in one batch (step 2); beyond it a geometric grid and a
+        bisection (module docstring).
+    noise : float
+        Fixed tolerance of the warnings where no standard error is estimated.
+    min_effect : float
+        Smallest total effect (:func:`~spex_mech.circuits.curves.faithfulness_warnings`).
+    warn : bool
+        Emit the warnings as :class:`~spex_mech.circuits.curves.FaithfulnessWarning`.
+    noise_estimate : {"auto", "fixed"}
+        How the chosen circuit's standard errors are estimated
+        (:func:`~spex_mech.circuits.noise.estimate_noise`; its evaluations are counted).
+    k : float
+        Standard errors a faithfulness value may stray outside [0, 1] before it warns.
+    repeats : int
+        Repeated calls as samples, for stochastic games without per-prompt values.
+
+    Returns
+    -------
+    MinimalCircuit
+        The circuit (``found`` False: the closest measured one), what was measured, and warnings.
+
+    Raises
+    ------
+    ValueError
+        For a target outside (0, 1] or a game with no effect (f(all kept) = f(all ablated)).
     """
     if not 0 < target <= 1:
         raise ValueError(f"target must be in (0, 1], got {target}")
@@ -229,8 +298,11 @@ def minimal_circuit(
             best = entry
     final = chosen if chosen is not None else best
     _, mask, keep_v, ablate_v, predicted = final
+    est = estimate_noise(f, np.stack([mask, ~mask]), repeats=repeats, mode=noise_estimate)
+    evaluations += est.n_evaluations
     msgs = faithfulness_warnings(
-        clean, empty, {"circuit keep": [keep_v], "circuit ablate": [ablate_v]}, noise=noise, min_effect=min_effect, emit=warn
+        clean, empty, {"circuit keep": [keep_v], "circuit ablate": [ablate_v]}, noise=noise, min_effect=min_effect,
+        emit=warn, se={"circuit keep": est.se[:1], "circuit ablate": est.se[1:]}, effect_se=est.effect_se, k=k,
     )
     units = tuple(int(i) for i in np.nonzero(mask)[0])
     return MinimalCircuit(
@@ -248,4 +320,5 @@ def minimal_circuit(
         candidates_measured=measured,
         n_evaluations=evaluations,
         warnings=msgs,
+        noise_method=est.method,
     )

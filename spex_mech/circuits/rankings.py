@@ -36,7 +36,25 @@ def _split_scores(keys: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
 
 
 def unit_scores(result: Interactions, kind: str = "mobius") -> np.ndarray:
-    """Non-negative importance of each unit (float64 [n]); see the module docstring for each ``kind``."""
+    """Return the non-negative importance of each unit (see the module docstring for each ``kind``).
+
+    Parameters
+    ----------
+    result : Interactions
+        The spectrum (or an attribution-patching result).
+    kind : str
+        One of :data:`SCORE_KINDS`.
+
+    Returns
+    -------
+    numpy.ndarray
+        The scores, float64 [n].
+
+    Raises
+    ------
+    ValueError
+        For an unknown kind.
+    """
     low = kind.lower()
     if low in ("mobius", "möbius", "attribution"):
         keys, values = result._mobius_arrays()
@@ -55,7 +73,23 @@ def unit_scores(result: Interactions, kind: str = "mobius") -> np.ndarray:
 
 
 def ranking(scores: np.ndarray) -> np.ndarray:
-    """Unit indices by decreasing score; ties by increasing index (int64 [n])."""
+    """Return the unit indices by decreasing score; ties by increasing index.
+
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        One finite score per unit.
+
+    Returns
+    -------
+    numpy.ndarray
+        The ranking, int64 [n].
+
+    Raises
+    ------
+    ValueError
+        For scores that are not 1-d or not finite.
+    """
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 1:
         raise ValueError(f"scores must be 1-d, got shape {scores.shape}")

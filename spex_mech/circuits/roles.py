@@ -1,8 +1,9 @@
 """Head roles from attention patterns: previous-token, duplicate-token and induction heads.
 
 The check TransformerLens's ``head_detector`` makes, on token ids (no tokenizer needed): prompts are
-``[bos, r_1 … r_L, r_1 … r_L]`` with random ids r (distinct within a span when the vocabulary allows), and at every query in the second copy (position q,
-whose token first appeared at q − L) a head's attention is read at
+``[bos, r_1 … r_L, r_1 … r_L]`` with random ids r (distinct within a span when the vocabulary allows),
+and at every query in the second copy (position q, whose token first appeared at q − L) a head's
+attention is read at
 
 * q − 1 — **previous-token** (the score also averages every query of the first copy);
 * q − L — **duplicate-token** (the earlier occurrence of the same token);
@@ -34,7 +35,18 @@ class HeadRoles:
     roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def describe(self, label: str) -> str:
-        """``"prev-token L0H0"``-style name (just the label for a head without a role)."""
+        """Return a ``"prev-token L0H0"``-style name (just the label for a head without a role).
+
+        Parameters
+        ----------
+        label : str
+            A head label (``L0H0``).
+
+        Returns
+        -------
+        str
+            The label with its roles in front.
+        """
         short = {"previous-token": "prev-token", "duplicate-token": "dup-token", "induction": "induction"}
         got = self.roles.get(label, ())
         return f"{'/'.join(short[r] for r in got)} {label}" if got else label
@@ -58,7 +70,30 @@ def head_roles(
 ) -> HeadRoles:
     """Score every head of ``model`` for the three roles on repeated random sequences (module docstring).
 
-    ``span`` defaults to a third of the context (at most 20); ``bos`` to the tokenizer's BOS id or 0.
+    Parameters
+    ----------
+    model : Any
+        A TransformerLens model with ``cfg.n_layers``, ``cfg.n_heads``, ``cfg.d_vocab``.
+    n_prompts : int
+        Random prompts.
+    span : int, optional
+        Length L of the repeated span (default a third of the context, at most 20).
+    bos : int, optional
+        First token (default the tokenizer's BOS id, else 0).
+    threshold : float
+        Mean attention from which a head has a role.
+    seed : int
+        Seed of the random ids.
+
+    Returns
+    -------
+    HeadRoles
+        Scores and roles per head label.
+
+    Raises
+    ------
+    ValueError
+        For a model without those cfg fields or a span that does not fit the context.
     """
     n_layers, n_heads = _n_layers_heads(model)
     cfg = model.cfg

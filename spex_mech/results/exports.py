@@ -1,15 +1,15 @@
 """Exports of an :class:`~spex_mech.Interactions` result to other tools' formats.
 
 * :func:`to_shapiq` — a shapiq ``InteractionValues`` (shapiq is an optional extra; it needs Python ≥ 3.12);
-* :func:`to_mib` — node-level importance scores as the MIB circuit track reads them (EAP-IG's
-  ``Graph.from_json``: ``cfg``, ``nodes`` ``{name: {in_graph, score}}``, ``edges``);
+* :func:`to_mib` — node- and neuron-level importance scores as the MIB circuit track reads them (EAP-IG's
+  ``Graph.from_json`` in ``EAP-IG/src/eap/graph.py`` of the MIB code: ``cfg``, ``nodes``
+  ``{name: {in_graph, score}}`` or ``{name: {in_graph, neurons, neurons_scores}}``, ``edges``);
 * :func:`to_dataframe` — one row per term: basis, order, units, labels, hook ids, value.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
@@ -41,15 +41,37 @@ _NEURON_ID = re.compile(r"^blocks\.(\d+)\.mlp\.hook_post\[(\d+)\]$")
 
 
 def shapiq_payload(result: "Interactions", index: str = "k-SII", max_order: int = 2) -> dict[str, Any]:
-    """The plain data of :func:`to_shapiq` (JSON-able): interactions, values, index, orders, baseline.
+    """Return the plain data of :func:`to_shapiq` (JSON-able): interactions, values, index, orders, baseline.
 
     Values come from :meth:`Interactions.index` (exact on the spectrum). The ∅ entry is the surrogate's
     f(∅) (FBII: its intercept), as shapiq stores it for SV, k-SII, STII, FSII, FBII and Moebius; for SII,
     BII and BV shapiq's exact computer puts other numbers there, so compare those indices on |T| ≥ 1.
+
+    Parameters
+    ----------
+    result : Interactions
+        The spectrum.
+    index : str
+        A shapiq index name (``SV``, ``BV``, ``SII``, ``BII``, ``k-SII``, ``STII``, ``FSII``, ``FBII``,
+        ``Moebius``; case-insensitive).
+    max_order : int
+        Largest interaction order (1 for SV and BV; every order for Moebius).
+
+    Returns
+    -------
+    dict
+        ``index``, ``max_order``, ``min_order``, ``n_players``, ``interactions``, ``values``,
+        ``baseline_value``, ``estimated``, ``estimation_budget``.
+
+    Raises
+    ------
+    ValueError
+        For an index shapiq does not have, or ``max_order`` < 1.
     """
     key = index.upper()
     if key not in SHAPIQ_INDICES:
-        raise ValueError(f"index {index!r} has no shapiq counterpart; choose one of {', '.join(sorted(set(SHAPIQ_INDICES.values())))}")
+        known = ", ".join(sorted(set(SHAPIQ_INDICES.values())))
+        raise ValueError(f"index {index!r} has no shapiq counterpart; choose one of {known}")
     name = SHAPIQ_INDICES[key]
     if name in ("SV", "BV"):
         max_order = 1
@@ -78,8 +100,30 @@ def shapiq_payload(result: "Interactions", index: str = "k-SII", max_order: int 
 
 
 def to_shapiq(result: "Interactions", index: str = "k-SII", max_order: int = 2) -> Any:
-    """The result as a shapiq ``InteractionValues`` for ``index`` up to ``max_order`` (computed exactly
-    from the spectrum). ``baseline_value`` is the surrogate's value with every unit ablated."""
+    """Return the result as a shapiq ``InteractionValues`` for ``index`` up to ``max_order``.
+
+    Values are computed exactly from the spectrum; ``baseline_value`` is the surrogate's value with every
+    unit ablated.
+
+    Parameters
+    ----------
+    result : Interactions
+        The spectrum.
+    index : str
+        A shapiq index name (see :func:`shapiq_payload`).
+    max_order : int
+        Largest interaction order.
+
+    Returns
+    -------
+    shapiq.InteractionValues
+        The values.
+
+    Raises
+    ------
+    ImportError
+        When shapiq is not installed (it needs Python ≥ 3.12).
+    """
     try:
         import shapiq  # noqa: F401
     except ImportError as err:  # pragma: no cover - depends on the environment
@@ -90,8 +134,19 @@ def to_shapiq(result: "Interactions", index: str = "k-SII", max_order: int = 2) 
 
 
 def mib_node_name(unit_id: str) -> Optional[str]:
-    """MIB/EAP-IG node name of a unit id: ``blocks.1.attn.hook_z[2]`` → ``a1.h2``, ``blocks.0.hook_mlp_out`` →
-    ``m0``; None for units MIB has no node for (neurons, tokens, data groups)."""
+    """Return the MIB/EAP-IG node name of a unit id, or None for units MIB has no node for.
+
+    Parameters
+    ----------
+    unit_id : str
+        A unit id.
+
+    Returns
+    -------
+    str or None
+        ``blocks.1.attn.hook_z[2]`` → ``a1.h2``, ``blocks.0.hook_mlp_out`` → ``m0``; None for neurons,
+        tokens, data groups.
+    """
     m = _HEAD_ID.match(unit_id)
     if m:
         return f"a{m.group(1)}.h{m.group(2)}"
@@ -102,7 +157,18 @@ def mib_node_name(unit_id: str) -> Optional[str]:
 
 
 def mib_cfg(model: Any) -> dict[str, Any]:
-    """MIB's graph ``cfg`` (n_layers, n_heads, d_model, parallel_attn_mlp) from a TransformerLens model."""
+    """Return MIB's graph ``cfg`` of a TransformerLens model.
+
+    Parameters
+    ----------
+    model : Any
+        A model with ``cfg.n_layers``, ``cfg.n_heads`` and ``cfg.d_model``.
+
+    Returns
+    -------
+    dict
+        ``n_layers``, ``n_heads``, ``d_model``, ``parallel_attn_mlp``.
+    """
     cfg = model.cfg
     return {
         "n_layers": int(cfg.n_layers),
@@ -120,44 +186,62 @@ def to_mib(
     kind: str = "mobius",
     path: Optional[str] = None,
 ) -> dict[str, Any]:
-    """Node importance scores in the MIB circuit track's JSON layout.
+    """Write importance scores in the MIB circuit track's JSON layout (EAP-IG's ``Graph.to_json``/``from_json``).
 
-    ``cfg``: ``n_layers``, ``n_heads``, ``d_model`` (and ``parallel_attn_mlp``, default False), e.g. from
-    :func:`mib_cfg`. Scores are :func:`~spex_mech.circuits.unit_scores` of ``kind`` (``mobius``: every
-    interaction's magnitude split among its members). Every scored node is written ``in_graph: true``;
-    nodes without a unit are left out, which MIB reads as unscored. ``edges`` is empty (node level).
+    Parameters
+    ----------
+    result : Interactions
+        Scores come from :func:`~spex_mech.circuits.unit_scores` of ``kind`` (``mobius``: every
+        interaction's magnitude split among its members; ``attribution`` for attribution patching).
+    cfg : mapping
+        ``n_layers``, ``n_heads``, ``d_model`` (and ``parallel_attn_mlp``, default False), e.g. from
+        :func:`mib_cfg`.
+    level : {"node", "neuron"}
+        ``"node"``: units are heads (``a{l}.h{h}``) or whole MLPs (``m{l}``); each scored node gets
+        ``{in_graph: true, score}``. ``"neuron"``: units are d_model coordinates of a node's output
+        (:func:`~spex_mech.units.mib.MIBNeurons`); each node with a scored coordinate gets
+        ``{in_graph: true, neurons: [true] * d_model, neurons_scores: [...]}``, coordinate j at index j
+        (heads' neurons come from :func:`~spex_mech.results.mib_attribution.mib_neuron_attribution`).
+        A coordinate without a unit is NaN, which MIB reads as unscored (always kept), as MIB's own
+        ``to_json`` writes it; Python's ``json`` writes and reads NaN, strict JSON parsers do not.
+    kind : str
+        The score kind.
+    path : str, optional
+        Also write the document there.
 
-    ``level="neuron"`` is refused: MIB's neurons are the d_model coordinates of a node's output, which
-    no unit here (heads at ``hook_z``, MLP neurons at ``hook_post``) addresses. MLP neurons are refused at
-    node level too, rather than silently summed into ``m{l}``.
+    Returns
+    -------
+    dict
+        ``{"cfg", "nodes", "edges"}``; nodes without any unit are left out (MIB: unscored); ``edges`` is
+        empty.
+
+    Raises
+    ------
+    ValueError
+        An unknown level, a cfg key missing, a unit with no MIB node (or neuron) at that level, a unit
+        outside the model in ``cfg``, or a non-finite score.
     """
     from ..circuits.rankings import unit_scores
 
-    if level != "node":
-        raise ValueError(
-            f"MIB level {level!r} is not supported: MIB's neuron level scores the d_model coordinates of each node's "
-            "output, which these units do not address; use level='node'"
-        )
+    if level not in ("node", "neuron"):
+        raise ValueError(f"MIB level {level!r} is not supported; use 'node' or 'neuron'")
     missing = [k for k in ("n_layers", "n_heads", "d_model") if k not in cfg]
     if missing:
         raise ValueError(f"MIB cfg is missing {', '.join(missing)} (mib_cfg(model) builds it)")
+    n_layers, n_heads, d_model = int(cfg["n_layers"]), int(cfg["n_heads"]), int(cfg["d_model"])
     scores = unit_scores(result, kind)
-    nodes: dict[str, dict[str, Any]] = {}
-    for i, uid in enumerate(result.ids):
-        name = mib_node_name(uid)
-        if name is None:
-            raise ValueError(f"unit {i} ({uid!r}) has no MIB node (MIB nodes are attention heads a<l>.h<h> and MLPs m<l>)")
-        layer = int(re.match(r"^[am](\d+)", name).group(1))
-        if layer >= int(cfg["n_layers"]) or (name.startswith("a") and int(name.split(".h")[1]) >= int(cfg["n_heads"])):
-            raise ValueError(f"unit {i} ({uid!r}) lies outside the model in cfg ({cfg['n_layers']} layers, {cfg['n_heads']} heads)")
-        if not math.isfinite(float(scores[i])):
-            raise ValueError(f"unit {i} ({uid!r}) has a non-finite score")
-        nodes[name] = {"in_graph": True, "score": float(scores[i])}
+    bad = np.nonzero(~np.isfinite(scores))[0]
+    if bad.size:
+        raise ValueError(f"unit {int(bad[0])} ({result.ids[int(bad[0])]!r}) has a non-finite score")
+    if level == "node":
+        nodes = _mib_nodes(result, scores, n_layers, n_heads)
+    else:
+        nodes = _mib_neurons(result, scores, n_layers, n_heads, d_model)
     doc = {
         "cfg": {
-            "n_layers": int(cfg["n_layers"]),
-            "n_heads": int(cfg["n_heads"]),
-            "d_model": int(cfg["d_model"]),
+            "n_layers": n_layers,
+            "n_heads": n_heads,
+            "d_model": d_model,
             "parallel_attn_mlp": bool(cfg.get("parallel_attn_mlp", False)),
         },
         "nodes": nodes,
@@ -169,9 +253,74 @@ def to_mib(
     return doc
 
 
+def _check_node_inside(i: int, uid: str, name: str, n_layers: int, n_heads: int) -> None:
+    if name == "input":
+        return
+    layer = int(re.match(r"^[am](\d+)", name).group(1))
+    if layer >= n_layers or (name.startswith("a") and int(name.split(".h")[1]) >= n_heads):
+        raise ValueError(f"unit {i} ({uid!r}) lies outside the model in cfg ({n_layers} layers, {n_heads} heads)")
+
+
+def _parsed_units(result: "Interactions", parse: Any, refusal: str) -> Any:
+    """Yield (index, id, parse(id)) for every unit; a unit that parses to None is refused naming it."""
+    for i, uid in enumerate(result.ids):
+        parsed = parse(uid)
+        if parsed is None:
+            raise ValueError(f"unit {i} ({uid!r}) {refusal}")
+        yield i, uid, parsed
+
+
+def _mib_nodes(result: "Interactions", scores: np.ndarray, n_layers: int, n_heads: int) -> dict[str, dict[str, Any]]:
+    nodes: dict[str, dict[str, Any]] = {}
+    refusal = (
+        "has no MIB node (MIB nodes are attention heads a<l>.h<h> and MLPs m<l>; "
+        "d_model coordinates from MIBNeurons go to level='neuron')"
+    )
+    for i, uid, name in _parsed_units(result, mib_node_name, refusal):
+        _check_node_inside(i, uid, name, n_layers, n_heads)
+        nodes[name] = {"in_graph": True, "score": float(scores[i])}
+    return nodes
+
+
+def _mib_neurons(
+    result: "Interactions", scores: np.ndarray, n_layers: int, n_heads: int, d_model: int
+) -> dict[str, dict[str, Any]]:
+    from ..units.mib import parse_neuron_id
+
+    table: dict[str, np.ndarray] = {}
+    refusal = (
+        "is not a MIB neuron (a d_model coordinate of hook_embed or blocks.<l>.hook_mlp_out, as "
+        "spex_mech.units.mib.MIBNeurons builds them, or of a head's hook_result slice)"
+    )
+    for i, uid, (name, coord) in _parsed_units(result, parse_neuron_id, refusal):
+        _check_node_inside(i, uid, name, n_layers, n_heads)
+        if coord >= d_model:
+            raise ValueError(f"unit {i} ({uid!r}): coordinate {coord} is outside d_model ({d_model}) in cfg")
+        row = table.setdefault(name, np.full(d_model, np.nan))
+        row[coord] = scores[i]
+    return {
+        name: {"in_graph": True, "neurons": [True] * d_model, "neurons_scores": [float(v) for v in row]}
+        for name, row in table.items()
+    }
+
+
 def to_dataframe(result: "Interactions", basis: str = "mobius", index_order: int = 2) -> Any:
-    """One row per term of ``basis`` (including ∅): units, labels, order, value, basis, hook ids (pandas;
-    the first four columns as before, in the same order)."""
+    """Return one row per term of ``basis`` (including ∅) as a pandas DataFrame.
+
+    Parameters
+    ----------
+    result : Interactions
+        The spectrum.
+    basis : str
+        ``mobius``, ``fourier`` or an index name (:meth:`Interactions.top`).
+    index_order : int
+        Order of an index basis.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns units, labels, order, value, basis, ids (the first four as before, in the same order).
+    """
     import pandas as pd
 
     terms = result.top(k=10**12, basis=basis, min_order=0, index_order=index_order)
