@@ -22,6 +22,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..validation import check_float, check_int
 from ..valuefn import check_values, to_mask_array
 from .connect import ClusterError, connect, require_ray
 
@@ -150,15 +151,10 @@ class RayGame:
             raise TypeError(f"factory must be a callable that builds the game, or a config path; got {type(factory).__name__}")
         if isinstance(actors, bool) or not isinstance(actors, (int, np.integer)) or actors < 1:
             raise ValueError(f"actors must be an integer of at least 1, got {actors!r}")
-        for name, value in (("gpus_per_actor", gpus_per_actor), ("cpus_per_actor", cpus_per_actor)):
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-        if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
-            raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
         self.n_actors = int(actors)
-        self.gpus_per_actor = float(gpus_per_actor)
-        self.cpus_per_actor = float(cpus_per_actor)
-        self.chunk_size = None if chunk_size is None else int(chunk_size)
+        self.gpus_per_actor = check_float("gpus_per_actor", gpus_per_actor, low=0)
+        self.cpus_per_actor = check_float("cpus_per_actor", cpus_per_actor, low=0)
+        self.chunk_size = None if chunk_size is None else check_int("chunk_size", chunk_size, low=1)
         self.max_restarts = int(max_restarts)
         self.max_chunk_retries = int(max_chunk_retries)
         self.progress = progress

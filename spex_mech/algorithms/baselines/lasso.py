@@ -22,7 +22,7 @@ import numpy as np
 from ...results import spectrum as spec
 from ...results.interactions import Interactions
 from ...valuefn import ValueFunction, uniform_masks
-from ._common import check_positive_int
+from ...validation import check_int
 from .lasso_fit import fit_lasso_cv
 from .monomials import count_monomials, monomial_features, monomial_supports
 
@@ -82,11 +82,11 @@ def lasso(
         raise ValueError(f"basis must be 'fourier' or 'mobius', got {basis!r}")
     vf = ValueFunction(f, n, max_batch=batch_size)
     n = vf.n
-    budget = check_positive_int(budget, "budget")
-    cv = check_positive_int(cv, "cv", minimum=2)
-    max_order = check_positive_int(max_order, "max_order")
-    n_alphas = check_positive_int(n_alphas, "n_alphas")
-    patience = check_positive_int(patience, "patience")
+    budget = check_int("budget", budget, low=1)
+    cv = check_int("cv", cv, low=2)
+    max_order = check_int("max_order", max_order, low=1)
+    n_alphas = check_int("n_alphas", n_alphas, low=1)
+    patience = check_int("patience", patience, low=1)
     if max_order > n:
         raise ValueError(f"max_order={max_order} exceeds the number of units n={n}")
     if budget < 2 * cv:

@@ -41,7 +41,8 @@ import numpy as np
 
 from ...results.interactions import Interactions
 from ...valuefn import ValueFunction, uniform_masks
-from ._common import check_positive_int, evaluate_blocks, rows_per_block
+from ...validation import check_int
+from ._common import evaluate_blocks, rows_per_block
 
 __all__ = ["shapley_sampling", "banzhaf_sampling", "shapley_sampling_evaluations"]
 
@@ -72,7 +73,7 @@ def shapley_sampling(
     """
     vf = ValueFunction(f, n, max_batch=batch_size)
     n = vf.n
-    budget = check_positive_int(budget, "budget")
+    budget = check_int("budget", budget, low=1)
     n_perms, needed = shapley_sampling_evaluations(n, budget, antithetic)
     per_unit = 2 if antithetic else 1
     if n == 1 and budget < 2:
@@ -170,7 +171,7 @@ def banzhaf_sampling(
     """
     vf = ValueFunction(f, n, max_batch=batch_size)
     n = vf.n
-    budget = check_positive_int(budget, "budget")
+    budget = check_int("budget", budget, low=1)
     if antithetic:
         pairs = budget // 2
         if pairs < 2:

@@ -40,7 +40,8 @@ import numpy as np
 from ...results import spectrum as spec
 from ...results.interactions import Interactions
 from ...valuefn import ValueFunction
-from ._common import check_positive_int, evaluate_blocks, rows_per_block
+from ...validation import check_int
+from ._common import evaluate_blocks, rows_per_block
 
 __all__ = ["pairwise", "pairwise_evaluations"]
 
@@ -73,7 +74,7 @@ def pairwise(
     vf = ValueFunction(f, n, max_batch=batch_size)
     n = vf.n
     if screen is not None:
-        screen = check_positive_int(screen, "screen", minimum=2)
+        screen = check_int("screen", screen, low=2)
     if n < 2 and screen is not None:
         raise ValueError("screening needs at least 2 units")
 

@@ -10,6 +10,7 @@ import numpy as np
 from scipy import stats
 
 from ...results.interactions import Interactions
+from ...validation import check_int
 from ...valuefn import ValueFunction
 from .bch import BCHCode, bch_parameters
 from .decoder import PeelingDecoder
@@ -56,17 +57,8 @@ class SpexPlan:
         return self.n_parity + 1
 
 
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    value = int(value)
-    if value < low:
-        raise ValueError(f"{name} must be at least {low}, got {value}")
-    return value
-
-
 def _check_order(n: int, max_order: Any) -> int:
-    max_order = _check_int("max_order", max_order, 1)
+    max_order = check_int("max_order", max_order, low=1)
     if max_order >= n:
         raise ValueError(
             f"max_order={max_order} must be smaller than the number of units n={n} "
@@ -108,15 +100,15 @@ def spex_plan(
     max_order ≥ n, or a budget below the smallest design (b = 3), or an explicit b whose design
     exceeds the budget.
     """
-    n = _check_int("n", n, 2)
+    n = check_int("n", n, low=2)
     max_order = _check_order(n, max_order)
-    n_groups = _check_int("n_groups", n_groups, 1)
+    n_groups = check_int("n_groups", n_groups, low=1)
     seed = int(seed)
     m, n_parity = bch_parameters(n, max_order)
     code = BCHCode(n, max_order, m=m)
     b_cap = min(n, MAX_B)
     if b is not None:
-        b = _check_int("b", b, 1)
+        b = check_int("b", b, low=1)
         if b > b_cap:
             raise ValueError(f"b={b} is too large: at most min(n, {MAX_B}) = {b_cap} for n={n}")
         plan = _plan_for(n, max_order, b, n_groups, seed, code)
@@ -129,7 +121,7 @@ def spex_plan(
         return plan
     if budget is None:
         return _plan_for(n, max_order, min(DEFAULT_B, b_cap), n_groups, seed, code)
-    budget = _check_int("budget", budget, 1)
+    budget = check_int("budget", budget, low=1)
     b_min = min(MIN_B, b_cap)
     rows_per_bin = n_groups * (n_parity + 1)
     # largest b whose design surely fits (distinct masks ≤ rows − (C − 1)), then grow while it still fits
@@ -237,7 +229,7 @@ def spex(
     if noise_sd is not None and not (np.isfinite(noise_sd) and noise_sd >= 0):
         raise ValueError(f"noise_sd must be a finite non-negative number, got {noise_sd!r}")
     if batch_size is not None:
-        batch_size = _check_int("batch_size", batch_size, 1)
+        batch_size = check_int("batch_size", batch_size, low=1)
     vf = ValueFunction(f, n, max_batch=batch_size)
     plan = spex_plan(vf.n, max_order=max_order, b=b, budget=budget, n_groups=n_groups, seed=seed)
     design = plan.design
