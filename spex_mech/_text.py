@@ -21,7 +21,8 @@ def name_list(names: Sequence[str], limit: int = MAX_LISTED, empty: str = "∅")
 
 def abbreviate(obj: Any, limit: int = MAX_LISTED) -> Any:
     """A copy of nested dicts/lists where every list longer than ``limit`` keeps its first ``limit`` items
-    and a last item ``"… N more (T in total)"`` (for displaying run facts, not for storing them)."""
+    and a last item ``"… N more (T in total)"`` (for displaying run facts, not for storing them).
+    """
     if isinstance(obj, dict):
         return {k: abbreviate(v, limit) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

@@ -35,7 +35,8 @@ def _algorithm(name: str):
 
 class SweepInterrupted(Exception):
     """Ctrl-C or SIGTERM during a sweep: ``code`` is the exit status (130 / 143), the message says how
-    many masks are safe and how to resume."""
+    many masks are safe and how to resume.
+    """
 
     def __init__(self, message: str, code: int):
         super().__init__(message)
@@ -59,7 +60,8 @@ def run_sweep(config_path: str, out: Optional[str] = None, resume: bool = False,
     The output folder is claimed first (see :mod:`spex_mech.runfolder`: missing, empty or a spex-mech
     run folder; one run at a time); the store's identity (:mod:`spex_mech.identity`) must match the
     current model, prompts, reference, units, metric, ablation and entry code, and ``--resume``
-    re-evaluates a few stored masks before reusing any."""
+    re-evaluates a few stored masks before reusing any.
+    """
     from .config import ConfigError, load_config, resolve
     from .runfolder import RunFolder, RunFolderError
     from .store import DB_NAME, MaskStore, StoreError
@@ -115,7 +117,8 @@ _SECTION_WORDS = (
 
 def _game(cfg, resolved):
     """Build the ablation game (runs the clean prompts and the reference once). A problem with the
-    inputs found here is a config error naming the section its message points at."""
+    inputs found here is a config error naming the section its message points at.
+    """
     from .config import ConfigError, build_game
 
     try:
@@ -145,7 +148,8 @@ def _identity(cfg, resolved, game) -> dict[str, Any]:
 
 def _cluster_game(cfg, store, quiet: bool, cleanup: contextlib.ExitStack):
     """With a ``[cluster]`` section: a RayGame built from the config on each actor, behind the store
-    (each finished chunk is stored as it arrives). None without one."""
+    (each finished chunk is stored as it arrives). None without one.
+    """
     from .config import ConfigError
     from .distributed import ClusterError, ConfigFactory, RayGame, StoredRayGame, cluster_options
 
@@ -302,7 +306,8 @@ def _sweep(
 def _circuit_views(result, f, game, resolved, target: float):
     """Measured faithfulness curves (the result's Möbius share and Shapley rankings, attribution patching),
     the minimal faithful circuit (None, with the reason, when there is no effect to explain), and head
-    roles (None when the units are not heads)."""
+    roles (None when the units are not heads).
+    """
     from .algorithms.baselines.attribution import attribution_patching
     from .circuits import faithfulness_curves, head_roles, minimal_circuit, ranking, unit_scores
 

@@ -234,7 +234,8 @@ def _strict_ints(value: Any, where: str, nested: bool = False, strings: bool = F
 
 def _check_options(name: str, algo: dict[str, Any]) -> None:
     """[algorithm] options must be keyword arguments of the algorithm, of the declared type (checked
-    before the model loads, so a typo fails in a second, not after the sweep has started)."""
+    before the model loads, so a typo fails in a second, not after the sweep has started).
+    """
     from .registry import OptionError, check_option_type, option_schema
 
     accepted = list(option_schema(name))
@@ -257,7 +258,8 @@ def _check_options(name: str, algo: dict[str, Any]) -> None:
 def _entry(spec: str, base: Path, key: str) -> Callable[..., Any]:
     """Import ``module:function`` with the config's folder on ``sys.path`` only during the import (so a
     file beside the config never shadows an installed package afterwards). A module of that name beside
-    the config is imported afresh each time, so an edited entry file is what runs."""
+    the config is imported afresh each time, so an edited entry file is what runs.
+    """
     if not isinstance(spec, str) or spec.count(":") != 1 or not all(spec.split(":")):
         raise ConfigError(f"{key}: entry point must look like 'module:function', got '{spec}'")
     module_name, func = spec.split(":", 1)
@@ -522,7 +524,8 @@ def resolve(cfg: SweepConfig) -> Resolved:
 
 def _check_budget(name: str, n: int, kwargs: dict[str, Any]) -> Optional[int]:
     """The planned number of evaluations; a ConfigError naming the key if the algorithm refuses the call
-    (the registry asks the algorithm itself: see :func:`spex_mech.registry.check_call`)."""
+    (the registry asks the algorithm itself: see :func:`spex_mech.registry.check_call`).
+    """
     from .registry import OptionError, check_call, get
 
     spec = get(name)

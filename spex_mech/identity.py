@@ -139,7 +139,8 @@ def game_identity(
 
     ``metric`` is a JSON-able description (e.g. the config's [metric] table); ``entries`` are the user
     functions (model, prompts, metric entries) whose source files are hashed. A reduced ``precision``
-    (values differ from fp32) enters the record; fp32 leaves it as before."""
+    (values differ from fp32) enters the record; fp32 leaves it as before.
+    """
     from . import __version__
 
     extra = {} if precision == "fp32" else {"precision": precision}

@@ -168,7 +168,8 @@ class _Probe:
 def check_call(name: str, n: int, kwargs: dict[str, Any]) -> int:
     """Validate a call of algorithm ``name`` on ``n`` units with ``kwargs`` and return its planned
     evaluations. Types come from the signature; everything else from the function itself, run on a
-    probe that stops it before any evaluation. Raises :class:`OptionError`."""
+    probe that stops it before any evaluation. Raises :class:`OptionError`.
+    """
     for key, value in kwargs.items():
         check_option_type(name, key, value)
     spec = get(name)

@@ -39,7 +39,8 @@ class RunFolderError(ValueError):
 
 class RunFolder:
     """Claim ``out`` for one run (see the module docstring). Use as a context manager or call
-    :meth:`release`."""
+    :meth:`release`.
+    """
 
     def __init__(self, out: str | os.PathLike):
         self.path = Path(out)
@@ -126,7 +127,8 @@ class RunFolder:
     def cleanup_if_unused(self, store: Any = None) -> None:
         """After a failed run: if ``store`` holds no evaluated mask and this run created it, remove its
         files; then the marker and lock if this run created them and nothing else of the run is left;
-        then the folder if this run made it and it is empty. Nothing else is ever removed."""
+        then the folder if this run made it and it is empty. Nothing else is ever removed.
+        """
         if store is not None:
             if len(store):
                 self.release()

@@ -324,7 +324,8 @@ class RayGame:
 
     def _actor_failed(self, ai: int, ci: int, attempts: list[int], err: BaseException) -> None:
         """A chunk Ray could not finish on its actor (restarts or retries used up): the actor stops being
-        used if it is dead for good; the chunk goes to another live actor."""
+        used if it is dead for good; the chunk goes to another live actor.
+        """
         self.n_failed_chunks += 1
         attempts[ci] += 1
         state = _actor_table(self._actors[ai])

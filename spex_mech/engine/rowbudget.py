@@ -92,7 +92,8 @@ def memory_budget(device: torch.device) -> int:
 
 def estimate_bytes_per_row(dims: dict[str, Optional[int]], length: int, read_positions: int) -> int:
     """Analytic float32 bytes per row: residual-stream-sized activations, MLP activations, attention
-    patterns, and the logits at the read positions. Used until a measurement replaces it."""
+    patterns, and the logits at the read positions. Used until a measurement replaces it.
+    """
     d = {k: (v or 0) for k, v in dims.items()}
     d_model = d["d_model"] or 512
     heads = max(d["n_heads"], 1)

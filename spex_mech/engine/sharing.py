@@ -51,7 +51,8 @@ def _expand(value: Any, n_prompts: int, n_masks: int) -> Any:
 @contextlib.contextmanager
 def expand_side_inputs(modules: list[Any], n_prompts: int, n_masks: int) -> Iterator[None]:
     """Within the block: keyword side inputs with ``n_prompts`` rows are copied ``n_masks`` times for every
-    module call whose hidden states carry ``n_masks·n_prompts`` rows. Hooks are removed on exit."""
+    module call whose hidden states carry ``n_masks·n_prompts`` rows. Hooks are removed on exit.
+    """
     if n_masks <= 1 or not modules:
         yield
         return

@@ -1,5 +1,6 @@
 """Build a shapiq ``InteractionValues`` from a plain payload (numpy and shapiq only, no package imports,
-so the conversion itself can be exercised in a Python ≥ 3.12 environment that has shapiq but not torch)."""
+so the conversion itself can be exercised in a Python ≥ 3.12 environment that has shapiq but not torch).
+"""
 
 from __future__ import annotations
 

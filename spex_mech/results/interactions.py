@@ -298,7 +298,8 @@ class Interactions:
     # ------------------------------------------------------------------ prediction and faithfulness
     def check_units(self, f: Any) -> None:
         """Raise ValueError unless ``f`` (a game) is over the same units as this result: the same number
-        and, where both know them, the same unit ids in the same order."""
+        and, where both know them, the same unit ids in the same order.
+        """
         f_n = getattr(f, "n", None)
         if f_n is not None and int(f_n) != self.n:
             raise ValueError(f"the result is over {self.n} units, the game over {int(f_n)}: they do not belong together")
@@ -315,7 +316,8 @@ class Interactions:
 
     def predict(self, masks: Any, game: Any = None) -> np.ndarray:
         """The surrogate's value Σ_k F(k)(−1)^⟨x,k⟩ at each mask row (float64 [B]). With ``game``, its
-        units are checked against the result's first (:meth:`check_units`)."""
+        units are checked against the result's first (:meth:`check_units`).
+        """
         if game is not None:
             self.check_units(game)
         arr = to_mask_array(masks, self.n)
@@ -331,7 +333,8 @@ class Interactions:
         values: Optional[np.ndarray] = None,
     ) -> float:
         """R² of the surrogate against ``f`` on fresh uniformly random masks (or the given ones).
-        ``f`` must be over the result's units (:meth:`check_units`)."""
+        ``f`` must be over the result's units (:meth:`check_units`).
+        """
         self.check_units(f)
         if masks is None:
             masks = uniform_masks(self.n, n_samples, seed)
@@ -384,7 +387,8 @@ class Interactions:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Interactions":
         """Inverse of :meth:`to_dict`; also reads the CLI's ``results.json`` (the result under
-        ``interactions``)."""
+        ``interactions``).
+        """
         if data.get("format") != "spex_mech.Interactions" and isinstance(data.get("interactions"), Mapping):
             data = data["interactions"]
         if data.get("format") != "spex_mech.Interactions":
@@ -407,7 +411,8 @@ class Interactions:
     @classmethod
     def from_json(cls, text_or_path: str) -> "Interactions":
         """Inverse of :meth:`to_json` (accepts the JSON text or a file path, including the CLI's
-        ``results.json``)."""
+        ``results.json``).
+        """
         text = text_or_path
         if not text_or_path.lstrip().startswith("{"):
             with open(text_or_path, encoding="utf-8") as fh:

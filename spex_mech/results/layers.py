@@ -25,7 +25,8 @@ _ID_LAYER = re.compile(r"^blocks\.(\d+)\.")
 
 def unit_layers(labels: Sequence[str], ids: Optional[Sequence[str]] = None) -> list[Optional[int]]:
     """Layer of each unit from its hook id (``blocks.1.…`` → 1), else its label (``L1H2`` → 1); None for
-    tokens, data groups, etc."""
+    tokens, data groups, etc.
+    """
     out = []
     for j, lab in enumerate(labels):
         m = _ID_LAYER.match(ids[j]) if ids is not None and j < len(ids) else None

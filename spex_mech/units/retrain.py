@@ -140,7 +140,7 @@ class BatchedLogisticRegression:
         return correct - others.max(dim=-1).values
 
     def logprob(self, W: torch.Tensor, X: Any, y: Any) -> torch.Tensor:
-        """log p(y | x) ``[B, m]``."""
+        """Log p(y | x) ``[B, m]``."""
         logp = torch.log_softmax(self.logits(W, X), dim=-1)
         y = torch.as_tensor(np.atleast_1d(np.asarray(y)), dtype=torch.long, device=self.device)
         return logp[:, torch.arange(logp.shape[1]), y]

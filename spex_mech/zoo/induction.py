@@ -189,7 +189,8 @@ def game(
 
 def head_scores(model: Any = None, n_prompts: int = 64, seed: int = 3) -> dict[str, dict[str, float]]:
     """Measured attention scores per head: previous-token and induction (attention to the token after
-    the earlier copy of the current token), averaged over the second copies of fresh prompts."""
+    the earlier copy of the current token), averaged over the second copies of fresh prompts.
+    """
     model = model if model is not None else load()
     toks, reads = prompts(n_prompts, seed)
     offsets = []

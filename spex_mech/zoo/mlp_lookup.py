@@ -102,7 +102,8 @@ def save(model: Any, folder: str, history: Optional[list[dict]] = None) -> None:
 
 def prompts(n: Optional[int] = None, seed: int = 0) -> tuple[torch.Tensor, list[int], list[int]]:
     """Prompts with per-prompt correct and incorrect answer ids: all 256, or ``n`` of them balanced
-    between AND-true and AND-false (a deterministic subset chosen by ``seed``)."""
+    between AND-true and AND-false (a deterministic subset chosen by ``seed``).
+    """
     toks, labels = all_prompts()
     if n is not None and n < toks.shape[0]:
         gen = torch.Generator().manual_seed(seed)
@@ -119,7 +120,8 @@ def prompts(n: Optional[int] = None, seed: int = 0) -> tuple[torch.Tensor, list[
 
 def task(n: Optional[int] = None, seed: int = 0) -> dict[str, Any]:
     """The AND task for the command line: logit difference toward the right answer, mean ablation
-    against all 256 prompts (answer-balanced, so the mean does not leak the answer)."""
+    against all 256 prompts (answer-balanced, so the mean does not leak the answer).
+    """
     from ..engine import metrics
 
     toks, correct, incorrect = prompts(n, seed)

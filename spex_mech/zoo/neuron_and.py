@@ -60,7 +60,8 @@ class PlantedAnd:
 
     def true_mobius(self, units: Any) -> dict[tuple[int, ...], float]:
         """Möbius dividends over a unit set of ``MLPNeurons``, whole ``MLPLayers`` and heads (heads are
-        null). A whole-MLP unit stands for all its neurons; neurons not in the set are kept."""
+        null). A whole-MLP unit stands for all its neurons; neurons not in the set are kept.
+        """
         owner: dict[tuple[int, int], int] = {}
         for col, uid in enumerate(units.ids):
             if uid.endswith("hook_mlp_out"):

@@ -29,7 +29,7 @@ __all__ = ["BCHCode", "DecodeResult", "ChaseResult", "bch_parameters"]
 
 
 def _n_parity(m: int, t: int) -> int:
-    """deg g = total size of the distinct cyclotomic cosets of α^1, α^3, …, α^(2t−1)."""
+    """Deg g = total size of the distinct cyclotomic cosets of α^1, α^3, …, α^(2t−1)."""
     seen: set[int] = set()
     for e in range(1, 2 * t, 2):
         seen.update(cyclotomic_coset(e, m))

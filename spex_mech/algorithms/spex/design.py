@@ -33,7 +33,7 @@ _WORD = np.dtype("<u8")
 
 
 def pack_words(rows: np.ndarray) -> np.ndarray:
-    """bool [..., n] → little-endian uint64 words [..., ceil(n/64)]; unit i is bit i % 64 of word i // 64."""
+    """Bool [..., n] → little-endian uint64 words [..., ceil(n/64)]; unit i is bit i % 64 of word i // 64."""
     rows = np.asarray(rows, dtype=bool)
     n = rows.shape[-1]
     n_words = (n + 63) // 64
@@ -116,7 +116,7 @@ class SpexDesign:
 
     @property
     def span(self) -> np.ndarray:
-        """bool [C, 2^b, n]: M_c·ℓ for every ℓ."""
+        """Bool [C, 2^b, n]: M_c·ℓ for every ℓ."""
         words = self.span_words
         return unpack_words(words.reshape(-1, words.shape[-1]), self.n).reshape(self.n_groups, self.n_bins, self.n)
 

@@ -23,7 +23,7 @@ __all__ = ["NoiseModel", "estimate_bin_variance"]
 
 
 def estimate_bin_variance(energy: np.ndarray, n_delays: int, quantile: float) -> float:
-    """v such that the ``quantile`` of bin energies matches the same quantile of v·χ²_(P+1)."""
+    """V such that the ``quantile`` of bin energies matches the same quantile of v·χ²_(P+1)."""
     energy = np.asarray(energy, dtype=np.float64).reshape(-1)
     if energy.size == 0:
         return 0.0
