@@ -37,7 +37,27 @@ def _n_parity(m: int, t: int) -> int:
 
 
 def bch_parameters(n_message: int, t: int) -> tuple[int, int]:
-    """(m, P): the smallest primitive binary BCH code correcting ``t`` errors with ≥ ``n_message`` message bits."""
+    """Find the smallest primitive binary BCH code correcting ``t`` errors with ≥ ``n_message`` message bits.
+
+    Parameters
+    ----------
+    n_message : int
+        Message bits needed (at least 1).
+    t : int
+        Errors to correct.
+
+    Returns
+    -------
+    m : int
+        Field degree of the code.
+    n_parity : int
+        Its number of parity bits P.
+
+    Raises
+    ------
+    ValueError
+        If ``t`` or ``n_message`` is below 1, or no supported field degree (m ≤ 20) fits.
+    """
     if t < 1:
         raise ValueError(f"the BCH code must correct at least one error, got t={t}")
     if n_message < 1:
@@ -74,14 +94,34 @@ class ParityDecodeResult:
 
 @dataclass
 class ChaseResult:
-    """Every Chase candidate: ``ok`` and ``units`` per (word, flip pattern), and a soft score (lower is better)."""
+    """Every Chase candidate: ``ok`` and ``units`` per (word, flip pattern), and a soft score (lower is better).
+
+    Attributes
+    ----------
+    ok : numpy.ndarray
+        Array [W, T] (bool): the candidate decoded.
+    units : numpy.ndarray
+        Array [W, T, t] (int64): the candidate's support.
+    score : numpy.ndarray
+        Array [W, T] (float64): its soft score; inf where decoding failed.
+    """
 
     ok: np.ndarray  # bool [W, T]
     units: np.ndarray  # int64 [W, T, t]
     score: np.ndarray  # float64 [W, T]; inf where decoding failed
 
     def best(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(ok [W], units [W, t], score [W]) of the best-scoring candidate of each word."""
+        """Return the best-scoring candidate of each word.
+
+        Returns
+        -------
+        ok : numpy.ndarray
+            Array [W] (bool).
+        units : numpy.ndarray
+            Array [W, t] (int64).
+        score : numpy.ndarray
+            Array [W] (float64).
+        """
         idx = np.argmin(self.score, axis=1)
         rows = np.arange(self.score.shape[0])
         return self.ok[rows, idx], self.units[rows, idx], self.score[rows, idx]
@@ -92,12 +132,12 @@ class BCHCode:
 
     Parameters
     ----------
-    n_message:
+    n_message : int
         Message length k' (SPEX: the number of units n).
-    t:
+    t : int
         Errors corrected (SPEX: the largest interaction order).
-    m:
-        Field degree; by default the smallest that fits (``bch_parameters``).
+    m : int, optional
+        Field degree; by default the smallest that fits (:func:`bch_parameters`).
     """
 
     def __init__(self, n_message: int, t: int, m: Optional[int] = None):
@@ -143,7 +183,8 @@ class BCHCode:
                 rem ^= g
         width = (p + 7) // 8
         raw = b"".join(c.to_bytes(width, "little") for c in cols)
-        bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8).reshape(self.n_message, width), axis=1, bitorder="little")
+        byte_rows = np.frombuffer(raw, dtype=np.uint8).reshape(self.n_message, width)
+        bits = np.unpackbits(byte_rows, axis=1, bitorder="little")
         return bits[:, :p].T.astype(bool)
 
     def _odd_syndrome_matrix(self) -> np.ndarray:
@@ -155,20 +196,53 @@ class BCHCode:
 
     # ------------------------------------------------------------------ encoding
     def encode(self, messages: np.ndarray) -> np.ndarray:
-        """Systematic codewords [W, P + k'] (parity first) for messages bool [W, k']."""
+        """Encode messages as systematic codewords (parity first).
+
+        Parameters
+        ----------
+        messages : numpy.ndarray
+            Array [W, k'] (bool).
+
+        Returns
+        -------
+        numpy.ndarray
+            Codewords, bool [W, P + k'].
+        """
         messages = np.asarray(messages, dtype=bool)
         parity = (messages.astype(np.float32) @ self.parity_matrix.T.astype(np.float32)).astype(np.int64) & 1
         return np.concatenate([parity.astype(bool), messages], axis=1)
 
     def parity_of_support(self, units: np.ndarray) -> np.ndarray:
-        """Parity words [..., P] of messages given as unit lists [..., s] (−1 padded)."""
+        """Compute the parity words of messages given as unit lists.
+
+        Parameters
+        ----------
+        units : numpy.ndarray
+            Unit lists [..., s] (−1 padded): the message's set bits.
+
+        Returns
+        -------
+        numpy.ndarray
+            Parity words, bool [..., P].
+        """
         units = np.asarray(units, dtype=np.int64)
         idx = np.where(units < 0, self.n_message, units)
         return np.bitwise_xor.reduce(self._parity_rows[idx], axis=-2).astype(bool)
 
     # ------------------------------------------------------------------ syndromes
     def syndromes(self, words: np.ndarray) -> np.ndarray:
-        """S_1 … S_2t [W, 2t] of received words bool [W, L] (L ≤ P + k'; missing positions are zero)."""
+        """Compute the syndromes S_1 … S_2t of received words.
+
+        Parameters
+        ----------
+        words : numpy.ndarray
+            Array [W, L] (bool) with L ≤ P + k' (missing positions are zero).
+
+        Returns
+        -------
+        numpy.ndarray
+            Syndromes [W, 2t] as field elements.
+        """
         words = np.asarray(words)
         width = words.shape[1]
         if width > self.n_positions:
@@ -184,7 +258,20 @@ class BCHCode:
 
     # ------------------------------------------------------------------ decoding
     def berlekamp_massey(self, synd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Error-locator polynomials Λ [W, 2t+1] (lowest degree first) and their lengths L [W]."""
+        """Find the error-locator polynomials of syndromes by Berlekamp–Massey.
+
+        Parameters
+        ----------
+        synd : numpy.ndarray
+            Syndromes [W, 2t].
+
+        Returns
+        -------
+        locator : numpy.ndarray
+            Error-locator polynomials Λ [W, 2t+1] (lowest degree first).
+        length : numpy.ndarray
+            Their lengths L [W].
+        """
         gf = self.field
         w, two_t = synd.shape
         lam = np.zeros((w, two_t + 1), dtype=np.int64)
@@ -291,10 +378,18 @@ class BCHCode:
         return DecodeResult(ok, errors, n_err)
 
     def decode(self, words: np.ndarray) -> DecodeResult:
-        """Bounded-distance decoding of full received words bool [W, P + k'].
+        """Decode full received words up to the code's distance (bounded-distance decoding).
 
-        ``ok`` is True exactly when some codeword lies within Hamming distance t; ``errors`` lists the
-        positions to flip to reach it.
+        Parameters
+        ----------
+        words : numpy.ndarray
+            Array [W, P + k'] (bool).
+
+        Returns
+        -------
+        DecodeResult
+            ``ok`` is True exactly when some codeword lies within Hamming distance t; ``errors`` lists the
+            positions to flip to reach it.
         """
         words = np.asarray(words, dtype=bool)
         if words.ndim != 2 or words.shape[1] != self.n_positions:
@@ -302,7 +397,18 @@ class BCHCode:
         return self._decode_syndromes(self.syndromes(words), self.n_positions)
 
     def decode_parity(self, parity_bits: np.ndarray) -> ParityDecodeResult:
-        """Decode received words (parity bits | all-zero message) [W, P]: the message-part errors are the support."""
+        """Decode received words (parity bits | all-zero message): the message-part errors are the support.
+
+        Parameters
+        ----------
+        parity_bits : numpy.ndarray
+            Array [W, P] (bool).
+
+        Returns
+        -------
+        ParityDecodeResult
+            Success, support and number of parity bits flipped, per word.
+        """
         parity_bits = np.asarray(parity_bits, dtype=bool)
         if parity_bits.ndim != 2 or parity_bits.shape[1] != self.n_parity:
             raise ValueError(f"parity words must be [W, {self.n_parity}], got {parity_bits.shape}")
@@ -318,7 +424,20 @@ class BCHCode:
 
     # ------------------------------------------------------------------ soft (Chase) decoding
     def chase_patterns(self, depth: int, max_weight: int = 2) -> np.ndarray:
-        """Flip patterns over the ``depth`` least reliable positions, by weight: bool [T, depth] (row 0 = no flip)."""
+        """List the flip patterns over the ``depth`` least reliable positions, by weight.
+
+        Parameters
+        ----------
+        depth : int
+            Positions that may be flipped.
+        max_weight : int, default 2
+            Most positions flipped by one pattern.
+
+        Returns
+        -------
+        numpy.ndarray
+            Array [T, depth] (bool); row 0 flips nothing.
+        """
         rows = [np.zeros(depth, dtype=bool)]
         for wgt in range(1, max_weight + 1):
             for combo in combinations(range(depth), wgt):
@@ -335,14 +454,32 @@ class BCHCode:
         max_weight: int = 2,
         block_words: int = 1 << 15,
     ) -> ChaseResult:
-        """Chase-II decoding of soft parity observations ``soft`` [W, P] (message part known to be zero).
+        """Run Chase-II decoding of soft parity observations (message part known to be zero).
 
-        Without ``reference`` a bit is 1 where soft < 0. With ``reference`` [W] (a soft observation of a
+        Without ``reference`` a bit is 1 where soft < 0. With ``reference`` (a soft observation of a
         position whose true value is 0, as SPEX's undelayed sample U_0), bit p is
         sign(soft_p) ≠ sign(reference), and flipping the reference complements every bit. The
         ``depth`` least reliable positions (smallest |value|) are flipped in every pattern of weight
         ≤ ``max_weight``; each candidate is decoded and scored by the soft weight of the observations
         it contradicts (the Gaussian maximum-likelihood order among candidates).
+
+        Parameters
+        ----------
+        soft : numpy.ndarray
+            Soft parity observations [W, P].
+        reference : numpy.ndarray, optional
+            Soft reference observation [W].
+        depth : int, optional
+            Least reliable positions flipped (default 2t, at most the number of observations).
+        max_weight : int, default 2
+            Most positions flipped by one pattern.
+        block_words : int, default 32768
+            Words × flip patterns decoded per block (bounds memory).
+
+        Returns
+        -------
+        ChaseResult
+            Every candidate with its soft score.
         """
         soft = np.asarray(soft, dtype=np.float64)
         w, p = soft.shape
@@ -384,11 +521,24 @@ class BCHCode:
         return ChaseResult(ok, units, score)
 
     def soft_score(self, units: np.ndarray, soft: np.ndarray, reference: Optional[np.ndarray] = None) -> np.ndarray:
-        """Soft weight of the observations contradicted by each support's parity word.
+        """Score each support by the soft weight of the observations its parity word contradicts.
 
-        ``units`` [M, t] (−1 padded), ``soft`` [M, P], ``reference`` [M] or None. With a reference the
-        overall sign is free (SPEX: the coefficient's sign), so the score is ½(Σ|r| − |⟨s, r⟩|) over the
-        P+1 observations r = (reference, soft) and signature s = (+1, (−1)^parity).
+        With a reference the overall sign is free (SPEX: the coefficient's sign), so the score is
+        ½(Σ|r| − |⟨s, r⟩|) over the P+1 observations r = (reference, soft) and signature s = (+1, (−1)^parity).
+
+        Parameters
+        ----------
+        units : numpy.ndarray
+            Supports [M, t] (−1 padded).
+        soft : numpy.ndarray
+            Soft parity observations [M, P].
+        reference : numpy.ndarray, optional
+            Soft reference observation [M].
+
+        Returns
+        -------
+        numpy.ndarray
+            Scores [M] (float64); lower is better.
         """
         signs = 1.0 - 2.0 * self.parity_of_support(units)  # [M, P]
         soft = np.asarray(soft, dtype=np.float64)
