@@ -51,8 +51,9 @@ __all__ = ["ConfigError", "SweepConfig", "load_config", "resolve", "Resolved", "
 
 
 def _entry(spec: str, base: Path, key: str) -> Callable[..., Any]:
-    """Import ``module:function`` with the config's folder on ``sys.path`` only during the import (so a
-    file beside the config never shadows an installed package afterwards). A module of that name beside
+    """Import ``module:function`` with the config's folder on ``sys.path`` only during the import.
+
+    So a file beside the config never shadows an installed package afterwards. A module of that name beside
     the config is imported afresh each time, so an edited entry file is what runs.
     """
     if not isinstance(spec, str) or spec.count(":") != 1 or not all(spec.split(":")):
@@ -100,7 +101,35 @@ def _token_source(value: Any, base: Path, key: str) -> Any:
 
 @dataclass
 class Resolved:
-    """What a sweep runs on: everything needed to build the game, plus the algorithm call."""
+    """What a sweep runs on: everything needed to build the game, plus the algorithm call.
+
+    Attributes
+    ----------
+    model : Any
+        The loaded model.
+    units : Any
+        The unit set (heads and/or neurons).
+    tokens : Any
+        The prompts (token ids or strings).
+    metric : Any
+        The metric the game reads.
+    ablation : str
+        The ablation kind.
+    reference : Any
+        Reference prompts of the ablation, or None.
+    algorithm : str
+        The algorithm's registry name.
+    algorithm_kwargs : dict
+        Its keyword arguments (budget, max_order, seed and options).
+    planned_evaluations : int, optional
+        The evaluations the algorithm plans, where it can tell beforehand.
+    entries : list
+        User or zoo code whose source determines the values (part of the store's identity).
+    model_folder : pathlib.Path, optional
+        A Hugging Face folder (its weight files are hashed).
+    device : str
+        The torch device.
+    """
 
     model: Any
     units: Any
@@ -124,7 +153,9 @@ def _load_model(cfg: SweepConfig) -> tuple[Any, Any]:
     if "zoo" in cfg.data["model"]:
         name = cfg.data["model"]["zoo"]
         if name not in zoo.ZOO:
-            raise ConfigError(f"[model] zoo: unknown zoo model '{name}'{_suggest(name, zoo.ZOO)} (available: {', '.join(zoo.ZOO)})")
+            raise ConfigError(
+                f"[model] zoo: unknown zoo model '{name}'{_suggest(name, zoo.ZOO)} (available: {', '.join(zoo.ZOO)})"
+            )
         module = importlib.import_module(f"spex_mech.zoo.{name}")
         try:
             return module.load(device=device), module
@@ -224,19 +255,22 @@ def _metric(cfg: SweepConfig, zoo_task: Optional[dict], model: Any = None) -> An
 
 
 def build_game(cfg: SweepConfig, resolved: Resolved) -> Any:
-    """The config's :class:`~spex_mech.AblationGame` (runs the clean prompts and the reference once).
+    """Build the config's :class:`~spex_mech.AblationGame` (runs the clean prompts and the reference once).
 
     One construction for the CLI's driver and for every Ray actor (``distributed.ConfigFactory``), so
     the game's options — batch size, precision — cannot differ between them.
 
     Parameters
     ----------
-    cfg : the loaded config.
-    resolved : its :func:`resolve` result (model, units, prompts, metric, ablation, reference).
+    cfg : SweepConfig
+        The loaded config.
+    resolved : Resolved
+        Its :func:`resolve` result (model, units, prompts, metric, ablation, reference).
 
     Returns
     -------
     AblationGame
+        The game.
     """
     from .engine import AblationGame
 
@@ -254,7 +288,23 @@ def build_game(cfg: SweepConfig, resolved: Resolved) -> Any:
 
 
 def resolve(cfg: SweepConfig) -> Resolved:
-    """Load the model and check units, prompts, metric and budget — all before any masked evaluation."""
+    """Load the model and check units, prompts, metric and budget — all before any masked evaluation.
+
+    Parameters
+    ----------
+    cfg : SweepConfig
+        A config from :func:`load_config`.
+
+    Returns
+    -------
+    Resolved
+        The model, units, prompts, metric, ablation and the algorithm call.
+
+    Raises
+    ------
+    ConfigError
+        On any problem, naming the section and key.
+    """
     _check_device(cfg.get("model", "device", "cpu"))
     _check_precision(cfg.get("model", "precision", "fp32"), cfg.get("model", "device", "cpu"))
     model, zoo_module = _load_model(cfg)
@@ -293,7 +343,8 @@ def resolve(cfg: SweepConfig) -> Resolved:
     if ablation not in ABLATIONS:
         raise ConfigError(f"[ablation] kind: unknown ablation '{ablation}'{_suggest(ablation, ABLATIONS)}")
     ref = ablation_spec.get("reference")
-    if ref == "zoo" or (ref is None and zoo_task is not None and ablation_spec.get("kind") in (None, zoo_task.get("ablation"))):
+    zoo_kind = zoo_task is not None and ablation_spec.get("kind") in (None, zoo_task.get("ablation"))
+    if ref == "zoo" or (ref is None and zoo_kind):
         reference = (zoo_task or {}).get("reference")
     elif ref is None:
         reference = None

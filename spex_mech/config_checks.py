@@ -12,8 +12,10 @@ from typing import Any, Optional
 from .config_schema import ConfigError, SweepConfig
 
 def _check_budget(name: str, n: int, kwargs: dict[str, Any]) -> Optional[int]:
-    """The planned number of evaluations; a ConfigError naming the key if the algorithm refuses the call
-    (the registry asks the algorithm itself: see :func:`spex_mech.registry.check_call`).
+    """Return the planned number of evaluations, or raise a ConfigError naming the key.
+
+    The registry asks the algorithm itself whether it accepts the call (see
+    :func:`spex_mech.registry.check_call`).
     """
     from .registry import OptionError, check_call, get
 
@@ -56,7 +58,9 @@ def _check_device(device: str) -> None:
     except (RuntimeError, ValueError):
         raise ConfigError(f"[model] device: unknown device '{device}' (cpu, cuda, cuda:0, mps)") from None
     if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
-        raise ConfigError(f"[model] device: '{device}' is not available on this machine (cpu, or a visible cuda device)")
+        raise ConfigError(
+            f"[model] device: '{device}' is not available on this machine (cpu, or a visible cuda device)"
+        )
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("[model] device: 'mps' is not available on this machine (cpu)")
 
@@ -102,9 +106,14 @@ def _check_prompts(model: Any, tokens: Any, where: str) -> None:
     for i, row in enumerate(rows):
         for j, t in enumerate(row):
             if isinstance(t, bool) or not isinstance(t, int) or t < 0 or (d_vocab is not None and t >= d_vocab):
-                raise ConfigError(f"{where}: prompt {i}, position {j}: token id {t!r} is outside the vocabulary (0 … {d_vocab - 1 if d_vocab else '?'})")
+                raise ConfigError(
+                    f"{where}: prompt {i}, position {j}: token id {t!r} is outside the vocabulary (0 … "
+                    f"{d_vocab - 1 if d_vocab else '?'})"
+                )
         if n_ctx is not None and len(row) > n_ctx:
-            raise ConfigError(f"{where}: prompt {i} has {len(row)} tokens, longer than the model's context n_ctx={n_ctx}")
+            raise ConfigError(
+                f"{where}: prompt {i} has {len(row)} tokens, longer than the model's context n_ctx={n_ctx}"
+            )
 
 
 def _check_metric_ids(cfg: SweepConfig, model: Any, tokens: Any) -> None:
@@ -123,9 +132,13 @@ def _check_metric_ids(cfg: SweepConfig, model: Any, tokens: Any) -> None:
     pos = spec["position"]
     per_prompt = isinstance(pos, list) and pos and all(isinstance(p, list) for p in pos)
     if per_prompt and len(pos) != len(rows):
-        raise ConfigError(f"[metric] position: {len(pos)} per-prompt lists for {len(rows)} prompts (one list per prompt)")
+        raise ConfigError(
+            f"[metric] position: {len(pos)} per-prompt lists for {len(rows)} prompts (one list per prompt)"
+        )
     for i, row in enumerate(rows):
         wanted = pos[i] if per_prompt else (pos if isinstance(pos, list) else [pos])
         for p in wanted:
             if not -len(row) <= p < len(row):
-                raise ConfigError(f"[metric] position: {p} is outside prompt {i} of length {len(row)} ({-len(row)} … {len(row) - 1})")
+                raise ConfigError(
+                    f"[metric] position: {p} is outside prompt {i} of length {len(row)} ({-len(row)} … {len(row) - 1})"
+                )

@@ -93,10 +93,36 @@ class ConfigError(ValueError):
 
 @dataclass
 class SweepConfig:
+    """A loaded, structurally valid sweep configuration.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The TOML file (relative paths in the config are read from its folder).
+    data : dict
+        The parsed sections, ``{section: {key: value}}``.
+    """
+
     path: Path
     data: dict[str, dict[str, Any]]
 
     def get(self, section: str, key: str, default: Any = None) -> Any:
+        """Return ``[section] key``, or ``default`` when the section or key is absent.
+
+        Parameters
+        ----------
+        section : str
+            The section name.
+        key : str
+            The key.
+        default : Any, optional
+            The value returned when absent.
+
+        Returns
+        -------
+        Any
+            The value.
+        """
         return self.data.get(section, {}).get(key, default)
 
     def game_identity(self) -> dict[str, Any]:
@@ -110,7 +136,29 @@ def _suggest(word: str, options: Any) -> str:
 
 
 def load_config(path: str | os.PathLike) -> SweepConfig:
-    """Parse and validate the TOML file's structure (keys, types, required entries)."""
+    """Parse the TOML file and validate its structure (keys, types, ranges, required entries).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The config file.
+
+    Returns
+    -------
+    SweepConfig
+        The loaded config.
+
+    Raises
+    ------
+    ConfigError
+        On a missing file, invalid TOML, or any problem of structure, naming the section and key.
+
+    Examples
+    --------
+    >>> cfg = load_config("configs/induction.toml")  # doctest: +SKIP
+    >>> cfg.get("algorithm", "name")  # doctest: +SKIP
+    'spex'
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
@@ -214,15 +262,18 @@ def _strict_ints(value: Any, where: str, nested: bool = False, strings: bool = F
 
 
 def _check_options(name: str, algo: dict[str, Any]) -> None:
-    """[algorithm] options must be keyword arguments of the algorithm, of the declared type (checked
-    before the model loads, so a typo fails in a second, not after the sweep has started).
+    """Check that [algorithm] options are keyword arguments of the algorithm, of the declared type.
+
+    Checked before the model loads, so a typo fails in a second, not after the sweep has started.
     """
     from .registry import OptionError, check_option_type, option_schema
 
     accepted = list(option_schema(name))
     for key, value in algo.get("options", {}).items():
         if key in ("f", "n"):
-            raise ConfigError(f"[algorithm] options: '{key}' is set by the sweep (the game and its units), not an option")
+            raise ConfigError(
+                f"[algorithm] options: '{key}' is set by the sweep (the game and its units), not an option"
+            )
         if key in SCHEMA["algorithm"] and key in algo:
             raise ConfigError(f"[algorithm] options: '{key}' is also set as [algorithm] {key}; give it once")
         if key not in accepted:
