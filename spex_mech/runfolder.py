@@ -106,7 +106,10 @@ class RunFolder:
                 finally:
                     os.close(fd)
                 info = _describe_holder(holder)
-                raise RunFolderError(f"--out {self.path} is in use by another spex-mech run ({info}); wait for it or choose another --out") from None
+                raise RunFolderError(
+                    f"--out {self.path} is in use by another spex-mech run ({info}); wait for it or choose another "
+                    "--out"
+                ) from None
         os.ftruncate(fd, 0)
         record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": " ".join(sys.argv)}
         os.write(fd, (json.dumps(record) + "\n").encode())

@@ -70,7 +70,9 @@ def connect(address: Optional[str] = "local", *, num_cpus: Optional[float] = Non
         ray.init(address="local", **kwargs)  # always a fresh local instance, never a `ray start` one
         return True
     if not isinstance(address, str) or not address:
-        raise ClusterError(f"cluster address must be 'local', 'auto', 'ray://host:port' or 'host:port', got {address!r}")
+        raise ClusterError(
+            f"cluster address must be 'local', 'auto', 'ray://host:port' or 'host:port', got {address!r}"
+        )
     if address != "auto":
         _probe(address, probe_timeout)
     try:
@@ -78,6 +80,8 @@ def connect(address: Optional[str] = "local", *, num_cpus: Optional[float] = Non
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if address == "auto":
-            raise ClusterError(f"no running Ray cluster found for address 'auto' (start one with `ray start --head`): {first}") from None
+            raise ClusterError(
+                f"no running Ray cluster found for address 'auto' (start one with `ray start --head`): {first}"
+            ) from None
         raise ClusterError(f"cannot join the Ray cluster at {address!r}: {first}") from None
     return True

@@ -85,9 +85,13 @@ def cluster_options(cfg: Any) -> Optional[ClusterOptions]:
         return None
     address = section.get("address", "local")
     if not isinstance(address, str) or not address:
-        raise ConfigError(f"[cluster] address must be 'local', 'auto', 'ray://host:port' or 'host:port', got {address!r}")
+        raise ConfigError(
+            f"[cluster] address must be 'local', 'auto', 'ray://host:port' or 'host:port', got {address!r}"
+        )
     if address not in ("local", "auto") and ":" not in address:
-        raise ConfigError(f"[cluster] address must be 'local', 'auto', 'ray://host:port' or 'host:port', got {address!r}")
+        raise ConfigError(
+            f"[cluster] address must be 'local', 'auto', 'ray://host:port' or 'host:port', got {address!r}"
+        )
     return ClusterOptions(
         address=address,
         actors=_number(section, "actors", 1, 1, True),

@@ -148,7 +148,9 @@ class RayGame:
 
             factory = ConfigFactory(factory)
         if not callable(factory):
-            raise TypeError(f"factory must be a callable that builds the game, or a config path; got {type(factory).__name__}")
+            raise TypeError(
+                f"factory must be a callable that builds the game, or a config path; got {type(factory).__name__}"
+            )
         if isinstance(actors, bool) or not isinstance(actors, (int, np.integer)) or actors < 1:
             raise ValueError(f"actors must be an integer of at least 1, got {actors!r}")
         self.n_actors = int(actors)
@@ -296,9 +298,13 @@ class RayGame:
                         pending.appendleft(ci)
                         continue
                     except ray.exceptions.RayTaskError as err:
-                        raise ClusterError(f"the game raised on actor {ai} (rows {s}..{e - 1} of this call): {_last_line(err)}") from None
+                        raise ClusterError(
+                            f"the game raised on actor {ai} (rows {s}..{e - 1} of this call): {_last_line(err)}"
+                        ) from None
                     except ray.exceptions.RayError as err:  # e.g. Ray's memory monitor killed the task
-                        raise ClusterError(f"Ray failed to evaluate rows {s}..{e - 1} on actor {ai}: {_last_line(err)}") from None
+                        raise ClusterError(
+                            f"Ray failed to evaluate rows {s}..{e - 1} on actor {ai}: {_last_line(err)}"
+                        ) from None
                     vals = check_values(vals, arr[s:e], what=f"game on actor {ai}")
                     out[s:e] = vals
                     self.n_evaluations += e - s
@@ -332,9 +338,13 @@ class RayGame:
         if state is None or state["State"] == "DEAD":
             self._alive[ai] = False
         if not any(self._alive):
-            raise ClusterError(f"every actor died more than max_restarts={self.max_restarts} times; last: {_last_line(err)}")
+            raise ClusterError(
+                f"every actor died more than max_restarts={self.max_restarts} times; last: {_last_line(err)}"
+            )
         if attempts[ci] > self.max_chunk_retries:
-            raise ClusterError(f"a chunk failed {attempts[ci]} times (actors died while evaluating it); last: {_last_line(err)}")
+            raise ClusterError(
+                f"a chunk failed {attempts[ci]} times (actors died while evaluating it); last: {_last_line(err)}"
+            )
 
     # -- shutdown -------------------------------------------------------------------------------------
     def close(self) -> None:

@@ -45,7 +45,9 @@ class Prompts:
 
     def __post_init__(self) -> None:
         if self.tokens.ndim != 2 or self.lengths.shape != (self.tokens.shape[0],):
-            raise ValueError(f"Prompts: tokens {tuple(self.tokens.shape)} and lengths {tuple(self.lengths.shape)} disagree")
+            raise ValueError(
+                f"Prompts: tokens {tuple(self.tokens.shape)} and lengths {tuple(self.lengths.shape)} disagree"
+            )
         if self.tokens.shape[0] and (int(self.lengths.min()) < 1 or int(self.lengths.max()) > self.tokens.shape[1]):
             raise ValueError("Prompts: every prompt needs between 1 and L real tokens")
 

@@ -156,7 +156,9 @@ def planted_lens(
     if planted_class == other_class:
         raise ValueError("planted_class and other_class must differ")
     if n_background * background_size > n_train:
-        raise ValueError(f"{n_background} background groups of {background_size} need more than n_train={n_train} images")
+        raise ValueError(
+            f"{n_background} background groups of {background_size} need more than n_train={n_train} images"
+        )
     data = load_data(n_train, n_components, seed)
     rng = np.random.default_rng(seed + 1)
     perm = rng.permutation(n_train)

@@ -90,7 +90,9 @@ def lasso(
     if max_order > n:
         raise ValueError(f"max_order={max_order} exceeds the number of units n={n}")
     if budget < 2 * cv:
-        raise ValueError(f"budget={budget} is too small for {cv}-fold cross-validation: it needs at least {2 * cv} masks")
+        raise ValueError(
+            f"budget={budget} is too small for {cv}-fold cross-validation: it needs at least {2 * cv} masks"
+        )
     n_features, need = lasso_memory_bytes(n, budget, max_order)
     limit = _default_memory_limit() if max_memory is None else int(max_memory)
     if need > limit:

@@ -175,7 +175,9 @@ def banzhaf_sampling(
     if antithetic:
         pairs = budget // 2
         if pairs < 2:
-            raise ValueError(f"budget={budget} is too small for antithetic MSR: it needs at least 4 evaluations (2 pairs)")
+            raise ValueError(
+                f"budget={budget} is too small for antithetic MSR: it needs at least 4 evaluations (2 pairs)"
+            )
         half = uniform_masks(n, pairs, seed)
         masks = np.empty((2 * pairs, n), dtype=bool)
         masks[0::2], masks[1::2] = half, ~half
