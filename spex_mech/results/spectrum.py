@@ -293,8 +293,9 @@ def _combined_columns(keys: np.ndarray, masks: np.ndarray, n: int, combine: np.u
     """``combine`` (XOR or AND) of each support's mask columns: bool [B, K]; ∅ gives ``empty``.
 
     A support's units are read as columns of the masks: gathering one column per key slot costs
-    B × K bytes per slot, far less than a sparse product and its float conversions (5–8× faster at
-    4,000 × 4,000). Key slots of −1 read a constant column equal to ``empty`` (neutral for combine).
+    B × K bytes per slot, far less than a sparse product and its float conversions (measured: see
+    benchmarks/results/measured_notes.md). Key slots of −1 read a constant column equal to ``empty``
+    (neutral for combine).
     """
     keys = np.asarray(keys, dtype=np.int64)
     if masks.ndim != 2 or masks.shape[1] != n:
