@@ -33,3 +33,24 @@ def test_numpydoc_validation_is_clean():
         [sys.executable, "-m", "numpydoc", "lint", *files], cwd=ROOT, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-6000:]
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "spex_mech.validation",
+        "spex_mech.results.terms",
+        "spex_mech.results.interactions",
+        "spex_mech.algorithms.spex.api",
+        "spex_mech.algorithms.exhaustive",
+        "spex_mech.synthetic",
+    ],
+)
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(module)
+    failed, attempted = doctest.testmod(mod, optionflags=doctest.ELLIPSIS, verbose=False)
+    assert attempted > 0, f"{module} has no examples to run"
+    assert failed == 0, f"{failed} of {attempted} examples in {module}'s docstrings failed"
