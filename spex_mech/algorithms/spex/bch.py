@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from itertools import combinations
 from typing import Optional
 
 import numpy as np
 
+from .chase import ChaseResult, chase_decode, chase_patterns, soft_score
 from .gf2m import GF2m, clmul, cyclotomic_coset, field, poly_degree
 
 __all__ = ["BCHCode", "DecodeResult", "ChaseResult", "bch_parameters"]
@@ -90,41 +90,6 @@ class ParityDecodeResult:
     ok: np.ndarray  # bool [W]
     units: np.ndarray  # int64 [W, t], ascending message positions (= unit indices), −1 padded
     n_flips: np.ndarray  # int64 [W]: parity bits the decoder had to correct
-
-
-@dataclass
-class ChaseResult:
-    """Every Chase candidate: ``ok`` and ``units`` per (word, flip pattern), and a soft score (lower is better).
-
-    Attributes
-    ----------
-    ok : numpy.ndarray
-        Array [W, T] (bool): the candidate decoded.
-    units : numpy.ndarray
-        Array [W, T, t] (int64): the candidate's support.
-    score : numpy.ndarray
-        Array [W, T] (float64): its soft score; inf where decoding failed.
-    """
-
-    ok: np.ndarray  # bool [W, T]
-    units: np.ndarray  # int64 [W, T, t]
-    score: np.ndarray  # float64 [W, T]; inf where decoding failed
-
-    def best(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return the best-scoring candidate of each word.
-
-        Returns
-        -------
-        ok : numpy.ndarray
-            Array [W] (bool).
-        units : numpy.ndarray
-            Array [W, t] (int64).
-        score : numpy.ndarray
-            Array [W] (float64).
-        """
-        idx = np.argmin(self.score, axis=1)
-        rows = np.arange(self.score.shape[0])
-        return self.ok[rows, idx], self.units[rows, idx], self.score[rows, idx]
 
 
 class BCHCode:
@@ -423,8 +388,9 @@ class BCHCode:
         return ParityDecodeResult(res.ok, units, n_flips)
 
     # ------------------------------------------------------------------ soft (Chase) decoding
+
     def chase_patterns(self, depth: int, max_weight: int = 2) -> np.ndarray:
-        """List the flip patterns over the ``depth`` least reliable positions, by weight.
+        """List the flip patterns over the ``depth`` least reliable positions (see :func:`.chase.chase_patterns`).
 
         Parameters
         ----------
@@ -438,13 +404,7 @@ class BCHCode:
         numpy.ndarray
             Array [T, depth] (bool); row 0 flips nothing.
         """
-        rows = [np.zeros(depth, dtype=bool)]
-        for wgt in range(1, max_weight + 1):
-            for combo in combinations(range(depth), wgt):
-                row = np.zeros(depth, dtype=bool)
-                row[list(combo)] = True
-                rows.append(row)
-        return np.array(rows, dtype=bool).reshape(-1, depth)
+        return chase_patterns(depth, max_weight)
 
     def chase_decode(
         self,
@@ -454,14 +414,7 @@ class BCHCode:
         max_weight: int = 2,
         block_words: int = 1 << 15,
     ) -> ChaseResult:
-        """Run Chase-II decoding of soft parity observations (message part known to be zero).
-
-        Without ``reference`` a bit is 1 where soft < 0. With ``reference`` (a soft observation of a
-        position whose true value is 0, as SPEX's undelayed sample U_0), bit p is
-        sign(soft_p) ≠ sign(reference), and flipping the reference complements every bit. The
-        ``depth`` least reliable positions (smallest |value|) are flipped in every pattern of weight
-        ≤ ``max_weight``; each candidate is decoded and scored by the soft weight of the observations
-        it contradicts (the Gaussian maximum-likelihood order among candidates).
+        """Run Chase-II decoding of soft parity observations (see :func:`.chase.chase_decode`).
 
         Parameters
         ----------
@@ -481,50 +434,10 @@ class BCHCode:
         ChaseResult
             Every candidate with its soft score.
         """
-        soft = np.asarray(soft, dtype=np.float64)
-        w, p = soft.shape
-        if p != self.n_parity:
-            raise ValueError(f"soft words must be [W, {self.n_parity}], got {soft.shape}")
-        if reference is None:
-            aug = soft
-            hard = soft < 0
-        else:
-            reference = np.asarray(reference, dtype=np.float64).reshape(w)
-            aug = np.concatenate([soft, reference[:, None]], axis=1)  # position P = the reference
-            hard = (soft < 0) ^ (reference < 0)[:, None]
-        width = aug.shape[1]
-        depth = int(min(depth if depth is not None else 2 * self.t, width))
-        patterns = self.chase_patterns(depth, max_weight)  # [T, depth]
-        n_pat = patterns.shape[0]
-        least = np.argsort(np.abs(aug), axis=1, kind="stable")[:, :depth]  # [W, depth]
-        ok = np.zeros((w, n_pat), dtype=bool)
-        units = np.full((w, n_pat, self.t), -1, dtype=np.int64)
-        per = max(1, block_words // n_pat)
-        for start in range(0, w, per):
-            sl = slice(start, min(w, start + per))
-            nw = sl.stop - sl.start
-            flips = np.zeros((nw, n_pat, width), dtype=bool)
-            rows = np.repeat(np.arange(nw), depth)
-            for k in range(n_pat):
-                flips[rows, k, least[sl].reshape(-1)] = np.tile(patterns[k], nw)
-            words = hard[sl][:, None, :] ^ flips[:, :, :p]
-            if reference is not None:
-                words ^= flips[:, :, p : p + 1]
-            res = self.decode_parity(words.reshape(nw * n_pat, p))
-            ok[sl] = res.ok.reshape(nw, n_pat)
-            units[sl] = res.units.reshape(nw, n_pat, self.t)
-        score = np.full((w, n_pat), np.inf)
-        rows, cols = np.nonzero(ok)
-        if rows.size:
-            ref_rows = None if reference is None else reference[rows]
-            score[rows, cols] = self.soft_score(units[rows, cols], soft[rows], ref_rows)
-        return ChaseResult(ok, units, score)
+        return chase_decode(self, soft, reference, depth, max_weight, block_words)
 
     def soft_score(self, units: np.ndarray, soft: np.ndarray, reference: Optional[np.ndarray] = None) -> np.ndarray:
-        """Score each support by the soft weight of the observations its parity word contradicts.
-
-        With a reference the overall sign is free (SPEX: the coefficient's sign), so the score is
-        ½(Σ|r| − |⟨s, r⟩|) over the P+1 observations r = (reference, soft) and signature s = (+1, (−1)^parity).
+        """Score each support by the soft weight of the observations it contradicts (see :func:`.chase.soft_score`).
 
         Parameters
         ----------
@@ -540,11 +453,4 @@ class BCHCode:
         numpy.ndarray
             Scores [M] (float64); lower is better.
         """
-        signs = 1.0 - 2.0 * self.parity_of_support(units)  # [M, P]
-        soft = np.asarray(soft, dtype=np.float64)
-        if reference is None:
-            return np.sum(np.where(signs * soft < 0, np.abs(soft), 0.0), axis=-1)
-        reference = np.asarray(reference, dtype=np.float64)
-        corr = np.sum(signs * soft, axis=-1) + reference
-        total = np.sum(np.abs(soft), axis=-1) + np.abs(reference)
-        return 0.5 * (total - np.abs(corr))
+        return soft_score(self, units, soft, reference)
