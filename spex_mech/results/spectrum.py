@@ -3,6 +3,9 @@
 A sparse spectrum is a pair ``(keys, values)``: ``keys`` is an int64 array [K, D] whose row holds one
 support's unit indices in ascending order, padded with −1 at the end (the empty set is all −1), and
 ``values`` is float64 [K]. Everything here works on whole arrays (no Python loop per coefficient).
+
+Length: one job (array operations on sparse spectra); just past 400 lines because of the numpydoc
+docstrings.
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ labelled by the same rule on what is left (a masked adjective scores 0, a masked
 So the model's behaviour on ablated prompts is defined, and the ground truth of every feature-lens
 question is known: in ``the movie was not good``, ``not`` and ``good`` act only jointly
 (log p(negative) needs both), a pure interaction that first-order attribution cannot show.
+
+Length: one zoo model (its language and labelling rule, the training data drawn from them, training, and
+the feature-lens game), each piece a few lines that the others use; past 400 lines because of the
+numpydoc docstrings.
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ Everything is vectorised over many received words at once: syndromes are one GF(
 Berlekamp–Massey runs 2t steps over a [W, 2t+1] array, a cheap test (does the locator divide
 x^(2^m) − x?) discards locators that cannot split before any Chien search, and the Chien search runs
 only on the survivors, in blocks.
+
+Length: one job (the code and its hard decoder, each step a method of :class:`BCHCode`); the module is
+past 400 lines because of the numpydoc docstrings. Chase soft decoding lives in :mod:`.chase`.
 """
 
 from __future__ import annotations
