@@ -31,18 +31,8 @@ import spex_mech as sm  # noqa: E402
 from spex_mech.engine.rowbudget import PeakMeter  # noqa: E402
 from spex_mech.zoo._bridge import build_native  # noqa: E402
 
-GPT2_SMALL = dict(
-    d_model=768,
-    d_head=64,
-    n_heads=12,
-    n_layers=12,
-    n_ctx=64,
-    d_vocab=50257,
-    d_mlp=3072,
-    act_fn="gelu",
-    normalization_type="LN",
-    seed=0,
-)
+sys.path.insert(0, str(HERE))
+from engine_throughput import GPT2_SMALL  # noqa: E402  (one GPT-2-small shape for both benchmarks)
 
 
 def _sync(device: torch.device) -> None:
