@@ -16,6 +16,7 @@ import numpy as np
 from scipy.special import binom
 
 from ..transforms import popcount, superset_sum
+from ..validation import check_int
 from .spectrum import superset_weighted_sum
 
 __all__ = ["IndexSpec", "index_spec", "INDEX_NAMES", "compute_index_sparse", "compute_index_dense"]
@@ -116,8 +117,7 @@ def index_spec(name: str, order: int) -> IndexSpec:
         If ``order`` is below 1 or ``name`` is not a known index.
     """
     key = name.upper().replace("_", "-")
-    if order < 1:
-        raise ValueError(f"order must be ≥ 1, got {order}")
+    order = check_int("order", order, low=1)
     if key in ("SV", "SHAPLEY"):
         return IndexSpec("SV", lambda s, t: 1.0 / s, 1, 1)
     if key in ("BV", "BANZHAF"):

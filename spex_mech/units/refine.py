@@ -28,6 +28,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
+from ..validation import check_int
 from .base import UnitSet
 from .components import MLPNeurons
 
@@ -121,8 +122,7 @@ def select_units(result: Any, *, threshold: float = 0.05, min_order: int = 2) ->
     """
     if not 0 <= threshold <= 1:
         raise ValueError(f"threshold is a fraction of the largest effect, in [0, 1]; got {threshold}")
-    if min_order < 1:
-        raise ValueError(f"min_order must be ≥ 1, got {min_order}")
+    min_order = check_int("min_order", min_order, low=1)
     terms = {s: v for s, v in result.mobius().items() if len(s) >= 1}
     if not terms:
         return []

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from ...results.interactions import Interactions
+from ...validation import check_int
 
 __all__ = ["attribution_scores", "attribution_patching", "gradient_screen", "ScreenedGame"]
 
@@ -252,7 +253,6 @@ def gradient_screen(game: Any, keep: int, at: str = "clean") -> tuple[ScreenedGa
         If ``keep`` is out of range, or :func:`attribution_scores` refuses the game.
     """
     grads = attribution_scores(game, at)
-    if not 1 <= keep <= grads.shape[0]:
-        raise ValueError(f"keep must be in [1, {grads.shape[0]}], got {keep}")
+    keep = check_int("keep", keep, low=1, high=grads.shape[0])
     order = np.lexsort((np.arange(grads.shape[0]), -np.abs(grads)))
     return ScreenedGame(game, order[:keep]), grads
