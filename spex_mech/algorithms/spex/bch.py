@@ -79,20 +79,40 @@ def bch_parameters(n_message: int, t: int) -> tuple[int, int]:
 
 @dataclass
 class DecodeResult:
-    """Per received word: ``ok`` (a codeword within distance t exists), the error positions."""
+    """Per received word: whether a codeword lies within distance t, and the error positions.
 
-    ok: np.ndarray  # bool [W]
-    errors: np.ndarray  # int64 [W, t], ascending, −1 padded; meaningful where ok
-    n_errors: np.ndarray  # int64 [W]
+    Attributes
+    ----------
+    ok : numpy.ndarray
+        Array [W] (bool): a codeword within distance t exists.
+    errors : numpy.ndarray
+        Array [W, t] (int64): error positions, ascending, −1 padded; meaningful where ``ok``.
+    n_errors : numpy.ndarray
+        Array [W] (int64): number of errors.
+    """
+
+    ok: np.ndarray
+    errors: np.ndarray
+    n_errors: np.ndarray
 
 
 @dataclass
 class ParityDecodeResult:
-    """Decoding of parity-only received words (message part zero): the support and the flipped bits."""
+    """Decoding of parity-only received words (message part zero): the support and the flipped bits.
 
-    ok: np.ndarray  # bool [W]
-    units: np.ndarray  # int64 [W, t], ascending message positions (= unit indices), −1 padded
-    n_flips: np.ndarray  # int64 [W]: parity bits the decoder had to correct
+    Attributes
+    ----------
+    ok : numpy.ndarray
+        Array [W] (bool): decoded.
+    units : numpy.ndarray
+        Array [W, t] (int64): ascending message positions (= unit indices), −1 padded.
+    n_flips : numpy.ndarray
+        Array [W] (int64): parity bits the decoder had to correct.
+    """
+
+    ok: np.ndarray
+    units: np.ndarray
+    n_flips: np.ndarray
 
 
 class BCHCode:

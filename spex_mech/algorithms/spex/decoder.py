@@ -36,15 +36,33 @@ _ROUNDOFF = 1e-9
 
 @dataclass
 class PeelingResult:
-    """Supports and coefficients found by peeling, with the noise model and diagnostics."""
+    """Supports and coefficients found by peeling, with the noise model and diagnostics.
 
-    units: np.ndarray  # int64 [K, t], −1 padded
-    values: np.ndarray  # float64 [K]
+    Attributes
+    ----------
+    units : numpy.ndarray
+        Array [K, t] (int64): the supports, −1 padded.
+    values : numpy.ndarray
+        Array [K] (float64): their coefficients.
+    noise : NoiseModel
+        The final noise model.
+    iterations : int
+        Peeling passes run.
+    noise_rounds : int
+        Times the bin variance was re-estimated.
+    unresolved_bins : int
+        Bins left above the zero threshold.
+    residual_energy : float
+        Σ‖U‖² left in bins above the zero threshold.
+    """
+
+    units: np.ndarray
+    values: np.ndarray
     noise: NoiseModel
     iterations: int
     noise_rounds: int
     unresolved_bins: int
-    residual_energy: float  # Σ‖U‖² left in bins above the zero threshold
+    residual_energy: float
 
 
 class PeelingDecoder:

@@ -94,16 +94,38 @@ def span_rows(columns: np.ndarray) -> np.ndarray:
 
 @dataclass
 class SpexDesign:
-    """A fully specified SPEX design and its deduplicated evaluation list."""
+    """A fully specified SPEX design and its deduplicated evaluation list.
+
+    Attributes
+    ----------
+    n : int
+        Number of units.
+    b : int
+        The log₂ of the bins per group.
+    n_groups : int
+        Number of hash groups C.
+    code : BCHCode
+        The code whose parity rows are the delays.
+    hashes : numpy.ndarray
+        Array [C, n, b] (bool): the hash matrices M_c.
+    delays : numpy.ndarray
+        Array [P+1, n] (bool): the delays D, row 0 all-zero.
+    unique_rows : numpy.ndarray
+        Array [U] (int64): flat (c, p, ℓ) index of each distinct mask's first occurrence.
+    inverse : numpy.ndarray
+        Array [C, P+1, 2^b] (int64): which distinct mask each design row is.
+    seed : int
+        Seed of the hash matrices.
+    """
 
     n: int
     b: int
     n_groups: int
     code: BCHCode
-    hashes: np.ndarray  # bool [C, n, b]: the matrices M_c
-    delays: np.ndarray  # bool [P+1, n]: D, row 0 all-zero
-    unique_rows: np.ndarray  # int64 [U]: flat (c, p, ℓ) index of each distinct mask's first occurrence
-    inverse: np.ndarray  # int64 [C, P+1, 2^b]: which distinct mask each design row is
+    hashes: np.ndarray
+    delays: np.ndarray
+    unique_rows: np.ndarray
+    inverse: np.ndarray
     seed: int
 
     def __post_init__(self) -> None:
