@@ -557,6 +557,11 @@ class Interactions:
         -------
         shapiq.InteractionValues
             See :func:`spex_mech.results.exports.to_shapiq`.
+
+        Raises
+        ------
+        ImportError
+            If shapiq is not installed (it needs Python ≥ 3.12).
         """
         from .exports import to_shapiq
 
@@ -570,11 +575,11 @@ class Interactions:
         Parameters
         ----------
         cfg : Mapping
-            The model's configuration (layer and head counts).
+            ``n_layers``, ``n_heads``, ``d_model`` (and ``parallel_attn_mlp``), e.g. from ``exports.mib_cfg``.
         level : str, default "node"
-            The MIB level written.
+            The MIB level written; only ``"node"`` is supported.
         kind : str, default "mobius"
-            Which scores become node scores.
+            Which unit scores become node scores (see :func:`~spex_mech.circuits.unit_scores`).
         path : str, optional
             Also write the JSON document there.
 
@@ -582,6 +587,11 @@ class Interactions:
         -------
         dict
             The MIB document; see :func:`spex_mech.results.exports.to_mib`.
+
+        Raises
+        ------
+        ValueError
+            If ``level`` is not ``"node"`` or a unit cannot be placed on a MIB node.
         """
         from .exports import to_mib
 
