@@ -64,30 +64,38 @@ def _test_cases() -> Iterator[Case]:
     for n in (64, 256, 1024, 4096):
         for k, b in ((10, 4), (50, 6), (200, 7)):
             for seed in (0, 1, 2):
+
                 def clean(n=n, k=k, b=b, seed=seed):
                     sf = random_sparse_function(n, k, seed=10_000 + 97 * seed + n + k)
                     return sf.truth.fourier, spex(TestPlanted(sf.truth), n, max_order=5, b=b, seed=seed)
 
                 def noisy(n=n, k=k, b=b, seed=seed):
                     sf = random_sparse_function(n, k, snr_db=20.0, seed=20_000 + 89 * seed + n + k)
-                    return sf.truth.fourier, spex(TestPlanted(sf.truth, noise_sd=sf.noise_sd, seed=seed + 1), n, max_order=5, b=b, seed=seed)
+                    return sf.truth.fourier, spex(
+                        TestPlanted(sf.truth, noise_sd=sf.noise_sd, seed=seed + 1), n, max_order=5, b=b, seed=seed
+                    )
 
                 yield f"test/noiseless n={n} K={k} b={b} seed={seed}", clean
                 yield f"test/20dB n={n} K={k} b={b} seed={seed}", noisy
 
     for refine in (False, True):
+
         def refit(refine=refine):
             sf = random_sparse_function(512, 60, snr_db=10.0, seed=5)
-            return sf.truth.fourier, spex(TestPlanted(sf.truth, noise_sd=sf.noise_sd, seed=6), 512, b=7, seed=1, refine=refine)
+            return sf.truth.fourier, spex(
+                TestPlanted(sf.truth, noise_sd=sf.noise_sd, seed=6), 512, b=7, seed=1, refine=refine
+            )
 
         yield f"test/refit 10dB refine={refine}", refit
     for decoder, refine in (("hard", True), ("soft", False)):
+
         def variant(decoder=decoder, refine=refine):
             sf = random_sparse_function(700, 80, seed=8, constant=1.5)
             return sf.truth.fourier, spex(TestPlanted(sf.truth), 700, b=7, decoder=decoder, refine=refine, seed=2)
 
         yield f"test/decoder={decoder} refine={refine}", variant
     for constant in (0.0, 0.75):
+
         def empty(constant=constant):
             sf = random_sparse_function(256, 10, seed=50_000 + 1000 * 256 + 31 * 10 + 9, constant=constant)
             return sf.truth.fourier, spex(TestPlanted(sf.truth), 256, max_order=5, b=4, seed=9)
@@ -100,18 +108,21 @@ def _test_cases() -> Iterator[Case]:
 
     yield "test/hierarchical mobius", mobius
     for n in (8, 12, 16):
+
         def small(n=n):
             sf = random_sparse_function(n, 10, orders=(1, 2, 3), constant=-0.4, seed=n)
             return sf.truth.fourier, spex(sf, n, max_order=3, b=5, seed=n)
 
         yield f"test/small n={n}", small
     for batch in (700, None):
+
         def batched(batch=batch):
             sf = random_sparse_function(128, 20, seed=2)
             return sf.truth.fourier, spex(TestPlanted(sf.truth), 128, b=5, seed=4, batch_size=batch)
 
         yield f"test/batch_size={batch}", batched
     for seed in (9, 10):
+
         def seeded(seed=seed):
             sf = random_sparse_function(256, 30, seed=3)
             return sf.truth.fourier, spex(TestPlanted(sf.truth), 256, b=6, seed=seed)
@@ -142,10 +153,13 @@ def _benchmark_cases() -> Iterator[Case]:
         for k, b in ((10, 4), (50, 6), (200, 7)):
             for snr in (None, 20.0):
                 for seed in (0, 1, 2):
+
                     def sweep(n=n, k=k, b=b, snr=snr, seed=seed):
                         sf = random_sparse_function(n, k, snr_db=snr, seed=50_000 + 1000 * n + 31 * k + seed)
                         budget = spex_plan(n, b=b, seed=seed).n_evaluations
-                        return sf.truth.fourier, spex(Planted(sf.truth, sf.noise_sd, seed + 1), n, max_order=5, budget=budget, seed=seed)
+                        return sf.truth.fourier, spex(
+                            Planted(sf.truth, sf.noise_sd, seed + 1), n, max_order=5, budget=budget, seed=seed
+                        )
 
                     yield f"sweep/n={n} K={k} b={b} snr={snr} seed={seed}", sweep
     for n in (256, 1024, 4096):
@@ -153,9 +167,14 @@ def _benchmark_cases() -> Iterator[Case]:
         for snr, seeds in ((None, (0, 1)), (20.0, (0,))):
             for seed in seeds:
                 for half in (False, True):
+
                     def table(n=n, snr=snr, seed=seed, budget=peer_budget // 2 if half else peer_budget):
-                        sf = random_sparse_function(n, 100, snr_db=snr, seed=1000 * n + 17 * seed + (0 if snr is None else 7))
-                        return sf.truth.fourier, spex(Planted(sf.truth, sf.noise_sd, seed + 1), n, max_order=5, budget=budget, seed=seed)
+                        sf = random_sparse_function(
+                            n, 100, snr_db=snr, seed=1000 * n + 17 * seed + (0 if snr is None else 7)
+                        )
+                        return sf.truth.fourier, spex(
+                            Planted(sf.truth, sf.noise_sd, seed + 1), n, max_order=5, budget=budget, seed=seed
+                        )
 
                     yield f"table/n={n} snr={snr} seed={seed} budget={'half' if half else 'peer'}", table
 
@@ -195,8 +214,10 @@ def run_all(cases: list[Case], log: Callable[[str], None]) -> tuple[dict[str, di
         start = time.perf_counter()
         truths[name], res = run()
         out[name] = record(res)
-        log(f"{name}: {len(out[name]['keys'])} terms, {out[name]['n_evaluations']} evaluations, "
-            f"{time.perf_counter() - start:.2f} s")
+        log(
+            f"{name}: {len(out[name]['keys'])} terms, {out[name]['n_evaluations']} evaluations, "
+            f"{time.perf_counter() - start:.2f} s"
+        )
     return out, truths
 
 
@@ -228,31 +249,53 @@ def compare_one(before: dict, after: dict, truth: dict) -> dict:
 
 def write_compare(path: Path, before_path: Path, rows: dict[str, dict], meta: dict) -> None:
     identical = sum(r["identical"] for r in rows.values())
-    lines = ["# SPEX bit-for-bit comparison", "",
-             f"- Command: `{meta['command']}`", f"- Date: {meta['date']}",
-             f"- Record: `{before_path}` ({meta['recorded_commit']})", f"- Code compared: {meta['commit']}", "",
-             f"**{identical} of {len(rows)} cases bit-identical** (spectrum keys, every coefficient's bits, n_evaluations).",
-             ""]
+    lines = [
+        "# SPEX bit-for-bit comparison",
+        "",
+        f"- Command: `{meta['command']}`",
+        f"- Date: {meta['date']}",
+        f"- Record: `{before_path}` ({meta['recorded_commit']})",
+        f"- Code compared: {meta['commit']}",
+        "",
+        f"**{identical} of {len(rows)} cases bit-identical** (spectrum keys, every coefficient's bits, n_evaluations).",
+        "",
+    ]
     renamed = sorted({k for r in rows.values() for k in r["params_only_before"]})
     added = sorted({k for r in rows.values() for k in r["params_only_after"]})
     if renamed or added:
-        lines += [f"- params keys only in the record: {', '.join(renamed) or '—'}",
-                  f"- params keys only in the new results: {', '.join(added) or '—'}", ""]
-    totals = {k: sum(r[k] for r in rows.values()) for k in
-              ("spurious_before", "spurious_after", "true_found_before", "true_found_after")}
-    lines += [(f"- Terms not in the planted spectrum, all cases: {totals['spurious_before']} in the record, "
-               f"{totals['spurious_after']} now; planted terms found: {totals['true_found_before']} in the record, "
-               f"{totals['true_found_after']} now."), ""]
+        lines += [
+            f"- params keys only in the record: {', '.join(renamed) or '—'}",
+            f"- params keys only in the new results: {', '.join(added) or '—'}",
+            "",
+        ]
+    totals = {
+        k: sum(r[k] for r in rows.values())
+        for k in ("spurious_before", "spurious_after", "true_found_before", "true_found_after")
+    }
+    lines += [
+        (
+            f"- Terms not in the planted spectrum, all cases: {totals['spurious_before']} in the record, "
+            f"{totals['spurious_after']} now; planted terms found: {totals['true_found_before']} in the record, "
+            f"{totals['true_found_after']} now."
+        ),
+        "",
+    ]
     changed = {k: r for k, r in rows.items() if not r["identical"] or r["params_changed"]}
     if changed:
-        lines += [("| case | bit-identical | same support | terms only before / after | spurious before / after | "
-                   "planted found before / after | max rel. coef. change | params changed |"),
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            (
+                "| case | bit-identical | same support | terms only before / after | spurious before / after | "
+                "planted found before / after | max rel. coef. change | params changed |"
+            ),
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for name, r in changed.items():
-            lines.append(f"| {name} | {'yes' if r['identical'] else 'no'} | {'yes' if r['same_support'] else 'no'} | "
-                         f"{r['only_before']} / {r['only_after']} | {r['spurious_before']} / {r['spurious_after']} | "
-                         f"{r['true_found_before']} / {r['true_found_after']} | {r['max_rel_change']:.1e} | "
-                         f"{', '.join(r['params_changed']) or '—'} |")
+            lines.append(
+                f"| {name} | {'yes' if r['identical'] else 'no'} | {'yes' if r['same_support'] else 'no'} | "
+                f"{r['only_before']} / {r['only_after']} | {r['spurious_before']} / {r['spurious_after']} | "
+                f"{r['true_found_before']} / {r['true_found_after']} | {r['max_rel_change']:.1e} | "
+                f"{', '.join(r['params_changed']) or '—'} |"
+            )
     else:
         lines.append("Every case identical, params included.")
     path.write_text("\n".join(lines) + "\n")
@@ -262,8 +305,12 @@ def _commit() -> str:
     import subprocess
 
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "spex_mech"], capture_output=True, text=True, check=False).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "spex_mech"], capture_output=True, text=True, check=False
+        ).stdout.strip()
         return sha + (" + uncommitted changes under spex_mech/" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -295,8 +342,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     identical = sum(r["identical"] for r in rows.values())
     print(f"{identical} of {len(rows)} cases bit-identical")
     if args.out:
-        meta = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": _commit(),
-                "recorded_commit": stored["meta"]["commit"]}
+        meta = {
+            "command": command,
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "commit": _commit(),
+            "recorded_commit": stored["meta"]["commit"],
+        }
         write_compare(Path(args.out), Path(args.compare), rows, meta)
     return 0 if identical == len(rows) else 1
 

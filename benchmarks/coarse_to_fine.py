@@ -42,7 +42,9 @@ from spex_mech.zoo import neuron_and  # noqa: E402
 RESULTS = HERE / "results"
 SHAPES = (
     dict(name="8 layers x 512", n_layers=8, d_mlp=512, n_heads=4, layer_a=2, layer_b=5, distractors=16),
-    dict(name="GPT-2-small neurons: 12 x 3072", n_layers=12, d_mlp=3072, n_heads=12, layer_a=3, layer_b=8, distractors=16),
+    dict(
+        name="GPT-2-small neurons: 12 x 3072", n_layers=12, d_mlp=3072, n_heads=12, layer_a=3, layer_b=8, distractors=16
+    ),
 )
 TOL = 0.05
 
@@ -52,11 +54,18 @@ def recovery(result: Any, truth: dict) -> dict[str, Any]:
     want = {k: v for k, v in truth.items() if len(k) >= 1 and abs(v) > TOL}  # terms above the detection level
     found = [k for k, v in want.items() if k in got and abs(got[k] - v) <= 0.05 * abs(v)]
     spurious = [k for k in got if k not in truth]
-    return {"found": len(found), "true_terms": len(want), "spurious": len(spurious), "ok": len(found) == len(want) and not spurious}
+    return {
+        "found": len(found),
+        "true_terms": len(want),
+        "spurious": len(spurious),
+        "ok": len(found) == len(want) and not spurious,
+    }
 
 
 def game(planted: Any, units: Any) -> Any:
-    return sm.AblationGame(planted.model, units, neuron_and.tokens(), neuron_and.metric(), ablation="zero", progress=False)
+    return sm.AblationGame(
+        planted.model, units, neuron_and.tokens(), neuron_and.metric(), ablation="zero", progress=False
+    )
 
 
 def and_found(planted: Any, units: Any, result: Any) -> bool:
@@ -121,7 +130,9 @@ def run_shape(shape: dict, seeds: list[int], bs: list[int]) -> dict[str, Any]:
         t = time.perf_counter()
         res = sm.spex(fine_game, max_order=2, b=b, seed=seed)
         rec = recovery(res, fine_truth)
-        rec.update(evaluations=res.n_evaluations, seconds=time.perf_counter() - t, AND=and_found(planted, fine_units, res))
+        rec.update(
+            evaluations=res.n_evaluations, seconds=time.perf_counter() - t, AND=and_found(planted, fine_units, res)
+        )
         return rec
 
     f_best = smallest_b(fine, seeds, bs)

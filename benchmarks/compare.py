@@ -91,10 +91,30 @@ class Case:
 def synthetic_cases(n: int, budget: int, *, dense_terms: int, seed: int, noisy: bool = True) -> list[Case]:
     """The synthetic structures at one size (the noisy variant only when ``noisy``)."""
     specs = [
-        ("sparse", "sparse low-order parities", dict(n_terms=max(8, n // 2), orders=(1, 2, 3), basis="fourier", amplitudes=(0.1, 1.0)), 3),
-        ("sparse+noise", "sparse low-order parities, 20 dB SNR", dict(n_terms=max(8, n // 2), orders=(1, 2, 3), basis="fourier", amplitudes=(0.1, 1.0), snr_db=20.0), 3),
-        ("hierarchical", "AND terms of order 1–4 (basis='mobius')", dict(n_terms=max(6, n // 3), orders=(1, 2, 3, 4), basis="mobius", amplitudes=(0.1, 1.0)), 4),
-        ("dense", f"{dense_terms} parities of order 1–6", dict(n_terms=dense_terms, orders=(1, 2, 3, 4, 5, 6), basis="fourier", amplitudes=(0.01, 1.0)), 5),
+        (
+            "sparse",
+            "sparse low-order parities",
+            dict(n_terms=max(8, n // 2), orders=(1, 2, 3), basis="fourier", amplitudes=(0.1, 1.0)),
+            3,
+        ),
+        (
+            "sparse+noise",
+            "sparse low-order parities, 20 dB SNR",
+            dict(n_terms=max(8, n // 2), orders=(1, 2, 3), basis="fourier", amplitudes=(0.1, 1.0), snr_db=20.0),
+            3,
+        ),
+        (
+            "hierarchical",
+            "AND terms of order 1–4 (basis='mobius')",
+            dict(n_terms=max(6, n // 3), orders=(1, 2, 3, 4), basis="mobius", amplitudes=(0.1, 1.0)),
+            4,
+        ),
+        (
+            "dense",
+            f"{dense_terms} parities of order 1–6",
+            dict(n_terms=dense_terms, orders=(1, 2, 3, 4, 5, 6), basis="fourier", amplitudes=(0.01, 1.0)),
+            5,
+        ),
     ]
     cases = []
     for offset, (name, structure, kw, order) in enumerate(specs):
@@ -219,7 +239,10 @@ def largest_screen(n: int, budget: int) -> Optional[int]:
     while m >= 2 and pairwise_evaluations(n, m) > budget:
         m -= 1
     if m < 2:
-        raise ValueError(f"pairwise needs at least {pairwise_evaluations(n, 2)} evaluations (clean, {n} singles, 1 pair); budget is {budget}")
+        raise ValueError(
+            f"pairwise needs at least {pairwise_evaluations(n, 2)} evaluations (clean, {n} singles, 1 pair); budget is "
+            f"{budget}"
+        )
     return m
 
 
@@ -278,7 +301,9 @@ def top_supports(result: Interactions, k: int, basis: str, rel_tol: float = 0.0)
     return [t.units for t in terms]
 
 
-def score(case: Case, result: Interactions, heldout: tuple[np.ndarray, np.ndarray], truth: Optional[Interactions]) -> dict[str, Any]:
+def score(
+    case: Case, result: Interactions, heldout: tuple[np.ndarray, np.ndarray], truth: Optional[Interactions]
+) -> dict[str, Any]:
     masks, targets = heldout
     row: dict[str, Any] = {"r2": r2_score(targets, result.predict(masks)), "n_terms": len(result)}
     if truth is not None:
@@ -299,7 +324,9 @@ def score(case: Case, result: Interactions, heldout: tuple[np.ndarray, np.ndarra
     return row
 
 
-def run_one(case: Case, name: str, seed: int, heldout: tuple[np.ndarray, np.ndarray], truth: Optional[Interactions]) -> tuple[dict[str, Any], Optional[Interactions]]:
+def run_one(
+    case: Case, name: str, seed: int, heldout: tuple[np.ndarray, np.ndarray], truth: Optional[Interactions]
+) -> tuple[dict[str, Any], Optional[Interactions]]:
     row: dict[str, Any] = {"game": case.name, "algorithm": name, "budget": case.budget}
     reason = available(name)
     if reason is not None:
@@ -356,7 +383,9 @@ def build_cases(smoke: bool, seed: int, only: Optional[set[str]]) -> tuple[list[
     return cases, notes
 
 
-def run(smoke: bool, seed: int, algorithms: list[str], only: Optional[set[str]], exhaustive_max: int, n_heldout: int) -> dict[str, Any]:
+def run(
+    smoke: bool, seed: int, algorithms: list[str], only: Optional[set[str]], exhaustive_max: int, n_heldout: int
+) -> dict[str, Any]:
     cases, notes = build_cases(smoke, seed, only)
     games, rows = [], []
     for case in cases:
@@ -490,10 +519,21 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="small CI-size run (well under a minute)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for compare[_smoke].{md,json}")
     parser.add_argument("--seed", type=int, default=0, help="seed for every algorithm's sampling")
-    parser.add_argument("--algorithms", default=",".join(ALGORITHMS), help="comma-separated subset of: " + ", ".join(ALGORITHMS))
-    parser.add_argument("--games", default=None, help="comma-separated subset of: synthetic, induction, planted, mlp_lookup")
-    parser.add_argument("--exhaustive-max", type=int, default=None, help="largest n to enumerate exhaustively (default 12 smoke, 16 full)")
-    parser.add_argument("--heldout", type=int, default=None, help="held-out masks for R² (default 300 smoke, 1000 full)")
+    parser.add_argument(
+        "--algorithms", default=",".join(ALGORITHMS), help="comma-separated subset of: " + ", ".join(ALGORITHMS)
+    )
+    parser.add_argument(
+        "--games", default=None, help="comma-separated subset of: synthetic, induction, planted, mlp_lookup"
+    )
+    parser.add_argument(
+        "--exhaustive-max",
+        type=int,
+        default=None,
+        help="largest n to enumerate exhaustively (default 12 smoke, 16 full)",
+    )
+    parser.add_argument(
+        "--heldout", type=int, default=None, help="held-out masks for R² (default 300 smoke, 1000 full)"
+    )
     args = parser.parse_args(argv)
 
     algorithms = [a.strip() for a in args.algorithms.split(",") if a.strip()]

@@ -31,8 +31,30 @@ from spex_mech.zoo._bridge import build_native
 
 MODELS = {
     # big enough that a forward pass dominates the per-chunk shipping cost
-    "mid": dict(d_model=512, d_head=64, n_heads=8, n_layers=8, n_ctx=32, d_vocab=8000, d_mlp=2048, act_fn="gelu", normalization_type="LN", seed=0),
-    "quick": dict(d_model=64, d_head=16, n_heads=4, n_layers=2, n_ctx=32, d_vocab=100, d_mlp=128, act_fn="gelu", normalization_type="LN", seed=0),
+    "mid": dict(
+        d_model=512,
+        d_head=64,
+        n_heads=8,
+        n_layers=8,
+        n_ctx=32,
+        d_vocab=8000,
+        d_mlp=2048,
+        act_fn="gelu",
+        normalization_type="LN",
+        seed=0,
+    ),
+    "quick": dict(
+        d_model=64,
+        d_head=16,
+        n_heads=4,
+        n_layers=2,
+        n_ctx=32,
+        d_vocab=100,
+        d_mlp=128,
+        act_fn="gelu",
+        normalization_type="LN",
+        seed=0,
+    ),
 }
 
 
@@ -77,7 +99,13 @@ def main() -> None:
     for game in sides.values():  # warm-up: first-call allocations, actor imports
         game(masks[: 2 * one.masks_per_pass])
     niceness = {"driver": os.getpriority(os.PRIO_PROCESS, 0)}
-    niceness.update({f"actor {g}.{a.index}": os.getpriority(os.PRIO_PROCESS, a.pid) for g, game in ((1, one), (2, two)) for a in game.actor_info()})
+    niceness.update(
+        {
+            f"actor {g}.{a.index}": os.getpriority(os.PRIO_PROCESS, a.pid)
+            for g, game in ((1, one), (2, two))
+            for a in game.actor_info()
+        }
+    )
     times: dict[str, list[float]] = {k: [] for k in sides}
     values: dict[str, np.ndarray] = {}
     load = []
@@ -93,7 +121,12 @@ def main() -> None:
     best = {k: min(v) for k, v in times.items()}
     rate = {k: n_masks / v for k, v in best.items()}
     record = {
-        "machine": {"torch": torch.__version__, "ray": ray.__version__, "cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "torch": torch.__version__,
+            "ray": ray.__version__,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+        },
         "model": {**MODELS[shape], "units": f"all {plain.n} heads", "prompts": "4 × 24 tokens"},
         "masks": n_masks,
         "repeats": repeats,
@@ -109,7 +142,8 @@ def main() -> None:
     }
     lines = [
         f"RayGame on a local Ray, CPU ({record['machine']}); {n_masks} masks over {plain.n} heads, "
-        f"model {shape} ({MODELS[shape]['n_layers']} layers × d_model {MODELS[shape]['d_model']}, vocab {MODELS[shape]['d_vocab']}), "
+        f"model {shape} ({MODELS[shape]['n_layers']} layers × d_model {MODELS[shape]['d_model']}, vocab "
+        f"{MODELS[shape]['d_vocab']}), "
         f"4 prompts × 24 tokens; best of {repeats}, repeats interleaved; 1-min load average during the run "
         f"{min(load):.1f}–{max(load):.1f} on {os.cpu_count()} cores; niceness {niceness}.",
         "",

@@ -34,7 +34,16 @@ from spex_mech.zoo import induction
 from spex_mech.zoo._bridge import build_native
 
 GPT2_SMALL = dict(
-    d_model=768, d_head=64, n_heads=12, n_layers=12, n_ctx=64, d_vocab=50257, d_mlp=3072, act_fn="gelu", normalization_type="LN", seed=0
+    d_model=768,
+    d_head=64,
+    n_heads=12,
+    n_layers=12,
+    n_ctx=64,
+    d_vocab=50257,
+    d_mlp=3072,
+    act_fn="gelu",
+    normalization_type="LN",
+    seed=0,
 )
 
 
@@ -94,7 +103,9 @@ def bench_case(name, model, tokens, layers, n_masks, repeats, device):
     n_heads = model.cfg.n_heads
     units = sm.AttentionHeads(model, layers=layers)
     target = 5
-    game = sm.AblationGame(model, units, tokens, sm.metrics.logprob(target=target, position=-1), ablation="mean", progress=False)
+    game = sm.AblationGame(
+        model, units, tokens, sm.metrics.logprob(target=target, position=-1), ablation="mean", progress=False
+    )
     means = [game.groups[i].reference.reshape(n_heads, -1) for i in range(len(layers))]
     rng = np.random.default_rng(0)
     masks = rng.random((n_masks, len(units))) < 0.5
@@ -151,7 +162,11 @@ def hf_twin_rows(args, device) -> list[dict]:
     cases = [
         ("heads of layers 10-11", lambda m: sm.AttentionHeads(m, layers=[10, 11]), 8 if args.quick else 48),
         ("all 144 heads", lambda m: sm.AttentionHeads(m), 8 if args.quick else 32),
-        ("all 36,864 neurons", lambda m: sum((sm.MLPNeurons(m, l) for l in range(1, 12)), sm.MLPNeurons(m, 0)), 4 if args.quick else 16),
+        (
+            "all 36,864 neurons",
+            lambda m: sum((sm.MLPNeurons(m, l) for l in range(1, 12)), sm.MLPNeurons(m, 0)),
+            4 if args.quick else 16,
+        ),
     ]
     rows = []
     for name, make, n_masks in cases:
@@ -163,7 +178,15 @@ def hf_twin_rows(args, device) -> list[dict]:
             build_s[kind] = time.perf_counter() - start
             if masks is None:
                 masks = np.random.default_rng(0).random((n_masks, games[kind].n)) < 0.5
-            slow = sm.AblationGame(model, make(model), toks, sm.metrics.logprob(target=5), progress=False, share_prefix=False, restrict_unembed=False)
+            slow = sm.AblationGame(
+                model,
+                make(model),
+                toks,
+                sm.metrics.logprob(target=5),
+                progress=False,
+                share_prefix=False,
+                restrict_unembed=False,
+            )
             exact[kind] = float(np.max(np.abs(games[kind](masks[:2]) - slow(masks[:2]))))
         best = {kind: float("inf") for kind in games}
         for _ in range(args.repeats):
@@ -201,16 +224,20 @@ def write_hf_twin(rows: list[dict], args) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     lines = [
-        f"HF folder (boot_transformers) vs boot_native twin ({meta}); masks/s, best of {args.repeats}, interleaved in one run.",
+        f"HF folder (boot_transformers) vs boot_native twin ({meta}); masks/s, best of {args.repeats}, interleaved in "
+        "one run.",
         "",
-        "| case | units | masks | HF masks/s | native masks/s | HF ÷ native | build s (HF / native) | HF plan share / restrict | max |fast−plain| |",
+        "| case | units | masks | HF masks/s | native masks/s | HF ÷ native | build s (HF / native) | HF plan share / "
+        "restrict | max |fast−plain| |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['case']} | {r['units']} | {r['masks']} | {r['hf_masks_per_s']:.2f} | {r['native_masks_per_s']:.2f} | "
+            f"| {r['case']} | {r['units']} | {r['masks']} | {r['hf_masks_per_s']:.2f} | {r['native_masks_per_s']:.2f} "
+            "| "
             f"{r['hf_over_native']:.2f}× | {r['hf_build_s']:.1f} / {r['native_build_s']:.1f} | "
-            f"{r['hf_plan']['share_prefix']} / {r['hf_plan']['restrict_unembed']} | {r['max_abs_diff_fast_vs_plain']:.1e} |"
+            f"{r['hf_plan']['share_prefix']} / {r['hf_plan']['restrict_unembed']} | "
+            f"{r['max_abs_diff_fast_vs_plain']:.1e} |"
         )
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -223,7 +250,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small mask counts (smoke run)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "engine"))
     parser.add_argument("--hf-twin", action="store_true", help="only the HF folder vs boot_native twin rows")
-    parser.add_argument("--hf-folder", help="where to write/reuse the GPT-2-small-shaped HF folder (default: a temp dir)")
+    parser.add_argument(
+        "--hf-folder", help="where to write/reuse the GPT-2-small-shaped HF folder (default: a temp dir)"
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
@@ -237,16 +266,44 @@ def main() -> None:
     n_gpt = 8 if args.quick else (48 if device.type == "cpu" else 512)
     for prompts in (1, 8):
         toks = torch.randint(0, 50257, (prompts, 20), generator=torch.Generator().manual_seed(prompts)).to(device)
-        rows.append(bench_case(f"GPT-2-small shape, all 144 heads, {prompts} prompt(s)", gpt2, toks, list(range(12)), n_gpt, args.repeats, device))
-        rows.append(bench_case(f"GPT-2-small shape, heads of layers 6-11, {prompts} prompt(s)", gpt2, toks, list(range(6, 12)), n_gpt, args.repeats, device))
+        rows.append(
+            bench_case(
+                f"GPT-2-small shape, all 144 heads, {prompts} prompt(s)",
+                gpt2,
+                toks,
+                list(range(12)),
+                n_gpt,
+                args.repeats,
+                device,
+            )
+        )
+        rows.append(
+            bench_case(
+                f"GPT-2-small shape, heads of layers 6-11, {prompts} prompt(s)",
+                gpt2,
+                toks,
+                list(range(6, 12)),
+                n_gpt,
+                args.repeats,
+                device,
+            )
+        )
     del gpt2
 
     demo = induction.load(device=device)
     toks, _ = induction.prompts(16, 100)
     n_demo = 32 if args.quick else 256
-    rows.append(bench_case("demo induction model, 8 heads, 16 prompts", demo, toks.to(device), [0, 1], n_demo, args.repeats, device))
+    rows.append(
+        bench_case(
+            "demo induction model, 8 heads, 16 prompts", demo, toks.to(device), [0, 1], n_demo, args.repeats, device
+        )
+    )
 
-    meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine()}
+    meta = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": platform.processor() or platform.machine(),
+    }
     if device.type == "cuda":
         meta["gpu"] = torch.cuda.get_device_name(device)
     out = Path(args.out)
@@ -255,13 +312,15 @@ def main() -> None:
     lines = [
         f"Engine throughput ({meta}); masks/s, best of {args.repeats}; speedups measured in the same run.",
         "",
-        "| case | rows/pass | game masks/s | (a) loop masks/s | (b) plain fwd masks/s | game ÷ loop | game ÷ plain | max |game−loop| |",
+        "| case | rows/pass | game masks/s | (a) loop masks/s | (b) plain fwd masks/s | game ÷ loop | game ÷ plain | "
+        "max |game−loop| |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['case']} | {r['rows_per_pass']} | {r['game_masks_per_s']:.1f} | {r['loop_masks_per_s']:.1f} | "
-            f"{r['plain_masks_per_s']:.1f} | {r['speedup_vs_loop']:.2f}× | {r['speedup_vs_plain']:.2f}× | {r['max_abs_diff_vs_loop']:.1e} |"
+            f"{r['plain_masks_per_s']:.1f} | {r['speedup_vs_loop']:.2f}× | {r['speedup_vs_plain']:.2f}× | "
+            f"{r['max_abs_diff_vs_loop']:.1e} |"
         )
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

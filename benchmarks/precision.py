@@ -31,10 +31,8 @@ import spex_mech as sm  # noqa: E402
 from spex_mech.engine.rowbudget import PeakMeter  # noqa: E402
 from spex_mech.zoo._bridge import build_native  # noqa: E402
 
-GPT2_SMALL = dict(
-    d_model=768, d_head=64, n_heads=12, n_layers=12, n_ctx=64, d_vocab=50257, d_mlp=3072, act_fn="gelu",
-    normalization_type="LN", seed=0,
-)
+sys.path.insert(0, str(HERE))
+from engine_throughput import GPT2_SMALL  # noqa: E402  (one GPT-2-small shape for both benchmarks)
 
 
 def _sync(device: torch.device) -> None:
@@ -69,7 +67,9 @@ def main() -> None:
     precisions = ["fp32", "tf32", "bf16"] if device.type == "cuda" else ["fp32", "bf16"]
 
     model = build_native(GPT2_SMALL).to(device).eval()
-    tokens = torch.randint(0, GPT2_SMALL["d_vocab"], (args.prompts, args.length), generator=torch.Generator().manual_seed(0))
+    tokens = torch.randint(
+        0, GPT2_SMALL["d_vocab"], (args.prompts, args.length), generator=torch.Generator().manual_seed(0)
+    )
     units = sm.AttentionHeads(model)
     masks = np.random.default_rng(0).random((n_masks, len(units))) < 0.5
     masks[0] = True
@@ -123,15 +123,18 @@ def main() -> None:
     lines = [
         f"# Reduced precision on the GPT-2-small shape — {meta['device']}",
         "",
-        f"torch {meta['torch']}; {meta['units']}; {args.prompts} prompts × {args.length} tokens; {n_masks} masks per call, "
+        f"torch {meta['torch']}; {meta['units']}; {args.prompts} prompts × {args.length} tokens; {n_masks} masks per "
+        "call, "
         f"best of {args.repeats} after a warm-up. Produced by `benchmarks/precision.py --device {device.type}`.",
         "",
-        "| precision | masks/s | × fp32 | max abs deviation from fp32 | / max abs f | / spread of f | rows per pass | bytes/row (source) | call peak / budget |",
+        "| precision | masks/s | × fp32 | max abs deviation from fp32 | / max abs f | / spread of f | rows per pass | "
+        "bytes/row (source) | call peak / budget |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['precision']} | {r['masks_per_s']:.1f} | {r['masks_per_s'] / base:.2f} | {r['max_abs_deviation']:.3g} | "
+            f"| {r['precision']} | {r['masks_per_s']:.1f} | {r['masks_per_s'] / base:.2f} | "
+            f"{r['max_abs_deviation']:.3g} | "
             f"{r['relative_to_max_abs']:.2%} | {r['relative_to_spread']:.2%} | {r['rows_per_pass']} | "
             f"{r['bytes_per_row']:.3g} ({r['row_source']}) | {r['call_peak_bytes'] / 2**20:.0f} MiB / "
             f"{r['budget_bytes'] / 2**20:.0f} MiB |"

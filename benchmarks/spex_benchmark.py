@@ -157,14 +157,20 @@ def benchmark(ns, n_terms, snrs, seeds, noisy_seeds, timeout, with_peers: bool, 
     for n in ns:
         peer_budget = spex_plan(n, b=PEER_B).n_queries  # C·(P+1)·2^8: what the peers spend at b = 8
         for snr in snrs:
-            for seed in (seeds if snr is None else noisy_seeds):
-                sf = random_sparse_function(n, n_terms, snr_db=snr, seed=1000 * n + 17 * seed + (0 if snr is None else 7))
+            for seed in seeds if snr is None else noisy_seeds:
+                sf = random_sparse_function(
+                    n, n_terms, snr_db=snr, seed=1000 * n + 17 * seed + (0 if snr is None else 7)
+                )
                 test_masks = uniform_masks(n, 1000, seed=999 + seed)
                 clean_test = Planted(sf.truth, 0.0, 0).clean(test_masks)
                 base = {"n": n, "K": n_terms, "snr_db": snr, "seed": seed, "noise_sd": sf.noise_sd}
                 for label, budget in (("spex_mech", peer_budget), ("spex_mech (½ budget)", peer_budget // 2)):
-                    row = {**base, "method": label, "budget": budget,
-                           **run_ours(sf, seed + 1, budget, seed, clean_test, test_masks)}
+                    row = {
+                        **base,
+                        "method": label,
+                        "budget": budget,
+                        **run_ours(sf, seed + 1, budget, seed, clean_test, test_masks),
+                    }
                     rows.append(row)
                     log(row)
                 if with_peers:
@@ -182,9 +188,17 @@ def summarise(rows: list[dict]) -> list[dict]:
     out = []
     for (n, noisy, method), rs in groups.items():
         ok = [r for r in rs if "error" not in r]
-        entry: dict[str, Any] = {"n": n, "noisy": noisy, "method": method, "trials": len(rs), "failed": len(rs) - len(ok)}
+        entry: dict[str, Any] = {
+            "n": n,
+            "noisy": noisy,
+            "method": method,
+            "trials": len(rs),
+            "failed": len(rs) - len(ok),
+        }
         entry["timeouts"] = sum(1 for r in rs if r.get("timeout"))
-        entry["evaluations"] = float(np.mean([r["n_evaluations"] for r in rs if "n_evaluations" in r])) if rs else float("nan")
+        entry["evaluations"] = (
+            float(np.mean([r["n_evaluations"] for r in rs if "n_evaluations" in r])) if rs else float("nan")
+        )
         if ok:
             if noisy:
                 entry["recovered"] = float(np.mean([r["energy_recovered"] >= 0.95 for r in ok]))
@@ -207,9 +221,14 @@ def summarise(rows: list[dict]) -> list[dict]:
 def peer_versions() -> str:
     if not PEER_PYTHON.exists():
         return "peers not installed"
-    code = "import importlib.metadata as m; print(', '.join(f'{p} {m.version(p)}' for p in ('shapiq','sparse-transform','galois','numpy')))"
+    code = (
+        "import importlib.metadata as m; "
+        "print(', '.join(f'{p} {m.version(p)}' for p in ('shapiq','sparse-transform','galois','numpy')))"
+    )
     proc = subprocess.run([str(PEER_PYTHON), "-c", code], capture_output=True, text=True)
-    return proc.stdout.strip() + f" (Python {subprocess.run([str(PEER_PYTHON), '-c', 'import platform; print(platform.python_version())'], capture_output=True, text=True).stdout.strip()})"
+    version_code = "import platform; print(platform.python_version())"
+    version = subprocess.run([str(PEER_PYTHON), "-c", version_code], capture_output=True, text=True)
+    return proc.stdout.strip() + f" (Python {version.stdout.strip()})"
 
 
 def fmt(x: Optional[float], spec: str) -> str:
@@ -217,15 +236,23 @@ def fmt(x: Optional[float], spec: str) -> str:
 
 
 def write_markdown(path: Path, summary: list[dict], meta: dict, sweep: bool) -> None:
-    lines = [f"# {'SPEX sweep (spex_mech only)' if sweep else 'SPEX benchmark: spex_mech vs shapiq vs sparse-transform'}", ""]
+    lines = [
+        f"# {'SPEX sweep (spex_mech only)' if sweep else 'SPEX benchmark: spex_mech vs shapiq vs sparse-transform'}",
+        "",
+    ]
     lines += [f"- Command: `{meta['command']}`", f"- Date: {meta['date']}", f"- Hardware: {meta['hardware']}"]
     if not sweep:
         lines += [f"- Peers: {meta['peers']}"]
-    lines += [f"- Load average at start / end: {meta['load_start']} / {meta['load_end']} (shared machine)",
-              f"- Wall time of the whole run: {meta['wall_seconds']:.0f} s", ""]
+    lines += [
+        f"- Load average at start / end: {meta['load_start']} / {meta['load_end']} (shared machine)",
+        f"- Wall time of the whole run: {meta['wall_seconds']:.0f} s",
+        "",
+    ]
     lines += [meta["notes"], ""]
-    head = ("| n | K | noise | method | trials | evaluations | exact support | recovered | max rel. coef. error | "
-            "energy recovered | R² (mean / min) | decode s, wall | decode s, CPU | algorithm s (excl. f) |")
+    head = (
+        "| n | K | noise | method | trials | evaluations | exact support | recovered | max rel. coef. error | "
+        "energy recovered | R² (mean / min) | decode s, wall | decode s, CPU | algorithm s (excl. f) |"
+    )
     lines += [head, "|" + "---|" * (head.count("|") - 1)]
     for e in summary:
         noise = "20 dB" if e["noisy"] else "none"
@@ -234,13 +261,17 @@ def write_markdown(path: Path, summary: list[dict], meta: dict, sweep: bool) -> 
             rec = f"{e['recovered'] * 100:.0f}%"
         if e["failed"]:
             crashed = e["failed"] - e["timeouts"]
-            why = ", ".join(x for x in (f"{e['timeouts']} timed out" if e["timeouts"] else "",
-                                        f"{crashed} failed" if crashed else "") if x)
+            why = ", ".join(
+                x
+                for x in (f"{e['timeouts']} timed out" if e["timeouts"] else "", f"{crashed} failed" if crashed else "")
+                if x
+            )
             rec += f" ({why} of {e['trials']})"
         support = f"{e['support_exact'] * 100:.0f}%" if "support_exact" in e else "—"
         r2 = f"{fmt(e.get('r2'), '.4f')} / {fmt(e.get('r2_min'), '.4f')}"
         lines.append(
-            f"| {e['n']} | {e.get('K', meta.get('K', ''))} | {noise} | {e['method']} | {e['trials']} | {e['evaluations']:.0f} | "
+            f"| {e['n']} | {e.get('K', meta.get('K', ''))} | {noise} | {e['method']} | {e['trials']} | "
+            f"{e['evaluations']:.0f} | "
             f"{support} | {rec} | {fmt(e.get('max_rel_error'), '.1e')} | {fmt(e.get('energy'), '.4f')} | {r2} | "
             f"{fmt(e.get('decode_seconds'), '.2f')} | {fmt(e.get('decode_cpu_seconds'), '.2f')} | "
             f"{fmt(e.get('overhead_seconds'), '.2f')} |"
@@ -259,8 +290,15 @@ def sweep(ns, ks_and_b, snrs, seeds, log) -> list[dict]:
                     test_masks = uniform_masks(n, 1000, seed=seed)
                     clean_test = Planted(sf.truth, 0.0, 0).clean(test_masks)
                     budget = spex_plan(n, b=b, seed=seed).n_evaluations
-                    row = {"n": n, "K": k, "snr_db": snr, "seed": seed, "method": f"spex_mech b={b}", "budget": budget,
-                           **run_ours(sf, seed + 1, budget, seed, clean_test, test_masks)}
+                    row = {
+                        "n": n,
+                        "K": k,
+                        "snr_db": snr,
+                        "seed": seed,
+                        "method": f"spex_mech b={b}",
+                        "budget": budget,
+                        **run_ours(sf, seed + 1, budget, seed, clean_test, test_masks),
+                    }
                     rows.append(row)
                     log(row)
     return rows
@@ -273,21 +311,33 @@ def summarise_sweep(rows: list[dict]) -> list[dict]:
     out = []
     for (n, k, noisy, method), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
         rec = [r["energy_recovered"] >= 0.95 for r in rs] if noisy else [r["exact"] for r in rs]
-        out.append({
-            "n": n, "K": k, "noisy": noisy, "method": method, "trials": len(rs), "failed": 0, "timeouts": 0,
-            "evaluations": float(np.mean([r["n_evaluations"] for r in rs])),
-            "recovered": float(np.mean(rec)),
-            **({} if noisy else {
-                "support_exact": float(np.mean([r["missing"] == 0 and r["spurious"] == 0 for r in rs])),
-                "max_rel_error": float(np.max([r["max_rel_error"] for r in rs])),
-            }),
-            "energy": float(np.mean([r["energy_recovered"] for r in rs])),
-            "r2": float(np.mean([r["r2"] for r in rs])),
-            "r2_min": float(np.min([r["r2"] for r in rs])),
-            "decode_seconds": float(np.mean([r["decode_seconds"] for r in rs])),
-            "decode_cpu_seconds": float(np.mean([r["decode_cpu_seconds"] for r in rs])),
-            "overhead_seconds": float(np.mean([r["overhead_seconds"] for r in rs])),
-        })
+        out.append(
+            {
+                "n": n,
+                "K": k,
+                "noisy": noisy,
+                "method": method,
+                "trials": len(rs),
+                "failed": 0,
+                "timeouts": 0,
+                "evaluations": float(np.mean([r["n_evaluations"] for r in rs])),
+                "recovered": float(np.mean(rec)),
+                **(
+                    {}
+                    if noisy
+                    else {
+                        "support_exact": float(np.mean([r["missing"] == 0 and r["spurious"] == 0 for r in rs])),
+                        "max_rel_error": float(np.max([r["max_rel_error"] for r in rs])),
+                    }
+                ),
+                "energy": float(np.mean([r["energy_recovered"] for r in rs])),
+                "r2": float(np.mean([r["r2"] for r in rs])),
+                "r2_min": float(np.min([r["r2"] for r in rs])),
+                "decode_seconds": float(np.mean([r["decode_seconds"] for r in rs])),
+                "decode_cpu_seconds": float(np.mean([r["decode_cpu_seconds"] for r in rs])),
+                "overhead_seconds": float(np.mean([r["overhead_seconds"] for r in rs])),
+            }
+        )
     return out
 
 
@@ -302,8 +352,12 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--no-peers", action="store_true", help="skip shapiq / sparse-transform")
     parser.add_argument("--sweep", action="store_true", help="spex_mech alone over the full test grid")
     parser.add_argument("--out", default=None, help="output stem (default benchmarks/results/spex or spex_sweep)")
-    parser.add_argument("--report-only", default=None, metavar="JSON",
-                        help="rebuild the summary and markdown from a stored results JSON (no runs)")
+    parser.add_argument(
+        "--report-only",
+        default=None,
+        metavar="JSON",
+        help="rebuild the summary and markdown from a stored results JSON (no runs)",
+    )
     args = parser.parse_args(argv)
 
     if args.report_only:
@@ -325,25 +379,43 @@ def main(argv: Optional[list[str]] = None) -> None:
     start, load_start = time.time(), os.getloadavg()
 
     def log(row: dict) -> None:
-        keep = ("n", "K", "snr_db", "seed", "method", "n_evaluations", "exact", "missing", "spurious",
-                "max_rel_error", "energy_recovered", "r2", "decode_seconds", "decode_cpu_seconds", "overhead_seconds",
-                "error")
+        keep = (
+            "n",
+            "K",
+            "snr_db",
+            "seed",
+            "method",
+            "n_evaluations",
+            "exact",
+            "missing",
+            "spurious",
+            "max_rel_error",
+            "energy_recovered",
+            "r2",
+            "decode_seconds",
+            "decode_cpu_seconds",
+            "overhead_seconds",
+            "error",
+        )
         print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items() if k in keep}, flush=True)
 
     if args.sweep:
         ns = [int(x) for x in args.ns.split(",")] if args.ns else [64, 256, 1024, 4096]
         rows = sweep(ns, [(10, 4), (50, 6), (200, 7)], snrs, range(args.seeds or 10), log)
         summary = summarise_sweep(rows)
-        notes = ("spex_mech alone at a small b per sparsity (b = 4, 6, 7 for K = 10, 50, 200); the budget is the "
-                 "exact distinct-mask count. 'recovered' = exact support and coefficients (rel. error < 1e-6) "
-                 "without noise; ≥ 95 % of the spectral energy recovered at 20 dB SNR. R² is against the "
-                 "noise-free function on 1,000 uniform held-out masks.")
+        notes = (
+            "spex_mech alone at a small b per sparsity (b = 4, 6, 7 for K = 10, 50, 200); the budget is the "
+            "exact distinct-mask count. 'recovered' = exact support and coefficients (rel. error < 1e-6) "
+            "without noise; ≥ 95 % of the spectral energy recovered at 20 dB SNR. R² is against the "
+            "noise-free function on 1,000 uniform held-out masks."
+        )
     else:
         if not args.no_peers and not PEER_PYTHON.exists():
             sys.exit(f"{PEER_PYTHON} is missing: run benchmarks/setup_peers.sh first (or pass --no-peers)")
         ns = [int(x) for x in args.ns.split(",")] if args.ns else [256, 1024, 4096]
-        rows = benchmark(ns, args.k, snrs, range(args.seeds or 2), range(args.noisy_seeds), args.timeout,
-                         not args.no_peers, log)
+        rows = benchmark(
+            ns, args.k, snrs, range(args.seeds or 2), range(args.noisy_seeds), args.timeout, not args.no_peers, log
+        )
         summary = summarise(rows)
         for e in summary:
             e["K"] = args.k
@@ -357,9 +429,11 @@ def main(argv: Optional[list[str]] = None) -> None:
             "spex_mech: WHT + peeling + least-squares refit; peers: sparse_transform.transform (peeling). "
             "'algorithm s' = all time outside the value function (peers: design construction, per-group "
             "transforms and decoding, in one sampling pass shared by both peers). Peers run in a separate "
-            "Python 3.12 process; both are single-threaded Python/numpy like spex_mech.")
+            "Python 3.12 process; both are single-threaded Python/numpy like spex_mech."
+        )
     meta = {
-        "command": "python " + " ".join([os.path.relpath(__file__, Path.cwd())] + (argv if argv is not None else sys.argv[1:])),
+        "command": "python "
+        + " ".join([os.path.relpath(__file__, Path.cwd())] + (argv if argv is not None else sys.argv[1:])),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "hardware": hardware(),
         "peers": peer_versions() if not args.sweep else "",
@@ -369,7 +443,9 @@ def main(argv: Optional[list[str]] = None) -> None:
         "notes": notes,
         "K": args.k,
     }
-    stem.with_suffix(".json").write_text(json.dumps({"meta": meta, "summary": summary, "trials": rows}, indent=1, default=float))
+    stem.with_suffix(".json").write_text(
+        json.dumps({"meta": meta, "summary": summary, "trials": rows}, indent=1, default=float)
+    )
     write_markdown(stem.with_suffix(".md"), summary, meta, args.sweep)
     print(stem.with_suffix(".md").read_text())
 

@@ -32,7 +32,9 @@ from spex_mech.store import MaskStore  # noqa: E402
 
 
 def legacy_store_class():
-    src = subprocess.run(["git", "-C", str(ROOT), "show", "186531d:spex_mech/store.py"], capture_output=True, text=True, check=True).stdout
+    src = subprocess.run(
+        ["git", "-C", str(ROOT), "show", "186531d:spex_mech/store.py"], capture_output=True, text=True, check=True
+    ).stdout
     src = src.replace("from .valuefn import", "from spex_mech.valuefn import")
     tmp = Path(tempfile.mkdtemp()) / "legacy_store.py"
     tmp.write_text(src)
@@ -71,7 +73,13 @@ def measure(make, n: int, total: int, batch: int, folder: Path) -> dict:
         assert not found.any()
     t_miss = time.perf_counter() - t0
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-    return {"insert_s": round(t_insert, 2), "lookup_hits_s": round(t_hit, 2), "lookup_misses_s": round(t_miss, 2), "disk_bytes": size, "checked": checked}
+    return {
+        "insert_s": round(t_insert, 2),
+        "lookup_hits_s": round(t_hit, 2),
+        "lookup_misses_s": round(t_miss, 2),
+        "disk_bytes": size,
+        "checked": checked,
+    }
 
 
 def main() -> None:
@@ -95,9 +103,15 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     record = {
-        "masks": args.masks, "n": args.n, "batch": args.batch, "mask_generation_s_per_pass": round(t_gen, 2),
-        "old_records_bin": old, "sqlite": new,
-        "machine": platform.platform(), "python": platform.python_version(), "cpu_count": __import__("os").cpu_count(),
+        "masks": args.masks,
+        "n": args.n,
+        "batch": args.batch,
+        "mask_generation_s_per_pass": round(t_gen, 2),
+        "old_records_bin": old,
+        "sqlite": new,
+        "machine": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": __import__("os").cpu_count(),
     }
     Path(args.out + ".json").write_text(json.dumps(record, indent=2))
     rows = [
@@ -105,19 +119,25 @@ def main() -> None:
         "|---|---|---|---|---|",
     ]
     for name, r in (("records.bin (old)", old), ("SQLite (new)", new)):
-        rows.append(f"| {name} | {r['insert_s']} | {r['lookup_hits_s']} | {r['lookup_misses_s']} | {r['disk_bytes'] / 1e6:.0f} |")
-    text = "\n".join([
-        "# Mask store: insert and lookup",
-        "",
-        f"{args.masks} random masks at n = {args.n} units, appended and looked up in batches of {args.batch} "
-        f"(`python benchmarks/store_benchmark.py --masks {args.masks} --n {args.n} --batch {args.batch}`). "
-        f"Each timing includes generating the masks again: {t_gen:.2f} s per pass over all of them.",
-        "",
-        *rows,
-        "",
-        f"Machine: {record['machine']}, {record['cpu_count']} CPUs (shared with other jobs while measured), Python {record['python']}.",
-        "",
-    ])
+        rows.append(
+            f"| {name} | {r['insert_s']} | {r['lookup_hits_s']} | {r['lookup_misses_s']} | {r['disk_bytes'] / 1e6:.0f} "
+            "|"
+        )
+    text = "\n".join(
+        [
+            "# Mask store: insert and lookup",
+            "",
+            f"{args.masks} random masks at n = {args.n} units, appended and looked up in batches of {args.batch} "
+            f"(`python benchmarks/store_benchmark.py --masks {args.masks} --n {args.n} --batch {args.batch}`). "
+            f"Each timing includes generating the masks again: {t_gen:.2f} s per pass over all of them.",
+            "",
+            *rows,
+            "",
+            f"Machine: {record['machine']}, {record['cpu_count']} CPUs (shared with other jobs while measured), Python "
+            f"{record['python']}.",
+            "",
+        ]
+    )
     Path(args.out + ".md").write_text(text)
     print(text)
 

@@ -65,7 +65,9 @@ def peak_mb() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--spex", action="store_true", help="decode the result with SPEX (max_order 3) instead of using the truth")
+    parser.add_argument(
+        "--spex", action="store_true", help="decode the result with SPEX (max_order 3) instead of using the truth"
+    )
     parser.add_argument("--terms", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tag", default="")
@@ -105,19 +107,29 @@ def main() -> None:
     timed("summary_table", lambda: summary_table(result, k=10))
     timed("unit_scores + ranking", lambda: ranking(unit_scores(result, "mobius")))
     circuit = timed("extract_circuit (greedy, measured)", lambda: extract_circuit(result, 0.9, f=f))
-    rankings = {"Möbius share": ranking(unit_scores(result, "mobius")), "Shapley": ranking(unit_scores(result, "shapley"))}
+    rankings = {
+        "Möbius share": ranking(unit_scores(result, "mobius")),
+        "Shapley": ranking(unit_scores(result, "shapley")),
+    }
     curves = timed("faithfulness_curves (MIB grid)", lambda: faithfulness_curves(f, rankings, warn=False))
     minimal = timed("minimal_circuit", lambda: minimal_circuit(result, f, 0.9, warn=False))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         figures = timed(
-            "write_figures (png)", lambda: write_figures(result, folder, ("png",), circuit=minimal, curves=curves, metric="synthetic")
+            "write_figures (png)",
+            lambda: write_figures(result, folder, ("png",), circuit=minimal, curves=curves, metric="synthetic"),
         )
         timed(
             "write_report",
             lambda: write_report(
-                folder, result, title="whole model", circuit=circuit, run_info={"units": n, "unit_ids": ids},
-                figures=figures, curves=curves, minimal=minimal,
+                folder,
+                result,
+                title="whole model",
+                circuit=circuit,
+                run_info={"units": n, "unit_ids": ids},
+                figures=figures,
+                curves=curves,
+                minimal=minimal,
             ),
         )
         report_bytes = (folder / "report.html").stat().st_size
@@ -148,7 +160,8 @@ def main() -> None:
     rows = "\n".join(f"| {k} | {v:.3f} |" for k, v in timings.items())
     (OUT / f"{stem}.md").write_text(
         f"# Output paths at n = {n} ({args.terms} Möbius terms of order 1–3, result: {doc['result']})\n\n"
-        f"`PYTHONPATH=. python benchmarks/whole_model_outputs.py{' --spex' if args.spex else ''}` on the shared 2-core CPU.\n\n"
+        f"`PYTHONPATH=. python benchmarks/whole_model_outputs.py{' --spex' if args.spex else ''}` on the shared 2-core "
+        "CPU.\n\n"
         f"| step | seconds |\n|---|---|\n{rows}\n\n"
         f"Peak RSS {doc['peak_rss_mb']} MB; report.html {report_bytes} bytes; figures: {', '.join(doc['figures'])}; "
         f"minimal circuit {len(minimal.units)} units, {minimal.n_evaluations} evaluations.\n"

@@ -1,4 +1,4 @@
-"""spex_mech: sparse interaction discovery over TransformerLens hook points.
+"""Sparse interaction discovery over TransformerLens hook points (``spex_mech``).
 
 units → engine (value function) → algorithms → results → circuits / plots / CLI.
 

@@ -10,7 +10,22 @@ MAX_LISTED = 40
 
 
 def name_list(names: Sequence[str], limit: int = MAX_LISTED, empty: str = "∅") -> str:
-    """``"a, b, c"``; beyond ``limit`` names the first ``limit`` and ``"… and N more (T in total)"``."""
+    """Join names as ``"a, b, c"``; beyond ``limit``, the first ``limit`` and ``"… and N more (T in total)"``.
+
+    Parameters
+    ----------
+    names : sequence of str
+        The names.
+    limit : int, default MAX_LISTED
+        Most names written out.
+    empty : str, default "∅"
+        The text for no names.
+
+    Returns
+    -------
+    str
+        The list.
+    """
     names = list(names)
     if not names:
         return empty
@@ -20,8 +35,22 @@ def name_list(names: Sequence[str], limit: int = MAX_LISTED, empty: str = "∅")
 
 
 def abbreviate(obj: Any, limit: int = MAX_LISTED) -> Any:
-    """A copy of nested dicts/lists where every list longer than ``limit`` keeps its first ``limit`` items
-    and a last item ``"… N more (T in total)"`` (for displaying run facts, not for storing them)."""
+    """Shorten long lists in nested dicts and lists, for displaying run facts (never for storing them).
+
+    Every list longer than ``limit`` keeps its first ``limit`` items and a last item ``"… N more (T in total)"``.
+
+    Parameters
+    ----------
+    obj : Any
+        Nested dicts and lists.
+    limit : int, default MAX_LISTED
+        Most items kept per list.
+
+    Returns
+    -------
+    Any
+        A shortened copy.
+    """
     if isinstance(obj, dict):
         return {k: abbreviate(v, limit) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

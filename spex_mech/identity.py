@@ -1,5 +1,6 @@
-"""What determines a stored value: content hashes of weights, prompts, reference, units, metric,
-ablation, entry code and the package version.
+"""Record what determines a stored value.
+
+Content hashes of weights, prompts, reference, units, metric, ablation, entry code and the package version.
 
 A sweep's store is keyed on this record, never on a config's text: editing the prompts file, retraining
 the weights at the same path or changing an entry function changes the identity, and the store refuses
@@ -39,7 +40,18 @@ def _sha_file(path: Path) -> str:
 
 
 def hash_files(paths: Iterable[Path]) -> str:
-    """SHA-256 over the files' names and contents; each file's hash is cached by path, size and mtime."""
+    """Hash the files' names and contents (SHA-256); each file's hash is cached by path, size and mtime.
+
+    Parameters
+    ----------
+    paths : iterable of pathlib.Path
+        The files.
+
+    Returns
+    -------
+    str
+        The hex digest.
+    """
     cache_path = _cache_file()
     try:
         cache = json.loads(cache_path.read_text())
@@ -69,7 +81,20 @@ def hash_files(paths: Iterable[Path]) -> str:
 
 
 def hash_model(model: Any, folder: Optional[Path] = None) -> str:
-    """A content hash of the model: its weight files (``folder``) or its parameters and buffers."""
+    """Hash the model's content: its weight files (``folder``) or its parameters and buffers.
+
+    Parameters
+    ----------
+    model : Any
+        The model (a torch module, or anything with ``state_dict``).
+    folder : pathlib.Path, optional
+        A Hugging Face folder whose weight files are hashed instead.
+
+    Returns
+    -------
+    str
+        A tagged hex digest.
+    """
     if folder is not None:
         files = [p for p in Path(folder).iterdir() if p.is_file() and p.suffix in _WEIGHT_SUFFIXES]
         return "files:" + hash_files(files)
@@ -88,11 +113,23 @@ def hash_model(model: Any, folder: Optional[Path] = None) -> str:
 
 
 def hash_tokens(tokens: Any) -> Optional[str]:
-    """A content hash of prompts: token ids (tensor, array or nested lists; dtype-independent) or texts."""
+    """Hash prompts by content: token ids (tensor, array or nested lists; dtype-independent) or texts.
+
+    Parameters
+    ----------
+    tokens : Any
+        The prompts, or None.
+
+    Returns
+    -------
+    str or None
+        A tagged hex digest; None for no prompts.
+    """
     if tokens is None:
         return None
     if isinstance(tokens, str) or (isinstance(tokens, Sequence) and tokens and all(isinstance(t, str) for t in tokens)):
-        return "text:" + hashlib.sha256(json.dumps(list(tokens) if not isinstance(tokens, str) else [tokens]).encode()).hexdigest()
+        texts = list(tokens) if not isinstance(tokens, str) else [tokens]
+        return "text:" + hashlib.sha256(json.dumps(texts).encode()).hexdigest()
     try:
         import torch
 
@@ -100,7 +137,8 @@ def hash_tokens(tokens: Any) -> Optional[str]:
             tokens = tokens.detach().cpu().numpy()
     except ImportError:  # pragma: no cover
         pass
-    if isinstance(tokens, (list, tuple)) and tokens and not all(len(np.atleast_1d(r)) == len(np.atleast_1d(tokens[0])) for r in tokens):
+    width = len(np.atleast_1d(tokens[0])) if isinstance(tokens, (list, tuple)) and tokens else None
+    if width is not None and not all(len(np.atleast_1d(r)) == width for r in tokens):
         return "ragged:" + hashlib.sha256(json.dumps([np.asarray(r).tolist() for r in tokens]).encode()).hexdigest()
     arr = np.asarray(tokens)
     if arr.dtype.kind in "iub":
@@ -111,7 +149,18 @@ def hash_tokens(tokens: Any) -> Optional[str]:
 
 
 def hash_source(obj: Any) -> Optional[str]:
-    """SHA-256 of the source file of the module defining ``obj`` (the whole file: helpers count too)."""
+    """Hash the source file of the module defining ``obj`` (the whole file: helpers count too).
+
+    Parameters
+    ----------
+    obj : Any
+        A function, class or module; None gives None.
+
+    Returns
+    -------
+    str or None
+        A tagged hex digest (of the ``repr`` when no source file exists).
+    """
     import inspect
 
     if obj is None:
@@ -135,11 +184,34 @@ def game_identity(
     device: Optional[str] = None,
     precision: str = "fp32",
 ) -> dict[str, Any]:
-    """The identity record of an ablation game (what :class:`~spex_mech.store.MaskStore` stores).
+    """Build the identity record of an ablation game (what :class:`~spex_mech.store.MaskStore` stores).
 
-    ``metric`` is a JSON-able description (e.g. the config's [metric] table); ``entries`` are the user
-    functions (model, prompts, metric entries) whose source files are hashed. A reduced ``precision``
-    (values differ from fp32) enters the record; fp32 leaves it as before."""
+    Parameters
+    ----------
+    model_hash : str
+        From :func:`hash_model`.
+    unit_ids : sequence of str
+        The units' ids, in order.
+    tokens : Any
+        The prompts.
+    reference : Any
+        The ablation's reference prompts, or None.
+    metric : Any
+        A JSON-able description (e.g. the config's [metric] table).
+    ablation : str
+        The ablation kind.
+    entries : sequence, optional
+        The user functions (model, prompts, metric entries) whose source files are hashed.
+    device : str, optional
+        The torch device.
+    precision : str, default "fp32"
+        A reduced precision (values differ from fp32) enters the record; fp32 leaves it as before.
+
+    Returns
+    -------
+    dict
+        The record, JSON-able.
+    """
     from . import __version__
 
     extra = {} if precision == "fp32" else {"precision": precision}

@@ -27,7 +27,15 @@ __all__ = ["AlgorithmSpec", "ALGORITHMS", "OptionError", "get", "option_schema",
 
 
 class OptionError(ValueError):
-    """An algorithm option is wrong; ``key`` names it (None when the message does not)."""
+    """An algorithm option is wrong; ``key`` names it (None when the message does not).
+
+    Parameters
+    ----------
+    message : str
+        What is wrong.
+    key : str, optional
+        The option's name.
+    """
 
     def __init__(self, message: str, key: Optional[str] = None):
         super().__init__(message)
@@ -38,7 +46,12 @@ def _plan_spex(n: int, kw: dict[str, Any]) -> int:
     from .algorithms.spex import spex_plan
 
     plan = spex_plan(
-        n, max_order=kw.get("max_order", 5), budget=kw.get("budget"), b=kw.get("b"), n_groups=kw.get("n_groups", 3), seed=kw.get("seed", 0)
+        n,
+        max_order=kw.get("max_order", 5),
+        budget=kw.get("budget"),
+        b=kw.get("b"),
+        n_groups=kw.get("n_groups", 3),
+        seed=kw.get("seed", 0),
     )
     return int(plan.n_evaluations)
 
@@ -54,11 +67,15 @@ class AlgorithmSpec:
 
     Attributes
     ----------
-    name : the public name (``spex_mech.<name>`` and ``[algorithm] name``).
-    target : ``"module:function"`` of the API function.
-    planner : (n, keyword arguments) -> planned model evaluations, for messages and ``check``.
-    sweep_keys : [algorithm] keys (budget, max_order, seed) the sweep passes to it; the others are
-        ignored for this algorithm (it has no such argument).
+    name : str
+        The public name (``spex_mech.<name>`` and ``[algorithm] name``).
+    target : str
+        ``"module:function"`` of the API function.
+    planner : callable
+        ``planner(n, keyword arguments)`` -> planned model evaluations, for messages and ``check``.
+    sweep_keys : tuple of str
+        [algorithm] keys (budget, max_order, seed) the sweep passes to it; the others are ignored for this
+        algorithm (it has no such argument).
     """
 
     name: str
@@ -68,6 +85,7 @@ class AlgorithmSpec:
 
     @property
     def function(self) -> Callable[..., Any]:
+        """The API function, imported on first use."""
         module, attr = self.target.split(":")
         return getattr(importlib.import_module(module), attr)
 
@@ -80,26 +98,63 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {
     spec.name: spec
     for spec in (
         AlgorithmSpec("spex", "spex_mech.algorithms.spex:spex", _plan_spex, ("budget", "max_order", "seed")),
-        AlgorithmSpec("proxyspex", "spex_mech.algorithms.proxyspex:proxyspex", _budget, ("budget", "max_order", "seed")),
+        AlgorithmSpec(
+            "proxyspex", "spex_mech.algorithms.proxyspex:proxyspex", _budget, ("budget", "max_order", "seed")
+        ),
         AlgorithmSpec("exhaustive", "spex_mech.algorithms.exhaustive:exhaustive", lambda n, kw: 1 << n, ()),
         AlgorithmSpec("pairwise", "spex_mech.algorithms.baselines:pairwise", _plan_pairwise, ()),
         AlgorithmSpec("lasso", "spex_mech.algorithms.baselines:lasso", _budget, ("budget", "max_order", "seed")),
-        AlgorithmSpec("shapley_sampling", "spex_mech.algorithms.baselines:shapley_sampling", _budget, ("budget", "seed")),
-        AlgorithmSpec("banzhaf_sampling", "spex_mech.algorithms.baselines:banzhaf_sampling", _budget, ("budget", "seed")),
+        AlgorithmSpec(
+            "shapley_sampling", "spex_mech.algorithms.baselines:shapley_sampling", _budget, ("budget", "seed")
+        ),
+        AlgorithmSpec(
+            "banzhaf_sampling", "spex_mech.algorithms.baselines:banzhaf_sampling", _budget, ("budget", "seed")
+        ),
     )
 }
 
 
 def get(name: str) -> AlgorithmSpec:
-    """The registry entry for ``name`` (KeyError if unknown)."""
+    """Return the registry entry for ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The algorithm's public name.
+
+    Returns
+    -------
+    AlgorithmSpec
+        Its entry.
+
+    Raises
+    ------
+    KeyError
+        If ``name`` is not registered.
+    """
     return ALGORITHMS[name]
 
 
 def option_schema(name: str) -> dict[str, inspect.Parameter]:
-    """The keyword arguments ``name`` accepts (everything but the value function and ``n``)."""
+    """Return the keyword arguments ``name`` accepts (everything but the value function and ``n``).
+
+    Keyword arguments a function still accepts under an old spelling (its ``legacy_parameters``
+    mapping, e.g. ProxySPEX's flat keywords) count as options too.
+
+    Parameters
+    ----------
+    name : str
+        The algorithm's public name.
+
+    Returns
+    -------
+    dict
+        ``{option: inspect.Parameter}`` from the function's signature and its legacy parameters.
+    """
     function = get(name).function
     params = {**inspect.signature(function).parameters, **getattr(function, "legacy_parameters", {})}
-    return {k: p for k, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and k not in ("f", "n")}
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {k: p for k, p in params.items() if p.kind in named and k not in ("f", "n")}
 
 
 def _accepts(annotation: Any, value: Any, module: Any) -> bool:
@@ -140,7 +195,22 @@ def _type_text(annotation: Any) -> str:
 
 
 def check_option_type(name: str, key: str, value: Any) -> None:
-    """Raise :class:`OptionError` if ``value`` does not have the type ``name``'s ``key`` is declared with."""
+    """Check that ``value`` has the type algorithm ``name`` declares for option ``key``.
+
+    Parameters
+    ----------
+    name : str
+        The algorithm's public name.
+    key : str
+        The option.
+    value : Any
+        The value given.
+
+    Raises
+    ------
+    OptionError
+        If the algorithm has no such option or the value has the wrong type.
+    """
     schema = option_schema(name)
     if key not in schema:
         raise OptionError(f"{name} has no option '{key}'", key)
@@ -167,9 +237,30 @@ class _Probe:
 
 
 def check_call(name: str, n: int, kwargs: dict[str, Any]) -> int:
-    """Validate a call of algorithm ``name`` on ``n`` units with ``kwargs`` and return its planned
-    evaluations. Types come from the signature; everything else from the function itself, run on a
-    probe that stops it before any evaluation. Raises :class:`OptionError`."""
+    """Validate a call of algorithm ``name`` on ``n`` units with ``kwargs`` and return its planned evaluations.
+
+    Types come from the signature; everything else from the function itself, run on a probe that stops it
+    before any evaluation.
+
+    Parameters
+    ----------
+    name : str
+        The algorithm's public name.
+    n : int
+        Number of units.
+    kwargs : dict
+        The keyword arguments of the call.
+
+    Returns
+    -------
+    int
+        The planned number of model evaluations.
+
+    Raises
+    ------
+    OptionError
+        If the algorithm refuses the call (the message names the option where it can).
+    """
     for key, value in kwargs.items():
         check_option_type(name, key, value)
     spec = get(name)

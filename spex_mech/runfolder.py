@@ -38,8 +38,18 @@ class RunFolderError(ValueError):
 
 
 class RunFolder:
-    """Claim ``out`` for one run (see the module docstring). Use as a context manager or call
-    :meth:`release`."""
+    """Claim ``out`` for one run (see the module docstring); use as a context manager or call :meth:`release`.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The output folder.
+
+    Raises
+    ------
+    RunFolderError
+        If the folder holds files that are not a spex-mech run, or another run holds its lock.
+    """
 
     def __init__(self, out: str | os.PathLike):
         self.path = Path(out)
@@ -86,7 +96,10 @@ class RunFolder:
                 "choose a new or empty folder (nothing there was touched)"
             )
         if store.exists():
-            extra = sorted(e.name for e in store.iterdir() if e.name not in _STORE_FILES) if store.is_dir() else ["store"]
+            if store.is_dir():
+                extra = sorted(e.name for e in store.iterdir() if e.name not in _STORE_FILES)
+            else:
+                extra = ["store"]
             if extra:
                 raise RunFolderError(
                     f"--out {p}: {store} holds files that are not a spex-mech store (e.g. '{extra[0]}'); "
@@ -105,9 +118,17 @@ class RunFolder:
                 finally:
                     os.close(fd)
                 info = _describe_holder(holder)
-                raise RunFolderError(f"--out {self.path} is in use by another spex-mech run ({info}); wait for it or choose another --out") from None
+                raise RunFolderError(
+                    f"--out {self.path} is in use by another spex-mech run ({info}); wait for it or choose another "
+                    "--out"
+                ) from None
         os.ftruncate(fd, 0)
-        record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": " ".join(sys.argv)}
+        record = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "command": " ".join(sys.argv),
+        }
         os.write(fd, (json.dumps(record) + "\n").encode())
         os.fsync(fd)
         self._lock_fd = fd
@@ -124,9 +145,17 @@ class RunFolder:
             self._lock_fd = None
 
     def cleanup_if_unused(self, store: Any = None) -> None:
-        """After a failed run: if ``store`` holds no evaluated mask and this run created it, remove its
-        files; then the marker and lock if this run created them and nothing else of the run is left;
-        then the folder if this run made it and it is empty. Nothing else is ever removed."""
+        """Remove, after a failed run, only what this run created and left unused.
+
+        If ``store`` holds no evaluated mask and this run created it, remove its files; then the marker and lock
+        if this run created them and nothing else of the run is left; then the folder if this run made it and it
+        is empty. Nothing else is ever removed.
+
+        Parameters
+        ----------
+        store : Any, optional
+            The run's store (its length is the number of evaluated masks).
+        """
         if store is not None:
             if len(store):
                 self.release()

@@ -24,10 +24,14 @@ class RunRecord:
 
     Attributes
     ----------
-    result : the interactions (with the unit ids of the game they were measured on).
-    config : the TOML config as it was run ({section: {key: value}}).
-    run : the run facts (algorithm, evaluations, unit ids, identity of the store, faithfulness, ...).
-    path : the run folder.
+    result : Interactions
+        The interactions (with the unit ids of the game they were measured on).
+    config : Mapping
+        The TOML config as it was run ({section: {key: value}}).
+    run : Mapping
+        The run facts (algorithm, evaluations, unit ids, identity of the store, faithfulness, ...).
+    path : pathlib.Path
+        The run folder.
     """
 
     result: Interactions
@@ -37,7 +41,23 @@ class RunRecord:
 
 
 def load_run(out: str | os.PathLike) -> RunRecord:
-    """Load ``out/results.json`` written by ``spex-mech run``. A ValueError names what is missing."""
+    """Load ``out/results.json`` written by ``spex-mech run``.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The run folder.
+
+    Returns
+    -------
+    RunRecord
+        The result, config and run facts.
+
+    Raises
+    ------
+    ValueError
+        If the folder has no ``results.json``, it is not valid JSON, or an entry is missing (named).
+    """
     folder = Path(out)
     file = folder / "results.json"
     if not file.is_file():
@@ -49,4 +69,5 @@ def load_run(out: str | os.PathLike) -> RunRecord:
     for key in ("run", "interactions"):
         if key not in data:
             raise ValueError(f"{file}: no '{key}' entry (not written by spex-mech run)")
-    return RunRecord(result=Interactions.from_dict(data["interactions"]), config=data.get("config", {}), run=data["run"], path=folder)
+    result = Interactions.from_dict(data["interactions"])
+    return RunRecord(result=result, config=data.get("config", {}), run=data["run"], path=folder)

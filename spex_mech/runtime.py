@@ -37,7 +37,7 @@ def interactive() -> bool:
 
 
 def model_device(model: Any) -> Any:
-    """The device of ``model``'s first parameter (CPU for a model without parameters).
+    """Return the device of ``model``'s first parameter (CPU for a model without parameters).
 
     Parameters
     ----------

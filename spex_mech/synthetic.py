@@ -22,7 +22,28 @@ __all__ = ["SparseFunction", "random_sparse_function"]
 
 
 class SparseFunction:
-    """A value function with a known spectrum (``truth``), optionally with i.i.d. Gaussian noise."""
+    """A value function with a known spectrum (``truth``), optionally with i.i.d. Gaussian noise.
+
+    Parameters
+    ----------
+    n : int
+        Number of units.
+    terms : Mapping
+        ``{unit-index tuple: coefficient}`` in ``basis``.
+    basis : {"fourier", "mobius"}, default "fourier"
+        The basis the terms are given in.
+    noise_sd : float, default 0.0
+        Standard deviation of the noise added to each evaluation.
+    seed : int, optional
+        Seed of the noise.
+    labels : sequence of str, optional
+        Unit labels.
+
+    Raises
+    ------
+    ValueError
+        If ``basis`` is neither ``"fourier"`` nor ``"mobius"``.
+    """
 
     def __init__(
         self,
@@ -55,13 +76,36 @@ class SparseFunction:
         return float(np.sum(self.truth.coefficients[orders > 0] ** 2))
 
     def clean(self, masks: Any) -> np.ndarray:
-        """The noise-free value at each mask row."""
+        """Return the noise-free value at each mask row.
+
+        Parameters
+        ----------
+        masks : array_like
+            Masks [B, n].
+
+        Returns
+        -------
+        numpy.ndarray
+            Values [B] (float64).
+        """
         arr = to_mask_array(masks, self.n)
         if self.basis == "fourier":
             return spec.evaluate_fourier(self._keys, self._values, arr, self.n)
         return spec.evaluate_mobius(self._keys, self._values, arr, self.n)
 
     def __call__(self, masks: Any) -> np.ndarray:
+        """Evaluate the function at each mask row, with noise when ``noise_sd`` > 0.
+
+        Parameters
+        ----------
+        masks : array_like
+            Masks [B, n].
+
+        Returns
+        -------
+        numpy.ndarray
+            Values [B] (float64).
+        """
         out = self.clean(masks)
         self.n_evaluations += out.shape[0]
         if self.noise_sd > 0:
@@ -99,10 +143,42 @@ def random_sparse_function(
     snr_db: Optional[float] = None,
     seed: int = 0,
 ) -> SparseFunction:
-    """A random sparse function with ``n_terms`` terms of the given orders.
+    """Draw a random sparse function with ``n_terms`` terms of the given orders.
 
-    Magnitudes are log-uniform over ``amplitudes`` (two decades by default) with random signs; the
-    constant term is ``constant``. ``snr_db`` adds Gaussian noise with variance = signal variance / 10^(snr/10).
+    Parameters
+    ----------
+    n : int
+        Number of units.
+    n_terms : int
+        Number of distinct non-constant terms.
+    orders : sequence of int, default (1, 2, 3, 4, 5)
+        Orders drawn uniformly for each term.
+    basis : {"fourier", "mobius"}, default "fourier"
+        The basis the terms are drawn in.
+    amplitudes : tuple of float, default (0.01, 1.0)
+        Magnitudes are log-uniform over this range, with random signs.
+    constant : float, default 0.0
+        The constant term.
+    snr_db : float, optional
+        Adds Gaussian noise with variance = signal variance / 10^(snr/10).
+    seed : int, default 0
+        Seed of the terms (the noise uses ``seed + 1``).
+
+    Returns
+    -------
+    SparseFunction
+        The function; its ``truth`` is the planted spectrum.
+
+    Raises
+    ------
+    ValueError
+        If that many distinct supports cannot be drawn.
+
+    Examples
+    --------
+    >>> f = random_sparse_function(20, 5, orders=(2,), seed=1)
+    >>> len(f.truth)
+    5
     """
     rng = np.random.default_rng(seed)
     supports = _random_supports(rng, n, n_terms, orders)

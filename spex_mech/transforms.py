@@ -34,13 +34,35 @@ def _check_table(values: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def all_masks(n: int) -> np.ndarray:
-    """All 2^n masks as a bool array [2^n, n]; row i has bit j of i in column j."""
+    """List all 2^n masks; row i has bit j of i in column j.
+
+    Parameters
+    ----------
+    n : int
+        Number of units.
+
+    Returns
+    -------
+    numpy.ndarray
+        Array [2^n, n] (bool).
+    """
     idx = np.arange(1 << n, dtype=np.int64)
     return ((idx[:, None] >> np.arange(n, dtype=np.int64)[None, :]) & 1).astype(bool)
 
 
 def popcount(idx: np.ndarray) -> np.ndarray:
-    """Number of set bits of each integer (int64 in, int64 out)."""
+    """Count the set bits of each integer.
+
+    Parameters
+    ----------
+    idx : numpy.ndarray
+        Non-negative integers.
+
+    Returns
+    -------
+    numpy.ndarray
+        Bit counts (int64), same shape.
+    """
     idx = np.asarray(idx, dtype=np.int64)
     if hasattr(np, "bitwise_count"):
         return np.bitwise_count(idx).astype(np.int64)
@@ -75,37 +97,103 @@ def _butterfly(values: np.ndarray, n: int, op: str) -> np.ndarray:
 
 
 def fourier_transform(values: np.ndarray) -> np.ndarray:
-    """F(k) = 2^−n Σ_x f(x)(−1)^⟨x,k⟩ for a full table f (length 2^n)."""
+    """Compute F(k) = 2^−n Σ_x f(x)(−1)^⟨x,k⟩ for a full table f.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        The table f, length 2^n (index bit j = unit j).
+
+    Returns
+    -------
+    numpy.ndarray
+        The Fourier coefficients, length 2^n.
+    """
     table, n = _check_table(values)
     return _butterfly(table, n, "hadamard") / float(1 << n)
 
 
 def inverse_fourier_transform(coefficients: np.ndarray) -> np.ndarray:
-    """f(x) = Σ_k F(k)(−1)^⟨x,k⟩ (the inverse of :func:`fourier_transform`)."""
+    """Compute f(x) = Σ_k F(k)(−1)^⟨x,k⟩ (the inverse of :func:`fourier_transform`).
+
+    Parameters
+    ----------
+    coefficients : numpy.ndarray
+        Fourier coefficients, length 2^n.
+
+    Returns
+    -------
+    numpy.ndarray
+        The table f, length 2^n.
+    """
     table, n = _check_table(coefficients)
     return _butterfly(table, n, "hadamard")
 
 
 def mobius_transform(values: np.ndarray) -> np.ndarray:
-    """a(S) = Σ_{T ⊆ S} (−1)^{|S|−|T|} f(T): Harsanyi dividends of a full table."""
+    """Compute the Harsanyi dividends a(S) = Σ_{T ⊆ S} (−1)^{|S|−|T|} f(T) of a full table.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        The table f, length 2^n.
+
+    Returns
+    -------
+    numpy.ndarray
+        The dividends, length 2^n.
+    """
     table, n = _check_table(values)
     return _butterfly(table, n, "mobius")
 
 
 def inverse_mobius_transform(dividends: np.ndarray) -> np.ndarray:
-    """f(x) = Σ_{S ⊆ x} a(S) (the inverse of :func:`mobius_transform`)."""
+    """Compute f(x) = Σ_{S ⊆ x} a(S) (the inverse of :func:`mobius_transform`).
+
+    Parameters
+    ----------
+    dividends : numpy.ndarray
+        Möbius dividends, length 2^n.
+
+    Returns
+    -------
+    numpy.ndarray
+        The table f, length 2^n.
+    """
     table, n = _check_table(dividends)
     return _butterfly(table, n, "zeta")
 
 
 def superset_sum(values: np.ndarray) -> np.ndarray:
-    """g(T) = Σ_{S ⊇ T} v(S) for a full table v."""
+    """Compute g(T) = Σ_{S ⊇ T} v(S) for a full table v.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        The table v, length 2^n.
+
+    Returns
+    -------
+    numpy.ndarray
+        The sums g, length 2^n.
+    """
     table, n = _check_table(values)
     return _butterfly(table, n, "superset")
 
 
 def fourier_to_mobius_dense(coefficients: np.ndarray) -> np.ndarray:
-    """a(S) = (−2)^{|S|} Σ_{k ⊇ S} F(k), on full tables."""
+    """Convert full tables: a(S) = (−2)^{|S|} Σ_{k ⊇ S} F(k).
+
+    Parameters
+    ----------
+    coefficients : numpy.ndarray
+        Fourier coefficients, length 2^n.
+
+    Returns
+    -------
+    numpy.ndarray
+        Möbius dividends, length 2^n.
+    """
     table, n = _check_table(coefficients)
     sums = _butterfly(table, n, "superset")
     sizes = popcount(np.arange(1 << n))
@@ -113,7 +201,18 @@ def fourier_to_mobius_dense(coefficients: np.ndarray) -> np.ndarray:
 
 
 def mobius_to_fourier_dense(dividends: np.ndarray) -> np.ndarray:
-    """F(k) = (−1)^{|k|} Σ_{S ⊇ k} a(S)/2^{|S|}, on full tables."""
+    """Convert full tables: F(k) = (−1)^{|k|} Σ_{S ⊇ k} a(S)/2^{|S|}.
+
+    Parameters
+    ----------
+    dividends : numpy.ndarray
+        Möbius dividends, length 2^n.
+
+    Returns
+    -------
+    numpy.ndarray
+        Fourier coefficients, length 2^n.
+    """
     table, n = _check_table(dividends)
     sizes = popcount(np.arange(1 << n))
     scaled = table / np.power(2.0, sizes)

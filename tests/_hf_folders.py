@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import torch
 
-__all__ = ["CORPUS", "WORDS", "boot", "build_tokenizer", "gpt2_folder", "llama_folder", "neox_folder"]
+__all__ = ["CORPUS", "WORDS", "boot", "build_tokenizer", "gpt2_folder", "hf_folder", "llama_folder", "neox_folder"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -85,6 +85,39 @@ def _scale(model: Any, factor: float) -> None:
                 p.mul_(factor)
 
 
+def hf_folder(
+    folder: str | Path,
+    architecture: str,
+    config: dict[str, Any],
+    *,
+    padding_side: str = "right",
+    vocab_size: int = 400,
+    seed: int = 0,
+    scale: float = 2.0,
+) -> Path:
+    """Write a random-weight ``transformers`` causal LM folder of ``architecture`` with the shared tokenizer.
+
+    ``architecture`` names the pair ``{architecture}Config`` / ``{architecture}ForCausalLM`` (``GPT2`` uses
+    ``GPT2LMHeadModel``); ``config`` holds the architecture's own keyword arguments, and the vocabulary
+    size and special token ids come from the tokenizer.
+    """
+    import transformers
+
+    tok = build_tokenizer(vocab_size, padding_side)
+    cfg = getattr(transformers, f"{architecture}Config")(
+        **config,
+        vocab_size=len(tok),
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    model_class = "GPT2LMHeadModel" if architecture == "GPT2" else f"{architecture}ForCausalLM"
+    torch.manual_seed(seed)
+    model = getattr(transformers, model_class)(cfg)
+    _scale(model, scale)
+    return _save(model, tok, Path(folder))
+
+
 def gpt2_folder(
     folder: str | Path,
     *,
@@ -99,24 +132,10 @@ def gpt2_folder(
     n_inner: Optional[int] = None,
 ) -> Path:
     """A random-weight ``GPT2LMHeadModel`` folder (learned absolute positions)."""
-    import transformers
-
-    tok = build_tokenizer(vocab_size, padding_side)
-    cfg = transformers.GPT2Config(
-        n_layer=n_layer,
-        n_embd=n_embd,
-        n_head=n_head,
-        n_positions=n_positions,
-        n_inner=n_inner,
-        vocab_size=len(tok),
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
+    config = dict(n_layer=n_layer, n_embd=n_embd, n_head=n_head, n_positions=n_positions, n_inner=n_inner)
+    return hf_folder(
+        folder, "GPT2", config, padding_side=padding_side, vocab_size=vocab_size, seed=seed, scale=scale
     )
-    torch.manual_seed(seed)
-    model = transformers.GPT2LMHeadModel(cfg)
-    _scale(model, scale)
-    return _save(model, tok, Path(folder))
 
 
 def neox_folder(
@@ -132,26 +151,18 @@ def neox_folder(
     scale: float = 2.0,
 ) -> Path:
     """A random-weight ``GPTNeoXForCausalLM`` (Pythia architecture: rotary positions, parallel attn+MLP)."""
-    import transformers
-
-    tok = build_tokenizer(vocab_size, padding_side)
-    cfg = transformers.GPTNeoXConfig(
+    config = dict(
         num_hidden_layers=n_layer,
         hidden_size=hidden,
         num_attention_heads=n_head,
         intermediate_size=4 * hidden,
         max_position_embeddings=max_positions,
         rotary_pct=0.25,
-        vocab_size=len(tok),
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
         tie_word_embeddings=False,
     )
-    torch.manual_seed(seed)
-    model = transformers.GPTNeoXForCausalLM(cfg)
-    _scale(model, scale)
-    return _save(model, tok, Path(folder))
+    return hf_folder(
+        folder, "GPTNeoX", config, padding_side=padding_side, vocab_size=vocab_size, seed=seed, scale=scale
+    )
 
 
 def llama_folder(
@@ -168,26 +179,18 @@ def llama_folder(
     scale: float = 2.0,
 ) -> Path:
     """A random-weight ``LlamaForCausalLM`` (rotary positions, RMSNorm, gated MLP)."""
-    import transformers
-
-    tok = build_tokenizer(vocab_size, padding_side)
-    cfg = transformers.LlamaConfig(
+    config = dict(
         num_hidden_layers=n_layer,
         hidden_size=hidden,
         num_attention_heads=n_head,
         num_key_value_heads=n_kv_head or n_head,
         intermediate_size=3 * hidden,
         max_position_embeddings=max_positions,
-        vocab_size=len(tok),
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
         tie_word_embeddings=False,
     )
-    torch.manual_seed(seed)
-    model = transformers.LlamaForCausalLM(cfg)
-    _scale(model, scale)
-    return _save(model, tok, Path(folder))
+    return hf_folder(
+        folder, "Llama", config, padding_side=padding_side, vocab_size=vocab_size, seed=seed, scale=scale
+    )
 
 
 def boot(folder: str | Path, device: str = "cpu") -> Any:

@@ -109,3 +109,15 @@ def reference_masked_values(model, tokens, masks, head_units, neuron_units, abla
             logits = model.run_with_hooks(tokens, fwd_hooks=hooks)
         out.append(float(value_fn(logits).double().mean()))
     return np.array(out)
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray (2 CPUs, no dashboard) for the module's tests; shut down after them if this fixture started it."""
+    ray = pytest.importorskip("ray")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    if started:
+        ray.shutdown()

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -26,75 +25,14 @@ ray = pytest.importorskip("ray")
 
 from spex_mech.store import MaskStore, StoreError  # noqa: E402
 
+from ._sweeps import planted_sweep_config, write_sweep  # noqa: E402
+
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
-SLOW_MODEL = textwrap.dedent(
-    """
-    import os
-    import time
-    from pathlib import Path
-    from spex_mech.zoo import planted
-
-    def load():
-        marks = os.environ.get("SPEX_TEST_MARKS")
-        if marks:
-            (Path(marks) / f"loaded-{os.getpid()}").touch()
-        model = planted.load()
-        model.register_forward_pre_hook(lambda module, args: time.sleep(0.02))  # make the sweep take a while
-        return model
-    """
-)
-
-BODY = textwrap.dedent(
-    """
-    [model]
-    entry = "slow_planted:load"
-
-    [prompts]
-    tokens = [[0, 1, 2, 3, 0, 1], [1, 2, 3, 0, 1, 2]]
-
-    [metric]
-    kind = "logit_diff"
-    correct = 1
-    incorrect = 0
-
-    [units]
-    heads = "all"
-    neurons = [{ layer = 0 }]
-
-    [ablation]
-    kind = "zero"
-
-    [algorithm]
-    name = "spex"
-    max_order = 2
-    budget = 600
-    seed = 3
-
-    [output]
-    batch_size = 16
-    faithfulness_samples = 200
-    """
-)
+BODY = planted_sweep_config(max_order=2, budget=600, output="batch_size = 16\nfaithfulness_samples = 200")
 
 CLUSTER = '\n[cluster]\naddress = "local"\nactors = 1\ncpus_per_actor = 1\nchunk_size = 8\n'
 
-
-@pytest.fixture(scope="module")
-def local_ray():
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    if started:
-        ray.shutdown()
-
-
-def _write(tmp_path: Path, name: str, text: str) -> Path:
-    (tmp_path / "slow_planted.py").write_text(SLOW_MODEL)
-    path = tmp_path / name
-    path.write_text(text)
-    return path
 
 
 def _stored(out: Path, cfg: Path) -> int:
@@ -127,8 +65,8 @@ def _pid_alive(pid: int) -> bool:
 
 
 def test_driver_killed_then_resume_evaluates_only_unfinished_chunks(local_ray, tmp_path):
-    cfg = _write(tmp_path, "cluster.toml", BODY + CLUSTER)
-    plain = _write(tmp_path, "plain.toml", BODY)
+    cfg = write_sweep(tmp_path, "cluster.toml", BODY + CLUSTER)
+    plain = write_sweep(tmp_path, "plain.toml", BODY)
     marks = tmp_path / "marks"
     marks.mkdir()
     out = tmp_path / "killed"
@@ -164,7 +102,7 @@ def test_driver_killed_then_resume_evaluates_only_unfinished_chunks(local_ray, t
 
 
 def test_ctrl_c_stops_the_actors(tmp_path):
-    cfg = _write(tmp_path, "cluster.toml", BODY + CLUSTER)
+    cfg = write_sweep(tmp_path, "cluster.toml", BODY + CLUSTER)
     marks = tmp_path / "marks"
     marks.mkdir()
     out = tmp_path / "run"
@@ -195,12 +133,15 @@ def test_ctrl_c_stops_the_actors(tmp_path):
         ("actors = 0", "[cluster] actors must be at least 1, got 0"),
         ("actors = 1.5", "[cluster] actors must be number of Ray actors (model replicas), got float 1.5"),
         ("gpus_per_actor = -1", "[cluster] gpus_per_actor must be at least 0, got -1"),
-        ('address = "nowhere"', "[cluster] address must be 'local', 'auto', 'ray://host:port' or 'host:port', got 'nowhere'"),
+        (
+            'address = "nowhere"',
+            "[cluster] address must be 'local', 'auto', 'ray://host:port' or 'host:port', got 'nowhere'",
+        ),
         ("actor = 2", "unknown key 'actor' in [cluster]; did you mean 'actors'?"),
     ],
 )
 def test_bad_cluster_section_is_a_config_error(tmp_path, capsys, section, message):
-    cfg = _write(tmp_path, "bad.toml", BODY + "\n[cluster]\n" + section + "\n")
+    cfg = write_sweep(tmp_path, "bad.toml", BODY + "\n[cluster]\n" + section + "\n")
     assert main(["check", str(cfg)]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines[0].startswith("spex-mech check: loads the model")  # check says what it runs, then the one error line
@@ -208,7 +149,7 @@ def test_bad_cluster_section_is_a_config_error(tmp_path, capsys, section, messag
 
 
 def test_more_gpus_than_the_cluster_has_leaves_no_run_folder(local_ray, tmp_path, capsys):
-    cfg = _write(tmp_path, "gpu.toml", BODY + '\n[cluster]\naddress = "local"\nactors = 2\ngpus_per_actor = 1\n')
+    cfg = write_sweep(tmp_path, "gpu.toml", BODY + '\n[cluster]\naddress = "local"\nactors = 2\ngpus_per_actor = 1\n')
     assert main(["run", str(cfg), "--out", str(tmp_path / "out"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "spex-mech: config error: [cluster] 2 actor(s) × 1 GPU need 2 GPU(s); the cluster has 0"
@@ -216,7 +157,7 @@ def test_more_gpus_than_the_cluster_has_leaves_no_run_folder(local_ray, tmp_path
 
 
 def test_unreachable_address_exits_2_with_one_line(tmp_path):
-    cfg = _write(tmp_path, "far.toml", BODY + '\n[cluster]\naddress = "ray://127.0.0.1:9"\n')
+    cfg = write_sweep(tmp_path, "far.toml", BODY + '\n[cluster]\naddress = "ray://127.0.0.1:9"\n')
     t0 = time.time()
     done = subprocess.run(
         [sys.executable, "-m", "spex_mech.cli", "run", str(cfg), "--out", str(tmp_path / "out"), "--quiet"],
@@ -224,6 +165,7 @@ def test_unreachable_address_exits_2_with_one_line(tmp_path):
     )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
-    assert lines[-1].startswith("spex-mech: config error: [cluster] cannot reach the Ray cluster at 'ray://127.0.0.1:9' (")
+    unreachable = "spex-mech: config error: [cluster] cannot reach the Ray cluster at 'ray://127.0.0.1:9' ("
+    assert lines[-1].startswith(unreachable)
     assert time.time() - t0 < 120
     assert not (tmp_path / "out").exists()

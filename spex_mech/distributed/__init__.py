@@ -12,4 +12,13 @@ from .factory import ClusterOptions, ConfigFactory, cluster_options
 from .game import ActorInfo, RayGame
 from .stored import StoredRayGame, open_store
 
-__all__ = ["ActorInfo", "ClusterError", "ClusterOptions", "ConfigFactory", "RayGame", "StoredRayGame", "cluster_options", "open_store"]
+__all__ = [
+    "ActorInfo",
+    "ClusterError",
+    "ClusterOptions",
+    "ConfigFactory",
+    "RayGame",
+    "StoredRayGame",
+    "cluster_options",
+    "open_store",
+]

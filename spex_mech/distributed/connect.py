@@ -1,5 +1,7 @@
-"""Joining a Ray cluster: ``"local"`` (start one here), ``"auto"`` (the one ``ray start`` runs on this
-machine), ``"ray://host:port"`` (Ray Client) or ``"host:port"`` (a head node's GCS).
+"""Join a Ray cluster.
+
+Addresses: ``"local"`` (start one here), ``"auto"`` (the one ``ray start`` runs on this machine),
+``"ray://host:port"`` (Ray Client) or ``"host:port"`` (a head node's GCS).
 
 Remote addresses are probed with a plain TCP connect first, so an unreachable address fails in
 seconds with one clear line instead of Ray's long retry loop.
@@ -45,15 +47,27 @@ def _probe(address: str, timeout: float) -> None:
 
 
 def connect(address: Optional[str] = "local", *, num_cpus: Optional[float] = None, probe_timeout: float = 5.0) -> bool:
-    """Connect this process to Ray; returns True if this call started Ray (so the caller shuts it down).
+    """Connect this process to Ray.
 
     Parameters
     ----------
-    address : ``None`` or ``"local"`` (reuse the connection this process already has, else start a
-        local Ray), ``"auto"``, ``"ray://host:port"`` or ``"host:port"`` (refused if this process is
-        already connected).
-    num_cpus : CPUs a local Ray may use (default: all of this machine's).
-    probe_timeout : seconds the TCP probe of a remote address may take.
+    address : str, optional
+        ``None`` or ``"local"`` (reuse the connection this process already has, else start a local Ray),
+        ``"auto"``, ``"ray://host:port"`` or ``"host:port"`` (refused if this process is already connected).
+    num_cpus : float, optional
+        CPUs a local Ray may use (default: all of this machine's).
+    probe_timeout : float, default 5.0
+        Seconds the TCP probe of a remote address may take.
+
+    Returns
+    -------
+    bool
+        True if this call started Ray (so the caller shuts it down).
+
+    Raises
+    ------
+    ClusterError
+        If the address is unreachable, or this process is already connected elsewhere.
     """
     ray = require_ray()
     if ray.is_initialized():
@@ -70,7 +84,9 @@ def connect(address: Optional[str] = "local", *, num_cpus: Optional[float] = Non
         ray.init(address="local", **kwargs)  # always a fresh local instance, never a `ray start` one
         return True
     if not isinstance(address, str) or not address:
-        raise ClusterError(f"cluster address must be 'local', 'auto', 'ray://host:port' or 'host:port', got {address!r}")
+        raise ClusterError(
+            f"cluster address must be 'local', 'auto', 'ray://host:port' or 'host:port', got {address!r}"
+        )
     if address != "auto":
         _probe(address, probe_timeout)
     try:
@@ -78,6 +94,8 @@ def connect(address: Optional[str] = "local", *, num_cpus: Optional[float] = Non
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if address == "auto":
-            raise ClusterError(f"no running Ray cluster found for address 'auto' (start one with `ray start --head`): {first}") from None
+            raise ClusterError(
+                f"no running Ray cluster found for address 'auto' (start one with `ray start --head`): {first}"
+            ) from None
         raise ClusterError(f"cannot join the Ray cluster at {address!r}: {first}") from None
     return True

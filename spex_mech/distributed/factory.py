@@ -27,12 +27,24 @@ class ConfigFactory:
 
     The config and every file it names must be readable at the same path on every node (a shared or
     identical checkout). The ``[cluster]`` section plays no part in the game.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The TOML config (resolved to an absolute path).
     """
 
     def __init__(self, path: str | os.PathLike):
         self.path = str(Path(path).resolve())
 
     def __call__(self) -> Any:
+        """Load the config and build its game, exactly as the CLI's driver does.
+
+        Returns
+        -------
+        AblationGame
+            The game.
+        """
         from ..config import build_game, load_config, resolve
 
         cfg = load_config(self.path)
@@ -44,7 +56,21 @@ class ConfigFactory:
 
 @dataclass(frozen=True)
 class ClusterOptions:
-    """The ``[cluster]`` section, checked: keyword arguments for :class:`~spex_mech.distributed.RayGame`."""
+    """The ``[cluster]`` section, checked: keyword arguments for :class:`~spex_mech.distributed.RayGame`.
+
+    Attributes
+    ----------
+    address : str
+        Where Ray runs (``"local"``, ``"auto"``, ``"ray://host:port"`` or ``"host:port"``).
+    actors : int
+        Number of actors.
+    gpus_per_actor : float
+        GPUs each actor reserves.
+    cpus_per_actor : float
+        CPUs each actor reserves.
+    chunk_size : int, optional
+        Masks per chunk.
+    """
 
     address: str = "local"
     actors: int = 1
@@ -53,6 +79,13 @@ class ClusterOptions:
     chunk_size: Optional[int] = None
 
     def kwargs(self) -> dict[str, Any]:
+        """Return the options as keyword arguments of :class:`~spex_mech.distributed.RayGame`.
+
+        Returns
+        -------
+        dict
+            ``address``, ``actors``, ``gpus_per_actor``, ``cpus_per_actor`` and ``chunk_size``.
+        """
         return {
             "address": self.address,
             "actors": self.actors,
@@ -77,7 +110,23 @@ def _number(section: dict[str, Any], key: str, default: float, minimum: float, i
 
 
 def cluster_options(cfg: Any) -> Optional[ClusterOptions]:
-    """The checked ``[cluster]`` section of a :class:`~spex_mech.config.SweepConfig`, or None if absent."""
+    """Check the ``[cluster]`` section of a :class:`~spex_mech.config.SweepConfig`.
+
+    Parameters
+    ----------
+    cfg : SweepConfig
+        The loaded config.
+
+    Returns
+    -------
+    ClusterOptions or None
+        The checked options, or None when the config has no ``[cluster]`` section.
+
+    Raises
+    ------
+    ConfigError
+        If a key has the wrong type or range, naming it.
+    """
     from ..config import ConfigError
 
     section = cfg.data.get("cluster")
@@ -85,9 +134,13 @@ def cluster_options(cfg: Any) -> Optional[ClusterOptions]:
         return None
     address = section.get("address", "local")
     if not isinstance(address, str) or not address:
-        raise ConfigError(f"[cluster] address must be 'local', 'auto', 'ray://host:port' or 'host:port', got {address!r}")
+        raise ConfigError(
+            f"[cluster] address must be 'local', 'auto', 'ray://host:port' or 'host:port', got {address!r}"
+        )
     if address not in ("local", "auto") and ":" not in address:
-        raise ConfigError(f"[cluster] address must be 'local', 'auto', 'ray://host:port' or 'host:port', got {address!r}")
+        raise ConfigError(
+            f"[cluster] address must be 'local', 'auto', 'ray://host:port' or 'host:port', got {address!r}"
+        )
     return ClusterOptions(
         address=address,
         actors=_number(section, "actors", 1, 1, True),

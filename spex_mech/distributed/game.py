@@ -16,13 +16,14 @@ from __future__ import annotations
 import math
 import os
 from collections import deque
-from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..validation import check_float, check_int
 from ..valuefn import check_values, to_mask_array
+from .actor import ActorInfo, _actor_table, _failed, _GameWorker, _last_line
 from .connect import ClusterError, connect, require_ray
 
 __all__ = ["ActorInfo", "RayGame"]
@@ -30,101 +31,51 @@ __all__ = ["ActorInfo", "RayGame"]
 ChunkSink = Callable[[np.ndarray, np.ndarray], None]
 
 
-@dataclass(frozen=True)
-class ActorInfo:
-    """Where one actor runs and what its game replica is.
-
-    Attributes
-    ----------
-    index : the actor's position in the pool.
-    pid : its worker process id (changes when Ray restarts the actor).
-    node : the Ray node id it runs on.
-    device : the torch device its game evaluates on (``"cpu"`` if the game has no ``device``).
-    gpu_ids : the GPU ids Ray assigned to it (its ``CUDA_VISIBLE_DEVICES``).
-    masks_per_pass : masks its game evaluates in one forward pass.
-    """
-
-    index: int
-    pid: int
-    node: str
-    device: str
-    gpu_ids: tuple[str, ...]
-    masks_per_pass: int
-
-
-def _last_line(err: BaseException) -> str:
-    """The innermost error's one-line text (``ValueError: ...``) from a Ray error's traceback dump."""
-    text = str(err).strip()
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[-1] if lines else type(err).__name__
-
-
-class _GameWorker:
-    """The actor body: builds the game replica once, then evaluates packed mask chunks."""
-
-    def __init__(self, factory: Callable[[], Any]):
-        game = factory()
-        if not callable(game):
-            raise TypeError(f"the game factory returned {type(game).__name__}, which is not a value function")
-        n = getattr(game, "n", None)
-        if n is None:
-            raise TypeError("the game built by the factory has no `n` (number of units)")
-        self.game = game
-        self.n = int(n)
-
-    def describe(self) -> dict[str, Any]:
-        import ray
-
-        game = self.game
-        n_prompts = int(getattr(game, "n_prompts", 1) or 1)
-        rows = getattr(game, "rows_per_pass", None)
-        per = max(1, int(rows) // n_prompts) if rows else 1
-        ctx = ray.get_runtime_context()
-        return {
-            "n": self.n,
-            "ids": list(getattr(game, "ids", None) or []) or None,
-            "labels": [str(x) for x in getattr(game, "labels", None) or []] or None,
-            "n_prompts": n_prompts,
-            "clean_value": getattr(game, "clean_value", None),
-            "plan": dict(getattr(game, "plan", {}) or {}),
-            "pid": os.getpid(),
-            "node": ctx.get_node_id(),
-            "device": str(getattr(game, "device", "cpu")),
-            "gpu_ids": tuple(str(g) for g in ray.get_gpu_ids()),
-            "masks_per_pass": per,
-        }
-
-    def evaluate(self, packed: np.ndarray) -> np.ndarray:
-        masks = np.unpackbits(packed, axis=1, count=self.n, bitorder="little").astype(bool)
-        return np.asarray(self.game(masks), dtype=np.float64)
-
-
 class RayGame:
     """A value function evaluated by ``actors`` Ray actors, each holding its own replica of the game.
 
-    Parameters
-    ----------
-    factory : builds the game on each actor: a picklable zero-argument callable (model load + units +
-        prompts + metric → an :class:`~spex_mech.AblationGame` or any ``f(masks) -> values`` with ``n``),
-        or the path of a ``spex-mech`` TOML config (see :class:`~spex_mech.distributed.ConfigFactory`).
-    actors : number of actors (model replicas); at least 1.
-    gpus_per_actor, cpus_per_actor : Ray resources each actor reserves. With ``gpus_per_actor >= 1`` Ray
-        sets the actor's ``CUDA_VISIBLE_DEVICES``, so ``"cuda"`` inside the factory is that actor's GPU.
-    address : ``None`` (reuse this process's Ray connection, else start a local Ray), ``"local"``,
-        ``"auto"``, ``"ray://host:port"`` or ``"host:port"``.
-    chunk_size : masks per chunk (rounded up to a multiple of the game's masks per forward pass);
-        default: enough chunks to keep every actor busy, at most 8 forward passes each.
-    max_restarts : times Ray restarts a dead actor before the pool stops using it.
-    max_chunk_retries : times one chunk is resubmitted after its actor died before the call fails.
-    progress : show a tqdm bar over the whole cluster's evaluated masks.
-    local_cpus : CPUs a Ray started here (``address="local"``) may use; default: the machine's.
-    start_timeout : seconds to wait for all actors to build their game.
-
-    Notes
-    -----
     ``game(masks)`` returns float64 ``[B]`` in row order. ``evaluate(masks, on_chunk=...)`` also calls
     ``on_chunk(chunk_masks, chunk_values)`` in the driver as each chunk finishes (the store writer).
     Call :meth:`close` (or use ``with``) to stop the actors; a Ray this object started is shut down too.
+
+    Parameters
+    ----------
+    factory : callable or str or os.PathLike
+        Builds the game on each actor: a picklable zero-argument callable (model load + units + prompts +
+        metric → an :class:`~spex_mech.AblationGame` or any ``f(masks) -> values`` with ``n``), or the path
+        of a ``spex-mech`` TOML config (see :class:`~spex_mech.distributed.ConfigFactory`).
+    actors : int, default 1
+        Number of actors (model replicas); at least 1.
+    gpus_per_actor : float, default 0
+        GPUs each actor reserves. With ``gpus_per_actor >= 1`` Ray sets the actor's
+        ``CUDA_VISIBLE_DEVICES``, so ``"cuda"`` inside the factory is that actor's GPU.
+    cpus_per_actor : float, default 1
+        CPUs each actor reserves.
+    address : str, optional
+        ``None`` (reuse this process's Ray connection, else start a local Ray), ``"local"``, ``"auto"``,
+        ``"ray://host:port"`` or ``"host:port"``.
+    chunk_size : int, optional
+        Masks per chunk (rounded up to a multiple of the game's masks per forward pass); default: enough
+        chunks to keep every actor busy, at most 8 forward passes each.
+    max_restarts : int, default 3
+        Times Ray restarts a dead actor before the pool stops using it.
+    max_chunk_retries : int, default 3
+        Times one chunk is resubmitted after its actor died before the call fails.
+    progress : bool, default False
+        Show a tqdm bar over the whole cluster's evaluated masks.
+    local_cpus : float, optional
+        CPUs a Ray started here (``address="local"``) may use; default: the machine's.
+    start_timeout : float, default 600
+        Seconds to wait for all actors to build their game.
+
+    Raises
+    ------
+    TypeError
+        If ``factory`` is neither a callable nor a config path.
+    ValueError
+        If a count or resource is out of range (named in the message).
+    ClusterError
+        If the cluster cannot be reached, lacks the resources, or an actor fails to build its game.
     """
 
     def __init__(
@@ -147,18 +98,15 @@ class RayGame:
 
             factory = ConfigFactory(factory)
         if not callable(factory):
-            raise TypeError(f"factory must be a callable that builds the game, or a config path; got {type(factory).__name__}")
+            raise TypeError(
+                f"factory must be a callable that builds the game, or a config path; got {type(factory).__name__}"
+            )
         if isinstance(actors, bool) or not isinstance(actors, (int, np.integer)) or actors < 1:
             raise ValueError(f"actors must be an integer of at least 1, got {actors!r}")
-        for name, value in (("gpus_per_actor", gpus_per_actor), ("cpus_per_actor", cpus_per_actor)):
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-        if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
-            raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
         self.n_actors = int(actors)
-        self.gpus_per_actor = float(gpus_per_actor)
-        self.cpus_per_actor = float(cpus_per_actor)
-        self.chunk_size = None if chunk_size is None else int(chunk_size)
+        self.gpus_per_actor = check_float("gpus_per_actor", gpus_per_actor, low=0)
+        self.cpus_per_actor = check_float("cpus_per_actor", cpus_per_actor, low=0)
+        self.chunk_size = None if chunk_size is None else check_int("chunk_size", chunk_size, low=1)
         self.max_restarts = int(max_restarts)
         self.max_chunk_retries = int(max_chunk_retries)
         self.progress = progress
@@ -236,7 +184,13 @@ class RayGame:
         return out
 
     def describe(self) -> dict[str, Any]:
-        """The pool's shape, for run records."""
+        """Describe the pool's shape, for run records.
+
+        Returns
+        -------
+        dict
+            Actors, resources per actor, masks per forward pass, failed chunks and each actor's restarts.
+        """
         return {
             "actors": self.n_actors,
             "gpus_per_actor": self.gpus_per_actor,
@@ -255,10 +209,41 @@ class RayGame:
         return per * min(8, max(1, math.ceil(want / per)))
 
     def __call__(self, masks: Any) -> np.ndarray:
+        """Evaluate ``masks`` on the actors (see :meth:`evaluate`).
+
+        Parameters
+        ----------
+        masks : array_like
+            Masks [B, n].
+
+        Returns
+        -------
+        numpy.ndarray
+            Values [B] (float64), row order.
+        """
         return self.evaluate(masks)
 
     def evaluate(self, masks: Any, on_chunk: Optional[ChunkSink] = None) -> np.ndarray:
-        """Values (float64 ``[B]``, row order) of ``masks``; ``on_chunk(masks, values)`` per finished chunk."""
+        """Evaluate ``masks`` on the actors, chunk by chunk.
+
+        Parameters
+        ----------
+        masks : array_like
+            Masks [B, n].
+        on_chunk : callable, optional
+            Called as ``on_chunk(chunk_masks, chunk_values)`` in the driver as each chunk finishes.
+
+        Returns
+        -------
+        numpy.ndarray
+            Values [B] (float64), row order.
+
+        Raises
+        ------
+        ClusterError
+            If the game is closed, or a chunk fails on its actor (the game's own error, in one line) or runs
+            out of retries.
+        """
         if self._closed:
             raise ClusterError("this RayGame is closed")
         ray = require_ray()
@@ -300,9 +285,13 @@ class RayGame:
                         pending.appendleft(ci)
                         continue
                     except ray.exceptions.RayTaskError as err:
-                        raise ClusterError(f"the game raised on actor {ai} (rows {s}..{e - 1} of this call): {_last_line(err)}") from None
+                        raise ClusterError(
+                            f"the game raised on actor {ai} (rows {s}..{e - 1} of this call): {_last_line(err)}"
+                        ) from None
                     except ray.exceptions.RayError as err:  # e.g. Ray's memory monitor killed the task
-                        raise ClusterError(f"Ray failed to evaluate rows {s}..{e - 1} on actor {ai}: {_last_line(err)}") from None
+                        raise ClusterError(
+                            f"Ray failed to evaluate rows {s}..{e - 1} on actor {ai}: {_last_line(err)}"
+                        ) from None
                     vals = check_values(vals, arr[s:e], what=f"game on actor {ai}")
                     out[s:e] = vals
                     self.n_evaluations += e - s
@@ -319,7 +308,7 @@ class RayGame:
         return out
 
     def _pick(self, load: list[int], avoid: Optional[int]) -> Optional[int]:
-        """The live actor with the fewest chunks in flight (< 2), preferring not ``avoid``."""
+        """Return the live actor with the fewest chunks in flight (< 2), preferring not ``avoid``."""
         choices = [i for i in range(self.n_actors) if self._alive[i] and load[i] < 2]
         if not choices:
             return None
@@ -327,17 +316,23 @@ class RayGame:
         return min(others or choices, key=lambda i: (load[i], i))
 
     def _actor_failed(self, ai: int, ci: int, attempts: list[int], err: BaseException) -> None:
-        """A chunk Ray could not finish on its actor (restarts or retries used up): the actor stops being
-        used if it is dead for good; the chunk goes to another live actor."""
+        """Handle a chunk Ray could not finish on its actor (restarts or retries used up).
+
+        The actor stops being used if it is dead for good; the chunk goes to another live actor.
+        """
         self.n_failed_chunks += 1
         attempts[ci] += 1
         state = _actor_table(self._actors[ai])
         if state is None or state["State"] == "DEAD":
             self._alive[ai] = False
         if not any(self._alive):
-            raise ClusterError(f"every actor died more than max_restarts={self.max_restarts} times; last: {_last_line(err)}")
+            raise ClusterError(
+                f"every actor died more than max_restarts={self.max_restarts} times; last: {_last_line(err)}"
+            )
         if attempts[ci] > self.max_chunk_retries:
-            raise ClusterError(f"a chunk failed {attempts[ci]} times (actors died while evaluating it); last: {_last_line(err)}")
+            raise ClusterError(
+                f"a chunk failed {attempts[ci]} times (actors died while evaluating it); last: {_last_line(err)}"
+            )
 
     # -- shutdown -------------------------------------------------------------------------------------
     def close(self) -> None:
@@ -367,30 +362,7 @@ class RayGame:
 
     def __repr__(self) -> str:
         n = getattr(self, "n", "?")
-        return f"RayGame(n={n} units, actors={self.n_actors}, gpus_per_actor={self.gpus_per_actor:g}, cpus_per_actor={self.cpus_per_actor:g})"
-
-
-def _actor_table(actor: Any) -> Optional[dict[str, Any]]:
-    """The GCS actor-table entry of ``actor`` (``State``, ``NumRestarts``, ``Pid``), None if unavailable.
-
-    Read from the GCS directly: Ray's public state API needs the dashboard, which ``ray`` alone lacks.
-    """
-    try:
-        from ray._private import state
-
-        info = state.actors(actor_id=actor._actor_id.hex())
-    except Exception:  # noqa: BLE001 - a Ray without this table: treat the actor as unknown
-        return None
-    return info or None
-
-
-def _failed(ref: Any) -> bool:
-    import ray
-
-    try:
-        ray.get(ref, timeout=0)
-    except ray.exceptions.GetTimeoutError:
-        return False
-    except ray.exceptions.RayError:
-        return True
-    return False
+        return (
+            f"RayGame(n={n} units, actors={self.n_actors}, gpus_per_actor={self.gpus_per_actor:g}, "
+            f"cpus_per_actor={self.cpus_per_actor:g})"
+        )

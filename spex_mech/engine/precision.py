@@ -27,7 +27,25 @@ PRECISIONS = ("fp32", "tf32", "bf16")
 
 
 def check_precision(precision: str, device: torch.device | None = None) -> str:
-    """The precision name, checked (and against ``device``, if given); one-line ValueError otherwise."""
+    """Check a precision name (and against ``device``, if given).
+
+    Parameters
+    ----------
+    precision : str
+        ``"fp32"``, ``"tf32"`` or ``"bf16"``.
+    device : torch.device, optional
+        The device the game runs on (tf32 needs CUDA).
+
+    Returns
+    -------
+    str
+        The precision name.
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown or does not fit the device (one line).
+    """
     if not isinstance(precision, str) or precision.lower() not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     precision = precision.lower()
@@ -38,7 +56,20 @@ def check_precision(precision: str, device: torch.device | None = None) -> str:
 
 @contextlib.contextmanager
 def reduced_precision(precision: str, device: torch.device) -> Iterator[None]:
-    """The numeric mode of ``precision`` for the code inside; global flags are restored afterwards."""
+    """Switch to the numeric mode of ``precision`` for the code inside; global flags are restored afterwards.
+
+    Parameters
+    ----------
+    precision : str
+        ``"fp32"``, ``"tf32"`` or ``"bf16"``.
+    device : torch.device
+        The device the code runs on.
+
+    Yields
+    ------
+    None
+        Control, in that mode.
+    """
     if precision == "fp32":
         yield
         return

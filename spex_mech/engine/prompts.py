@@ -37,6 +37,20 @@ class Prompts:
     """Left-aligned prompt ids ``tokens`` [P, L] (L = the longest prompt) and each prompt's ``lengths`` [P].
 
     Positions ``lengths[p] ..`` of row ``p`` hold ``filler`` and are never read or attended to.
+
+    Attributes
+    ----------
+    tokens : torch.Tensor
+        Ids [P, L] (long).
+    lengths : torch.Tensor
+        Real tokens per prompt [P], each in [1, L].
+    filler : int, default 0
+        The id written after each prompt's end.
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree or a length is outside [1, L].
     """
 
     tokens: torch.Tensor
@@ -45,16 +59,20 @@ class Prompts:
 
     def __post_init__(self) -> None:
         if self.tokens.ndim != 2 or self.lengths.shape != (self.tokens.shape[0],):
-            raise ValueError(f"Prompts: tokens {tuple(self.tokens.shape)} and lengths {tuple(self.lengths.shape)} disagree")
+            raise ValueError(
+                f"Prompts: tokens {tuple(self.tokens.shape)} and lengths {tuple(self.lengths.shape)} disagree"
+            )
         if self.tokens.shape[0] and (int(self.lengths.min()) < 1 or int(self.lengths.max()) > self.tokens.shape[1]):
             raise ValueError("Prompts: every prompt needs between 1 and L real tokens")
 
     @property
     def n_prompts(self) -> int:
+        """Number of prompts P."""
         return int(self.tokens.shape[0])
 
     @property
     def length(self) -> int:
+        """Length L of the longest prompt."""
         return int(self.tokens.shape[1])
 
     @property
@@ -68,10 +86,33 @@ class Prompts:
         return torch.arange(self.length, device=self.lengths.device)[None, :] < self.lengths[:, None]
 
     def to(self, device: Any) -> "Prompts":
+        """Return the prompts on ``device``.
+
+        Parameters
+        ----------
+        device : torch.device or str
+            The target device.
+
+        Returns
+        -------
+        Prompts
+            A copy on that device.
+        """
         return Prompts(self.tokens.to(device), self.lengths.to(device), self.filler)
 
     def select(self, rows: Sequence[int] | torch.Tensor) -> "Prompts":
-        """The prompts ``rows``, trimmed to their own longest length."""
+        """Return the prompts ``rows``, trimmed to their own longest length.
+
+        Parameters
+        ----------
+        rows : sequence of int or torch.Tensor
+            Prompt indices.
+
+        Returns
+        -------
+        Prompts
+            The selected prompts.
+        """
         idx = torch.as_tensor(rows, dtype=torch.long, device=self.tokens.device).reshape(-1)
         lengths = self.lengths[idx]
         width = int(lengths.max())
@@ -190,22 +231,32 @@ def prepare_prompts(
     padding_side: Optional[str] = None,
     what: str = "tokens",
 ) -> Prompts:
-    """Prompts (strings, padded ids, ragged id lists or a :class:`Prompts`) → left-aligned :class:`Prompts`.
+    """Turn prompts (strings, padded ids, ragged id lists or a :class:`Prompts`) into left-aligned :class:`Prompts`.
 
     Parameters
     ----------
-    model : the model (its ``to_tokens`` / ``tokenizer`` are used for strings and for recognising padding).
-    prompts : one string, a list of strings, ids ``[P, L]`` (tensor, array or equal-length lists), a list of
-        id lists of different lengths, or a :class:`Prompts` (returned as is).
-    attention_mask : optional ``[P, L]`` 0/1 mask for id input (1 = real token).
-    padding_side : overrides the tokenizer's ``padding_side`` when recognising pad ids in id input.
-    what : name used in error messages (``"tokens"``, ``"reference"``).
+    model : Any
+        The model (its ``to_tokens`` / ``tokenizer`` are used for strings and for recognising padding).
+    prompts : Any
+        One string, a list of strings, ids ``[P, L]`` (tensor, array or equal-length lists), a list of id
+        lists of different lengths, or a :class:`Prompts` (returned as is).
+    attention_mask : array_like, optional
+        ``[P, L]`` 0/1 mask for id input (1 = real token).
+    padding_side : str, optional
+        Overrides the tokenizer's ``padding_side`` when recognising pad ids in id input.
+    what : str, default "tokens"
+        Name used in error messages (``"tokens"``, ``"reference"``).
+
+    Returns
+    -------
+    Prompts
+        The prompts, each as if it ran alone.
 
     Raises
     ------
     ValueError
-        A prompt longer than the model's context ``cfg.n_ctx`` (strings are tokenized without
-        truncation, so a long prompt is an error, never silently cut).
+        An empty prompt set or prompt, bad ids, or a prompt longer than the model's context ``cfg.n_ctx``
+        (strings are tokenized without truncation, so a long prompt is an error, never silently cut).
     """
     out = _prepare(model, prompts, attention_mask=attention_mask, padding_side=padding_side, what=what)
     n_ctx = getattr(getattr(model, "cfg", None), "n_ctx", None)
@@ -264,7 +315,29 @@ def _prepare(model: Any, prompts: Any, *, attention_mask: Any, padding_side: Opt
 
 
 def single_token_id(model: Any, answer: str, what: str) -> int:
-    """The id of a one-token answer string (no BOS); a ValueError showing the tokenization otherwise."""
+    """Return the id of a one-token answer string (no BOS).
+
+    Parameters
+    ----------
+    model : Any
+        The model (its tokenizer is used).
+    answer : str
+        The answer string.
+    what : str
+        Name used in error messages (e.g. ``"[metric] target"``).
+
+    Returns
+    -------
+    int
+        The token id.
+
+    Raises
+    ------
+    TypeError
+        If the model has no tokenizer.
+    ValueError
+        If the answer is not exactly one token (the message shows its tokenization).
+    """
     if not hasattr(model, "to_tokens") or _tokenizer(model) is None:
         raise TypeError(f"{what}: the answer {answer!r} is a string, but the model has no tokenizer; pass token ids")
     ids = torch.as_tensor(model.to_tokens(answer, prepend_bos=False)).reshape(-1).tolist()

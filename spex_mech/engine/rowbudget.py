@@ -37,7 +37,16 @@ import torch
 import torch.utils._python_dispatch
 import torch.utils._pytree
 
-__all__ = ["HEADROOM", "MIN_PROBE_ROWS", "PeakMeter", "RowBudget", "estimate_bytes_per_row", "measure", "memory_budget", "rows_for"]
+__all__ = [
+    "HEADROOM",
+    "MIN_PROBE_ROWS",
+    "PeakMeter",
+    "RowBudget",
+    "estimate_bytes_per_row",
+    "measure",
+    "memory_budget",
+    "rows_for",
+]
 
 HEADROOM = 1.5
 """Rows are chosen so that ``HEADROOM`` × the measured peak fits the budget."""
@@ -52,14 +61,21 @@ class RowBudget:
 
     Attributes
     ----------
-    rows : rows (masks × prompts) per forward pass.
-    bytes_per_row : bytes one row needs (measured, or the analytic estimate).
-    budget_bytes : the memory the passes may use on the device.
-    source : ``"fixed"`` (``batch_size`` given), ``"estimate"`` (not measured yet, or the device
-        cannot be measured), ``"cuda peak"`` or ``"cpu tensors"``.
-    probe_rows : rows in the measured probe pass (0 when not measured).
-    probe_peak_bytes : the probe's measured peak above the memory in use before it (0 when not measured).
-    speed_cap : the CPU speed limit on rows per pass (None on CUDA or for a fixed batch size).
+    rows : int
+        Rows (masks × prompts) per forward pass.
+    bytes_per_row : float
+        Bytes one row needs (measured, or the analytic estimate).
+    budget_bytes : int
+        The memory the passes may use on the device.
+    source : str
+        ``"fixed"`` (``batch_size`` given), ``"estimate"`` (not measured yet, or the device cannot be
+        measured), ``"cuda peak"`` or ``"cpu tensors"``.
+    probe_rows : int
+        Rows in the measured probe pass (0 when not measured).
+    probe_peak_bytes : int
+        The probe's measured peak above the memory in use before it (0 when not measured).
+    speed_cap : int, optional
+        The CPU speed limit on rows per pass (None on CUDA or for a fixed batch size).
     """
 
     rows: int
@@ -72,6 +88,7 @@ class RowBudget:
 
     @property
     def measured(self) -> bool:
+        """True when the bytes per row come from a measurement (CUDA peak or CPU tensors)."""
         return self.source in ("cuda peak", "cpu tensors")
 
 
@@ -83,7 +100,18 @@ def _total_memory_bytes() -> int:
 
 
 def memory_budget(device: torch.device) -> int:
-    """Bytes the masked passes may use: 40% of free GPU memory; on CPU min(2 GiB, RAM / 8)."""
+    """Return the bytes the masked passes may use: 40% of free GPU memory; on CPU min(2 GiB, RAM / 8).
+
+    Parameters
+    ----------
+    device : torch.device
+        The device the passes run on.
+
+    Returns
+    -------
+    int
+        The budget in bytes.
+    """
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(0.4 * free)
@@ -91,8 +119,26 @@ def memory_budget(device: torch.device) -> int:
 
 
 def estimate_bytes_per_row(dims: dict[str, Optional[int]], length: int, read_positions: int) -> int:
-    """Analytic float32 bytes per row: residual-stream-sized activations, MLP activations, attention
-    patterns, and the logits at the read positions. Used until a measurement replaces it."""
+    """Estimate the float32 bytes per row analytically (used until a measurement replaces it).
+
+    Counts residual-stream-sized activations, MLP activations, attention patterns, and the logits at the read
+    positions.
+
+    Parameters
+    ----------
+    dims : dict
+        The model's dimensions (``d_model``, ``d_mlp``, ``n_heads``, ``d_vocab``; None or 0 when
+        unknown).
+    length : int
+        Tokens per prompt.
+    read_positions : int
+        Positions whose logits are read.
+
+    Returns
+    -------
+    int
+        Bytes per row.
+    """
     d = {k: (v or 0) for k, v in dims.items()}
     d_model = d["d_model"] or 512
     heads = max(d["n_heads"], 1)
@@ -101,7 +147,22 @@ def estimate_bytes_per_row(dims: dict[str, Optional[int]], length: int, read_pos
 
 
 def rows_for(bytes_per_row: float, budget: int, speed_cap: Optional[int]) -> int:
-    """⌊budget / (HEADROOM · bytes_per_row)⌋, within [1, speed_cap]."""
+    """Compute ⌊budget / (HEADROOM · bytes_per_row)⌋, within [1, speed_cap].
+
+    Parameters
+    ----------
+    bytes_per_row : float
+        Bytes one row needs.
+    budget : int
+        Bytes available.
+    speed_cap : int, optional
+        Most rows per pass (no cap when None).
+
+    Returns
+    -------
+    int
+        Rows per pass.
+    """
     rows = int(budget // max(HEADROOM * bytes_per_row, 1.0))
     if speed_cap is not None:
         rows = min(rows, speed_cap)
@@ -149,6 +210,11 @@ class PeakMeter:
 
     ``peak`` is the result in bytes (``None`` if the device cannot be measured, or the measurement
     failed). CUDA: the allocator's peak statistics; CPU: live tensor storages created inside.
+
+    Parameters
+    ----------
+    device : torch.device
+        The device measured.
     """
 
     def __init__(self, device: torch.device) -> None:
@@ -181,7 +247,24 @@ class PeakMeter:
 
 
 def measure(device: torch.device, run: Callable[[], Any]) -> tuple[Any, Optional[int], str]:
-    """``run()`` under a :class:`PeakMeter`: (its result, peak bytes or None, what measured it)."""
+    """Run ``run()`` under a :class:`PeakMeter`.
+
+    Parameters
+    ----------
+    device : torch.device
+        The device measured.
+    run : callable
+        The code measured (no arguments).
+
+    Returns
+    -------
+    result : Any
+        What ``run()`` returned.
+    peak : int or None
+        Peak bytes, or None.
+    source : str
+        What measured it.
+    """
     meter = PeakMeter(device)
     with meter:
         result = run()

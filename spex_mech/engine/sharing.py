@@ -22,7 +22,20 @@ __all__ = ["attention_modules", "expand_side_inputs"]
 
 
 def attention_modules(model: Any, first_layer: int) -> list[Any]:
-    """The attention modules of blocks ``first_layer ..`` (empty when the model has no ``blocks``)."""
+    """Return the attention modules of blocks ``first_layer ..``.
+
+    Parameters
+    ----------
+    model : Any
+        A TransformerLens model.
+    first_layer : int
+        The first block whose attention module is returned.
+
+    Returns
+    -------
+    list
+        The modules (empty when the model has no ``blocks``).
+    """
     blocks = getattr(model, "blocks", None)
     if blocks is None:
         return []
@@ -50,8 +63,25 @@ def _expand(value: Any, n_prompts: int, n_masks: int) -> Any:
 
 @contextlib.contextmanager
 def expand_side_inputs(modules: list[Any], n_prompts: int, n_masks: int) -> Iterator[None]:
-    """Within the block: keyword side inputs with ``n_prompts`` rows are copied ``n_masks`` times for every
-    module call whose hidden states carry ``n_masks·n_prompts`` rows. Hooks are removed on exit."""
+    """Repeat keyword side inputs for mask-batched calls within the block.
+
+    Keyword side inputs with ``n_prompts`` rows are copied ``n_masks`` times for every module call whose
+    hidden states carry ``n_masks·n_prompts`` rows. Hooks are removed on exit.
+
+    Parameters
+    ----------
+    modules : list
+        The modules to hook (see :func:`attention_modules`).
+    n_prompts : int
+        Rows of the side inputs.
+    n_masks : int
+        Masks per pass.
+
+    Yields
+    ------
+    None
+        Control, with the hooks in place.
+    """
     if n_masks <= 1 or not modules:
         yield
         return

@@ -1,5 +1,8 @@
-"""Build a shapiq ``InteractionValues`` from a plain payload (numpy and shapiq only, no package imports,
-so the conversion itself can be exercised in a Python ≥ 3.12 environment that has shapiq but not torch)."""
+"""Build a shapiq ``InteractionValues`` from a plain payload.
+
+The module uses numpy and shapiq only, no package imports, so the conversion itself can be exercised in a
+Python ≥ 3.12 environment that has shapiq but not torch.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,18 @@ import numpy as np
 
 
 def interaction_values(payload: Mapping[str, Any]) -> Any:
-    """``shapiq.InteractionValues`` from :func:`spex_mech.results.exports.shapiq_payload`'s dict."""
+    """Build a ``shapiq.InteractionValues`` from a payload dict.
+
+    Parameters
+    ----------
+    payload : Mapping
+        The dict of :func:`spex_mech.results.exports.shapiq_payload`.
+
+    Returns
+    -------
+    shapiq.InteractionValues
+        The interaction values.
+    """
     import shapiq
 
     keys = [tuple(int(u) for u in k) for k in payload["interactions"]]

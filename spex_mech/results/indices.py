@@ -16,6 +16,7 @@ import numpy as np
 from scipy.special import binom
 
 from ..transforms import popcount, superset_sum
+from ..validation import check_int
 from .spectrum import superset_weighted_sum
 
 __all__ = ["IndexSpec", "index_spec", "INDEX_NAMES", "compute_index_sparse", "compute_index_dense"]
@@ -25,6 +26,20 @@ Weight = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 @dataclass(frozen=True)
 class IndexSpec:
+    """The weight function and size range that define one interaction index.
+
+    Attributes
+    ----------
+    name : str
+        The index's canonical name (``"STII"``, ``"k-SII"``, ...).
+    weight : callable
+        ``weight(size_S, size_T)``: the weight w(|S|, |T|) of a(S) in I(T).
+    min_size : int
+        Smallest |T| the index reports.
+    max_size : int
+        Largest |T| the index reports.
+    """
+
     name: str
     weight: Weight
     min_size: int
@@ -82,10 +97,27 @@ def _k_sii(order: int) -> Weight:
 
 
 def index_spec(name: str, order: int) -> IndexSpec:
-    """The weight function and size range of an index (SV, BV, SII, BII, STII, FSII, FBII, k-SII)."""
+    """Return the weight function and size range of an index.
+
+    Parameters
+    ----------
+    name : str
+        SV, BV, SII, BII, STII, FSII, FBII or k-SII (case-insensitive).
+    order : int
+        The explanation order (ignored by SV and BV).
+
+    Returns
+    -------
+    IndexSpec
+        The index's definition.
+
+    Raises
+    ------
+    ValueError
+        If ``order`` is below 1 or ``name`` is not a known index.
+    """
     key = name.upper().replace("_", "-")
-    if order < 1:
-        raise ValueError(f"order must be ≥ 1, got {order}")
+    order = check_int("order", order, low=1)
     if key in ("SV", "SHAPLEY"):
         return IndexSpec("SV", lambda s, t: 1.0 / s, 1, 1)
     if key in ("BV", "BANZHAF"):
@@ -114,14 +146,44 @@ INDEX_NAMES = ("SV", "BV", "SII", "BII", "STII", "FSII", "FBII", "k-SII")
 
 
 def compute_index_sparse(spec: IndexSpec, mobius_keys: np.ndarray, mobius_values: np.ndarray):
+    """Compute an index from a sparse Möbius spectrum by enumerating subsets of each support.
+
+    Parameters
+    ----------
+    spec : IndexSpec
+        The index (see :func:`index_spec`).
+    mobius_keys : numpy.ndarray
+        Padded supports of the dividends [K, D].
+    mobius_values : numpy.ndarray
+        The dividends a(S) [K].
+
+    Returns
+    -------
+    keys : numpy.ndarray
+        The subsets T with ``spec.min_size`` ≤ |T| ≤ ``spec.max_size``.
+    values : numpy.ndarray
+        The index values I(T).
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
         return superset_weighted_sum(mobius_keys, mobius_values, spec.weight, spec.max_size, spec.min_size)
 
 
 def compute_index_dense(spec: IndexSpec, mobius_table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The index on a full 2^n Möbius table via size-ranked superset sums (O(n²·2^n)).
+    """Compute an index on a full 2^n Möbius table via size-ranked superset sums (O(n²·2^n)).
 
-    Returns (subset integer codes with min_size ≤ |T| ≤ max_size, index values).
+    Parameters
+    ----------
+    spec : IndexSpec
+        The index (see :func:`index_spec`).
+    mobius_table : numpy.ndarray
+        The dense Möbius table, length 2^n (index bit j = unit j).
+
+    Returns
+    -------
+    codes : numpy.ndarray
+        Subset integer codes with ``spec.min_size`` ≤ |T| ≤ ``spec.max_size``.
+    values : numpy.ndarray
+        The index values I(T).
     """
     size = mobius_table.shape[0]
     n = size.bit_length() - 1

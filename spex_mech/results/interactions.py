@@ -3,12 +3,16 @@
 It holds a sparse Fourier spectrum keyed by sorted tuples of unit indices (plus, for exhaustive
 results, the full 2^n table) and derives everything else exactly from it: Möbius dividends, Shapley
 and Banzhaf values, order-k interaction indices, predictions on new masks and faithfulness R².
+
+Length: the module is one class whose methods are each a few lines over :mod:`.spectrum`, :mod:`.indices`,
+:mod:`.serialize` and :mod:`.exports`, plus their numpydoc docstrings. It is long because the result's public
+surface is wide, not because it holds several jobs; the pieces with a job of their own live in
+:mod:`.terms` (term, R², subset codes) and :mod:`.serialize` (the JSON document).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
@@ -16,53 +20,17 @@ import numpy as np
 from ..transforms import fourier_to_mobius_dense
 from ..valuefn import ValueFunction, labels_or_default, to_mask_array, uniform_masks
 from . import spectrum as spec
-from .params import ParamsBase
 from .indices import INDEX_NAMES, compute_index_dense, compute_index_sparse, index_spec
+from .params import ParamsBase
+from .serialize import document_arguments, jsonable, to_document
+from .terms import Term, codes_to_keys, r2_score
 
-__all__ = ["Interactions", "Term", "r2_score"]
+__all__ = ["Interactions", "Term", "r2_score", "jsonable", "INDEX_CHOICES"]
 
-_JSON_VERSION = 1
 # Dense (exhaustive) tables list as sparse only coefficients above this fraction of the largest one;
 # the dense table itself stays exact and drives every conversion.
 _DENSE_TOL = 1e-12
-
-
-@dataclass(frozen=True)
-class Term:
-    """One interaction: its unit indices, their labels, the value in the chosen basis, its order."""
-
-    units: tuple[int, ...]
-    labels: tuple[str, ...]
-    value: float
-    order: int
-
-    def __str__(self) -> str:
-        name = " × ".join(self.labels) if self.labels else "∅"
-        return f"{name}: {self.value:+.4g}"
-
-
-def r2_score(truth: np.ndarray, predicted: np.ndarray) -> float:
-    """R² = 1 − ‖f − f̂‖² / ‖f − mean f‖² (1.0 when f is constant and exactly predicted)."""
-    truth = np.asarray(truth, dtype=np.float64)
-    predicted = np.asarray(predicted, dtype=np.float64)
-    resid = float(np.sum((truth - predicted) ** 2))
-    total = float(np.sum((truth - truth.mean()) ** 2))
-    if total == 0.0:
-        return 1.0 if resid == 0.0 else float("-inf")
-    return 1.0 - resid / total
-
-
-def _codes_to_keys(codes: np.ndarray, n: int) -> np.ndarray:
-    """Integer subset codes (bit j = unit j) to padded key rows."""
-    codes = np.asarray(codes, dtype=np.int64)
-    bits = ((codes[:, None] >> np.arange(n)[None, :]) & 1).astype(bool)
-    width = max(1, int(bits.sum(axis=1).max(initial=0)))
-    keys = np.full((codes.shape[0], width), -1, dtype=np.int64)
-    rows, cols = np.nonzero(bits)
-    # position of each set bit within its row
-    pos = np.cumsum(bits, axis=1)[rows, cols] - 1
-    keys[rows, pos] = cols
-    return keys
+_codes_to_keys = codes_to_keys  # the name this module used before terms.py held it
 
 
 class Interactions:
@@ -71,6 +39,39 @@ class Interactions:
     Build one with :meth:`from_fourier`, :meth:`from_mobius` or :meth:`from_dense_fourier`; algorithms
     do this for you. Convention: ``f(x) = Σ_k F(k)(−1)^⟨x,k⟩`` with ``x_i = 1`` keeping unit ``i``, and
     ``f(x) = Σ_{S ⊆ x} a(S)`` for the Möbius dividends ``a``.
+
+    Parameters
+    ----------
+    keys : numpy.ndarray
+        Fourier supports as a padded int array [K, D] (−1 pads); repeated supports are summed.
+    values : numpy.ndarray
+        Fourier coefficients [K] aligned with ``keys``.
+    n : int
+        Number of units.
+    labels : sequence of str, optional
+        One label per unit (defaults to ``"0"``, ``"1"``, ...).
+    ids : sequence of str, optional
+        One id per unit (TransformerLens hook names for model units); defaults to the labels.
+    n_evaluations : int, default 0
+        Number of value-function evaluations the result cost.
+    algorithm : str, default ""
+        Name of the algorithm that produced the result.
+    params : Mapping, optional
+        The algorithm's parameters; a typed ``ParamsBase`` record is kept as is, anything else copied.
+    dense_fourier : numpy.ndarray, optional
+        The full table of 2^n Fourier coefficients (exhaustive results); it then drives every conversion.
+
+    Raises
+    ------
+    ValueError
+        If ``keys`` is not 2-d, names a unit ≥ ``n``, the ids do not number ``n``, or the dense table does
+        not have length 2^n.
+
+    Examples
+    --------
+    >>> r = Interactions.from_mobius({(): 1.0, (0, 1): 2.0}, n=3)
+    >>> r.top(1)[0].units
+    (0, 1)
     """
 
     def __init__(
@@ -112,14 +113,44 @@ class Interactions:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_fourier(cls, coefficients: Mapping[Sequence[int], float], n: int, **kw: Any) -> "Interactions":
-        """From a mapping {unit-index tuple: Fourier coefficient}."""
+        """Build a result from a mapping {unit-index tuple: Fourier coefficient}.
+
+        Parameters
+        ----------
+        coefficients : Mapping
+            Fourier coefficients keyed by tuples of unit indices (any order; they are sorted).
+        n : int
+            Number of units.
+        **kw : Any
+            Keyword arguments of the constructor (``labels``, ``ids``, ``algorithm``, ...).
+
+        Returns
+        -------
+        Interactions
+            The result.
+        """
         items = list(coefficients.items())
         keys = spec.canonical_keys([k for k, _ in items])
         return cls(keys, np.array([v for _, v in items], dtype=np.float64), n, **kw)
 
     @classmethod
     def from_mobius(cls, dividends: Mapping[Sequence[int], float], n: int, **kw: Any) -> "Interactions":
-        """From a mapping {unit-index tuple: Möbius dividend}."""
+        """Build a result from a mapping {unit-index tuple: Möbius dividend}.
+
+        Parameters
+        ----------
+        dividends : Mapping
+            Möbius dividends keyed by tuples of unit indices; converted exactly to Fourier coefficients.
+        n : int
+            Number of units.
+        **kw : Any
+            Keyword arguments of the constructor (``labels``, ``ids``, ``algorithm``, ...).
+
+        Returns
+        -------
+        Interactions
+            The result.
+        """
         items = list(dividends.items())
         keys = spec.canonical_keys([k for k, _ in items])
         fk, fv = spec.mobius_to_fourier(keys, np.array([v for _, v in items], dtype=np.float64))
@@ -127,7 +158,21 @@ class Interactions:
 
     @classmethod
     def from_dense_fourier(cls, table: np.ndarray, **kw: Any) -> "Interactions":
-        """From a full table of 2^n Fourier coefficients (index bit j = unit j)."""
+        """Build a result from a full table of 2^n Fourier coefficients (index bit j = unit j).
+
+        Parameters
+        ----------
+        table : numpy.ndarray
+            The dense Fourier table, length a power of two.
+        **kw : Any
+            Keyword arguments of the constructor (``labels``, ``ids``, ``algorithm``, ...).
+
+        Returns
+        -------
+        Interactions
+            The result; its sparse view lists coefficients above 1e-12 times the largest, the dense table
+            stays exact.
+        """
         table = np.asarray(table, dtype=np.float64)
         n = table.shape[0].bit_length() - 1
         codes = np.nonzero(np.abs(table) > _DENSE_TOL * np.abs(table).max(initial=0.0))[0]
@@ -146,6 +191,7 @@ class Interactions:
 
     @property
     def supports(self) -> list[tuple[int, ...]]:
+        """Fourier supports as sorted tuples of unit indices, aligned with :attr:`coefficients`."""
         return spec.keys_to_tuples(self._keys)
 
     @property
@@ -157,6 +203,7 @@ class Interactions:
 
     @property
     def max_order(self) -> int:
+        """Largest order among the Fourier supports (0 for an empty or constant spectrum)."""
         return int(spec.key_orders(self._keys).max(initial=0))
 
     def __len__(self) -> int:
@@ -170,6 +217,18 @@ class Interactions:
         )
 
     def label_of(self, units: Sequence[int]) -> tuple[str, ...]:
+        """Return the labels of the given units.
+
+        Parameters
+        ----------
+        units : sequence of int
+            Unit indices.
+
+        Returns
+        -------
+        tuple of str
+            Their labels, in the same order.
+        """
         return tuple(self.labels[i] for i in units)
 
     # ------------------------------------------------------------------ conversions
@@ -185,12 +244,24 @@ class Interactions:
         return self._cache["mobius"]
 
     def mobius(self) -> dict[tuple[int, ...], float]:
-        """Möbius dividends a(S) = (−2)^{|S|} Σ_{k ⊇ S} F(k), as {unit-index tuple: value}."""
+        """Return the Möbius dividends a(S) = (−2)^{|S|} Σ_{k ⊇ S} F(k).
+
+        Returns
+        -------
+        dict
+            {unit-index tuple: dividend}.
+        """
         keys, values = self._mobius_arrays()
         return dict(zip(spec.keys_to_tuples(keys), values.tolist()))
 
     def shapley_values(self) -> np.ndarray:
-        """φ_i = −2 Σ_{S ∋ i, |S| odd} F(S)/|S| (length n)."""
+        """Return the Shapley values φ_i = −2 Σ_{S ∋ i, |S| odd} F(S)/|S|.
+
+        Returns
+        -------
+        numpy.ndarray
+            Array of length n (float64).
+        """
         orders = spec.key_orders(self._keys)
         odd = (orders % 2) == 1
         out = np.zeros(self.n)
@@ -199,7 +270,13 @@ class Interactions:
         return out
 
     def banzhaf_values(self) -> np.ndarray:
-        """ψ_i = −2 F({i}) (length n)."""
+        """Return the Banzhaf values ψ_i = −2 F({i}).
+
+        Returns
+        -------
+        numpy.ndarray
+            Array of length n (float64).
+        """
         out = np.zeros(self.n)
         orders = spec.key_orders(self._keys)
         single = np.nonzero(orders == 1)[0]
@@ -207,9 +284,24 @@ class Interactions:
         return out
 
     def index(self, name: str, order: int = 2) -> dict[tuple[int, ...], float]:
-        """An interaction index up to ``order``: one of fourier, mobius, SV, BV, SII, BII, STII, FSII, FBII, k-SII.
+        """Compute an interaction index exactly from the spectrum (no sampling).
 
-        Computed exactly from the spectrum (no sampling). SV/BV return singleton keys.
+        Parameters
+        ----------
+        name : str
+            One of fourier, mobius, SV, BV, SII, BII, STII, FSII, FBII, k-SII (case-insensitive).
+        order : int, default 2
+            Largest order kept (fourier, mobius) or the explanation order of the index.
+
+        Returns
+        -------
+        dict
+            {unit-index tuple: value}; SV and BV have singleton keys.
+
+        Raises
+        ------
+        ValueError
+            If ``name`` is not a known index.
         """
         low = name.lower()
         if low == "fourier":
@@ -239,10 +331,33 @@ class Interactions:
         min_order: int = 1,
         index_order: int = 2,
     ) -> list[Term]:
-        """The ``k`` largest-magnitude terms in ``basis`` (mobius, fourier or any index name).
+        """Return the ``k`` largest-magnitude terms in ``basis``.
 
-        ``order`` keeps only terms of exactly that order; ``min_order`` drops lower ones (the empty set
-        by default). ``index_order`` is the explanation order for SII/BII/STII/FSII/FBII/k-SII.
+        Ties are broken by lower order, then by unit indices.
+
+        Parameters
+        ----------
+        k : int, default 10
+            Number of terms returned (fewer if the basis has fewer).
+        basis : str, default "mobius"
+            One of mobius, fourier, SV/shapley, BV/banzhaf or any index name of :meth:`index`.
+        order : int, optional
+            Keep only terms of exactly this order.
+        min_order : int, default 1
+            Drop terms of lower order (the empty set by default).
+        index_order : int, default 2
+            Explanation order for SII/BII/STII/FSII/FBII/k-SII.
+
+        Returns
+        -------
+        list of Term
+            The terms, largest |value| first.
+
+        Examples
+        --------
+        >>> r = Interactions.from_mobius({(0,): 0.5, (0, 1): -2.0}, n=2, labels=["a", "b"])
+        >>> str(r.top(1)[0])
+        'a × b: -2'
         """
         low = basis.lower()
         if low == "fourier":
@@ -262,7 +377,18 @@ class Interactions:
         return [Term(u, self.label_of(u), float(v), len(u)) for u, v in items[:k]]
 
     def energy_by_order(self, basis: str = "fourier") -> dict[int, float]:
-        """Share of the non-constant energy (Σ value², order ≥ 1) held by each order."""
+        """Return the share of the non-constant energy (Σ value², order ≥ 1) held by each order.
+
+        Parameters
+        ----------
+        basis : str, default "fourier"
+            ``"fourier"``; any other value uses the Möbius dividends.
+
+        Returns
+        -------
+        dict
+            {order: share}; empty when the energy above order 0 is zero.
+        """
         if basis.lower() == "fourier":
             keys, vals = self._keys, self._values
         else:
@@ -275,7 +401,20 @@ class Interactions:
         return {int(o): float(energy[orders == o].sum() / total) for o in np.unique(orders) if o > 0}
 
     def truncate(self, k: int, keep_constant: bool = True) -> "Interactions":
-        """A copy keeping only the ``k`` largest |Fourier| coefficients (plus F(∅) if asked)."""
+        """Return a copy keeping only the ``k`` largest |Fourier| coefficients of order ≥ 1.
+
+        Parameters
+        ----------
+        k : int
+            Number of non-constant coefficients kept.
+        keep_constant : bool, default True
+            Keep F(∅) as well.
+
+        Returns
+        -------
+        Interactions
+            The truncated copy with the same labels, ids and metadata.
+        """
         orders = spec.key_orders(self._keys)
         order_idx = np.argsort(-np.abs(self._values), kind="stable")
         chosen = [i for i in order_idx if orders[i] > 0][:k]
@@ -297,11 +436,25 @@ class Interactions:
 
     # ------------------------------------------------------------------ prediction and faithfulness
     def check_units(self, f: Any) -> None:
-        """Raise ValueError unless ``f`` (a game) is over the same units as this result: the same number
-        and, where both know them, the same unit ids in the same order."""
+        """Check that the game ``f`` is over the same units as this result.
+
+        The same number of units and, where both know them, the same unit ids in the same order.
+
+        Parameters
+        ----------
+        f : Any
+            A game (its ``n`` and ``ids`` attributes are read when present).
+
+        Raises
+        ------
+        ValueError
+            If the number of units or an id differs (the first differing unit is named).
+        """
         f_n = getattr(f, "n", None)
         if f_n is not None and int(f_n) != self.n:
-            raise ValueError(f"the result is over {self.n} units, the game over {int(f_n)}: they do not belong together")
+            raise ValueError(
+                f"the result is over {self.n} units, the game over {int(f_n)}: they do not belong together"
+            )
         f_ids = getattr(f, "ids", None)
         if f_ids is None or (not self._ids_given and self.ids == self.labels):
             return
@@ -314,8 +467,20 @@ class Interactions:
             )
 
     def predict(self, masks: Any, game: Any = None) -> np.ndarray:
-        """The surrogate's value Σ_k F(k)(−1)^⟨x,k⟩ at each mask row (float64 [B]). With ``game``, its
-        units are checked against the result's first (:meth:`check_units`)."""
+        """Evaluate the surrogate Σ_k F(k)(−1)^⟨x,k⟩ at each mask row.
+
+        Parameters
+        ----------
+        masks : array_like
+            Masks [B, n] (bool or 0/1; ``x_i = 1`` keeps unit i).
+        game : Any, optional
+            If given, its units are checked against the result's first (:meth:`check_units`).
+
+        Returns
+        -------
+        numpy.ndarray
+            The values, float64 [B].
+        """
         if game is not None:
             self.check_units(game)
         arr = to_mask_array(masks, self.n)
@@ -330,8 +495,26 @@ class Interactions:
         masks: Optional[Any] = None,
         values: Optional[np.ndarray] = None,
     ) -> float:
-        """R² of the surrogate against ``f`` on fresh uniformly random masks (or the given ones).
-        ``f`` must be over the result's units (:meth:`check_units`)."""
+        """Compute the R² of the surrogate against ``f`` on uniformly random masks (or the given ones).
+
+        Parameters
+        ----------
+        f : callable
+            The game, over the result's units (:meth:`check_units`).
+        n_samples : int, default 1000
+            Number of random masks when ``masks`` is None.
+        seed : int, default 0
+            Seed of the random masks.
+        masks : array_like, optional
+            Masks to score on instead of random ones.
+        values : numpy.ndarray, optional
+            ``f``'s values at ``masks`` when already known (``f`` is then not called).
+
+        Returns
+        -------
+        float
+            The R² (see :func:`r2_score`).
+        """
         self.check_units(f)
         if masks is None:
             masks = uniform_masks(self.n, n_samples, seed)
@@ -342,39 +525,103 @@ class Interactions:
 
     # ------------------------------------------------------------------ export
     def to_dataframe(self, basis: str = "mobius", index_order: int = 2):
-        """One row per term in ``basis``: basis, order, units, labels, hook ids, value (pandas DataFrame)."""
+        """Return one row per term in ``basis``: basis, order, units, labels, hook ids, value.
+
+        Parameters
+        ----------
+        basis : str, default "mobius"
+            Any basis of :meth:`top`.
+        index_order : int, default 2
+            Explanation order for the interaction indices.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The table.
+        """
         from .exports import to_dataframe
 
         return to_dataframe(self, basis, index_order)
 
     def to_shapiq(self, index: str = "k-SII", max_order: int = 2):
-        """A shapiq ``InteractionValues`` (optional dependency; see :func:`spex_mech.results.exports.to_shapiq`)."""
+        """Return a shapiq ``InteractionValues`` (optional dependency).
+
+        Parameters
+        ----------
+        index : str, default "k-SII"
+            The shapiq index to fill.
+        max_order : int, default 2
+            Its explanation order.
+
+        Returns
+        -------
+        shapiq.InteractionValues
+            See :func:`spex_mech.results.exports.to_shapiq`.
+
+        Raises
+        ------
+        ImportError
+            If shapiq is not installed (it needs Python ≥ 3.12).
+        """
         from .exports import to_shapiq
 
         return to_shapiq(self, index, max_order)
 
-    def to_mib(self, cfg: Mapping[str, Any], *, level: str = "node", kind: str = "mobius", path: Optional[str] = None) -> dict[str, Any]:
-        """MIB circuit-track node scores (see :func:`spex_mech.results.exports.to_mib`)."""
+    def to_mib(
+        self, cfg: Mapping[str, Any], *, level: str = "node", kind: str = "mobius", path: Optional[str] = None
+    ) -> dict[str, Any]:
+        """Return MIB circuit-track node scores.
+
+        Parameters
+        ----------
+        cfg : Mapping
+            ``n_layers``, ``n_heads``, ``d_model`` (and ``parallel_attn_mlp``), e.g. from ``exports.mib_cfg``.
+        level : str, default "node"
+            The MIB level written; only ``"node"`` is supported.
+        kind : str, default "mobius"
+            Which unit scores become node scores (see :func:`~spex_mech.circuits.unit_scores`).
+        path : str, optional
+            Also write the JSON document there.
+
+        Returns
+        -------
+        dict
+            The MIB document; see :func:`spex_mech.results.exports.to_mib`.
+
+        Raises
+        ------
+        ValueError
+            If ``level`` is not ``"node"`` or a unit cannot be placed on a MIB node.
+        """
         from .exports import to_mib
 
         return to_mib(self, cfg, level=level, kind=kind, path=path)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": "spex_mech.Interactions",
-            "version": _JSON_VERSION,
-            "n": self.n,
-            "labels": self.labels,
-            "ids": self.ids,
-            "n_evaluations": self.n_evaluations,
-            "algorithm": self.algorithm,
-            "params": jsonable(self.params),
-            "fourier": [[list(u), float(v)] for u, v in zip(self.supports, self._values)],
-            **({"dense_fourier": self._dense.tolist()} if self._dense is not None else {}),
-        }
+        """Return the JSON document of the result (see :func:`~spex_mech.results.serialize.to_document`).
+
+        Returns
+        -------
+        dict
+            Spectrum, labels, ids and metadata, JSON-serialisable.
+        """
+        return to_document(self)
 
     def to_json(self, path: Optional[str] = None, indent: Optional[int] = None) -> str:
-        """JSON text of the spectrum and its metadata (written to ``path`` too, if given)."""
+        """Return the JSON text of the spectrum and its metadata.
+
+        Parameters
+        ----------
+        path : str, optional
+            Also write the text to this file.
+        indent : int, optional
+            Indentation passed to :func:`json.dumps`.
+
+        Returns
+        -------
+        str
+            The JSON text.
+        """
         text = json.dumps(self.to_dict(), indent=indent)
         if path is not None:
             with open(path, "w", encoding="utf-8") as fh:
@@ -383,55 +630,45 @@ class Interactions:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Interactions":
-        """Inverse of :meth:`to_dict`; also reads the CLI's ``results.json`` (the result under
-        ``interactions``)."""
-        if data.get("format") != "spex_mech.Interactions" and isinstance(data.get("interactions"), Mapping):
-            data = data["interactions"]
-        if data.get("format") != "spex_mech.Interactions":
-            raise ValueError("not a spex_mech.Interactions document")
-        pairs = data["fourier"]
-        keys = spec.canonical_keys([p[0] for p in pairs]) if pairs else np.zeros((0, 1), np.int64)
-        vals = np.array([p[1] for p in pairs], dtype=np.float64)
-        return cls(
-            keys,
-            vals,
-            int(data["n"]),
-            labels=data.get("labels"),
-            ids=data.get("ids"),
-            n_evaluations=int(data.get("n_evaluations", 0)),
-            algorithm=data.get("algorithm", ""),
-            params=data.get("params"),
-            dense_fourier=data.get("dense_fourier"),
-        )
+        """Read a result back from :meth:`to_dict`'s document or the CLI's ``results.json``.
+
+        Parameters
+        ----------
+        data : Mapping
+            The document (or a mapping with the result under ``interactions``).
+
+        Returns
+        -------
+        Interactions
+            The result.
+
+        Raises
+        ------
+        ValueError
+            If ``data`` is not a ``spex_mech.Interactions`` document.
+        """
+        keys, vals, n, options = document_arguments(data)
+        return cls(keys, vals, n, **options)
 
     @classmethod
     def from_json(cls, text_or_path: str) -> "Interactions":
-        """Inverse of :meth:`to_json` (accepts the JSON text or a file path, including the CLI's
-        ``results.json``)."""
+        """Read a result back from :meth:`to_json`'s text or a file.
+
+        Parameters
+        ----------
+        text_or_path : str
+            The JSON text, or a path to it (the CLI's ``results.json`` too).
+
+        Returns
+        -------
+        Interactions
+            The result.
+        """
         text = text_or_path
         if not text_or_path.lstrip().startswith("{"):
             with open(text_or_path, encoding="utf-8") as fh:
                 text = fh.read()
         return cls.from_dict(json.loads(text))
-
-
-def jsonable(obj: Any) -> Any:
-    """A JSON-serialisable copy: numpy scalars and arrays become Python numbers and lists."""
-    if isinstance(obj, ParamsBase):
-        return jsonable(obj.to_dict())
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (str, int, float, bool)) or obj is None:
-        return obj
-    return repr(obj)
 
 
 INDEX_CHOICES = ("fourier", "mobius") + INDEX_NAMES

@@ -24,8 +24,22 @@ _ID_LAYER = re.compile(r"^blocks\.(\d+)\.")
 
 
 def unit_layers(labels: Sequence[str], ids: Optional[Sequence[str]] = None) -> list[Optional[int]]:
-    """Layer of each unit from its hook id (``blocks.1.…`` → 1), else its label (``L1H2`` → 1); None for
-    tokens, data groups, etc."""
+    """Return the layer of each unit, read from its hook id, else from its label.
+
+    A hook id ``blocks.1.…`` gives layer 1; failing that a label ``L1H2`` or ``L1N7`` gives layer 1.
+
+    Parameters
+    ----------
+    labels : sequence of str
+        The units' labels.
+    ids : sequence of str, optional
+        The units' ids (TransformerLens hook names).
+
+    Returns
+    -------
+    list of int or None
+        One layer per unit; None for units with no layer (tokens, data groups, ...).
+    """
     out = []
     for j, lab in enumerate(labels):
         m = _ID_LAYER.match(ids[j]) if ids is not None and j < len(ids) else None
@@ -60,7 +74,23 @@ class LayerSummary:
 
 
 def layer_summary(result: Interactions) -> LayerSummary:
-    """Aggregate ``result`` by layer (see :class:`LayerSummary`); raises ValueError when no unit has a layer."""
+    """Aggregate ``result`` by layer (see :class:`LayerSummary`).
+
+    Parameters
+    ----------
+    result : Interactions
+        The result to aggregate.
+
+    Returns
+    -------
+    LayerSummary
+        The per-group sums.
+
+    Raises
+    ------
+    ValueError
+        If no unit has a layer.
+    """
     layers = unit_layers(result.labels, result.ids)
     known = sorted({l for l in layers if l is not None})
     if not known:

@@ -3,6 +3,9 @@
 A sparse spectrum is a pair ``(keys, values)``: ``keys`` is an int64 array [K, D] whose row holds one
 support's unit indices in ascending order, padded with −1 at the end (the empty set is all −1), and
 ``values`` is float64 [K]. Everything here works on whole arrays (no Python loop per coefficient).
+
+Length: one job (array operations on sparse spectra); just past 400 lines because of the numpydoc
+docstrings.
 """
 
 from __future__ import annotations
@@ -28,7 +31,25 @@ _PAD = -1
 
 
 def canonical_keys(supports: Iterable[Sequence[int]], width: Optional[int] = None) -> np.ndarray:
-    """Supports (any iterables of unit indices) as a padded, sorted int64 array [K, D]."""
+    """Turn supports (any iterables of unit indices) into a padded, sorted int64 array [K, D].
+
+    Parameters
+    ----------
+    supports : iterable of sequences of int
+        The supports; each is sorted.
+    width : int, optional
+        Number of columns D (at least 1); by default the largest support's size.
+
+    Returns
+    -------
+    numpy.ndarray
+        Array [K, D] (int64), −1 pads at the end of each row.
+
+    Raises
+    ------
+    ValueError
+        If a support lists a unit twice, holds a negative index, or is longer than ``width``.
+    """
     rows = [sorted(int(i) for i in s) for s in supports]
     for r in rows:
         if len(set(r)) != len(r):
@@ -45,10 +66,34 @@ def canonical_keys(supports: Iterable[Sequence[int]], width: Optional[int] = Non
 
 
 def keys_to_tuples(keys: np.ndarray) -> list[tuple[int, ...]]:
+    """Turn padded key rows into tuples of unit indices (pads dropped).
+
+    Parameters
+    ----------
+    keys : numpy.ndarray
+        Padded supports [K, D].
+
+    Returns
+    -------
+    list of tuple of int
+        One tuple per row.
+    """
     return [tuple(int(v) for v in row if v >= 0) for row in keys]
 
 
 def key_orders(keys: np.ndarray) -> np.ndarray:
+    """Return the order (number of units) of each padded key row.
+
+    Parameters
+    ----------
+    keys : numpy.ndarray
+        Padded supports [K, D].
+
+    Returns
+    -------
+    numpy.ndarray
+        Orders [K] (int64).
+    """
     return (keys >= 0).sum(axis=1).astype(np.int64)
 
 
@@ -81,7 +126,24 @@ def _unique_rows(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def aggregate(keys: np.ndarray, values: np.ndarray, drop_zeros: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Sum values of identical supports; return (unique keys, summed values), sorted by key."""
+    """Sum the values of identical supports.
+
+    Parameters
+    ----------
+    keys : numpy.ndarray
+        Padded supports [K, D] (−1 pads).
+    values : numpy.ndarray
+        Coefficients [K] aligned with ``keys``.
+    drop_zeros : bool, default False
+        Drop supports whose sum is exactly zero.
+
+    Returns
+    -------
+    keys : numpy.ndarray
+        Unique supports, sorted.
+    values : numpy.ndarray
+        Their summed values.
+    """
     keys = np.asarray(keys, dtype=np.int64)
     values = np.asarray(values, dtype=np.float64)
     if keys.shape[0] == 0:
@@ -97,10 +159,25 @@ def aggregate(keys: np.ndarray, values: np.ndarray, drop_zeros: bool = False) ->
 
 
 def expand_subsets(keys: np.ndarray, max_size: Optional[int] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every subset T of every support S (|T| ≤ max_size).
+    """List every subset T of every support S (|T| ≤ max_size).
 
-    Returns ``(parent, subset_keys, subset_size)``: ``parent[e]`` is the row of S, ``subset_keys[e]``
-    the padded subset T. Work is Σ_S Σ_{t ≤ max_size} C(|S|, t) rows, done order by order.
+    Work is Σ_S Σ_{t ≤ max_size} C(|S|, t) rows, done order by order.
+
+    Parameters
+    ----------
+    keys : numpy.ndarray
+        Padded supports [K, D].
+    max_size : int, optional
+        Largest subset size; by default every subset.
+
+    Returns
+    -------
+    parent : numpy.ndarray
+        ``parent[e]`` is the row of S that subset ``e`` came from.
+    subset_keys : numpy.ndarray
+        ``subset_keys[e]`` is the padded subset T.
+    subset_size : numpy.ndarray
+        ``subset_size[e]`` is |T|.
     """
     keys = np.asarray(keys, dtype=np.int64)
     orders = key_orders(keys)
@@ -139,7 +216,28 @@ def superset_weighted_sum(
     max_size: Optional[int] = None,
     min_size: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """g(T) = Σ_{S ⊇ T} w(|S|, |T|)·v(S) for every T with min_size ≤ |T| ≤ max_size."""
+    """Compute g(T) = Σ_{S ⊇ T} w(|S|, |T|)·v(S) for every T with min_size ≤ |T| ≤ max_size.
+
+    Parameters
+    ----------
+    keys : numpy.ndarray
+        Padded supports [K, D] (−1 pads).
+    values : numpy.ndarray
+        Coefficients [K] aligned with ``keys``.
+    weight : callable
+        ``weight(size_S, size_T)`` on integer arrays, returning the weights w.
+    max_size : int, optional
+        Largest |T|; by default every size.
+    min_size : int, default 0
+        Smallest |T|.
+
+    Returns
+    -------
+    keys : numpy.ndarray
+        The subsets T.
+    values : numpy.ndarray
+        The sums g(T), one per subset.
+    """
     parent, sub, size = expand_subsets(keys, max_size)
     keep = size >= min_size
     parent, sub, size = parent[keep], sub[keep], size[keep]
@@ -150,12 +248,42 @@ def superset_weighted_sum(
 
 
 def fourier_to_mobius(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """a(S) = (−2)^{|S|} Σ_{k ⊇ S} F(k)."""
+    """Convert Fourier coefficients to Möbius dividends, a(S) = (−2)^{|S|} Σ_{k ⊇ S} F(k).
+
+    Parameters
+    ----------
+    keys : numpy.ndarray
+        Padded supports [K, D] (−1 pads).
+    values : numpy.ndarray
+        Coefficients [K] aligned with ``keys``.
+
+    Returns
+    -------
+    keys : numpy.ndarray
+        The supports of the dividends.
+    values : numpy.ndarray
+        The dividends a(S).
+    """
     return superset_weighted_sum(keys, values, lambda s, t: np.power(-2.0, t))
 
 
 def mobius_to_fourier(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """F(k) = (−1)^{|k|} Σ_{S ⊇ k} a(S)/2^{|S|}."""
+    """Convert Möbius dividends to Fourier coefficients, F(k) = (−1)^{|k|} Σ_{S ⊇ k} a(S)/2^{|S|}.
+
+    Parameters
+    ----------
+    keys : numpy.ndarray
+        Padded supports [K, D] (−1 pads).
+    values : numpy.ndarray
+        Coefficients [K] aligned with ``keys``.
+
+    Returns
+    -------
+    keys : numpy.ndarray
+        The supports of the coefficients.
+    values : numpy.ndarray
+        The Fourier coefficients F(k).
+    """
     return superset_weighted_sum(keys, values, lambda s, t: np.power(-1.0, t) / np.power(2.0, s))
 
 
@@ -168,8 +296,9 @@ def _combined_columns(keys: np.ndarray, masks: np.ndarray, n: int, combine: np.u
     """``combine`` (XOR or AND) of each support's mask columns: bool [B, K]; ∅ gives ``empty``.
 
     A support's units are read as columns of the masks: gathering one column per key slot costs
-    B × K bytes per slot, far less than a sparse product and its float conversions (5–8× faster at
-    4,000 × 4,000). Key slots of −1 read a constant column equal to ``empty`` (neutral for combine).
+    B × K bytes per slot, far less than a sparse product and its float conversions (measured: see
+    benchmarks/results/measured_notes.md). Key slots of −1 read a constant column equal to ``empty``
+    (neutral for combine).
     """
     keys = np.asarray(keys, dtype=np.int64)
     if masks.ndim != 2 or masks.shape[1] != n:
@@ -187,7 +316,22 @@ def _combined_columns(keys: np.ndarray, masks: np.ndarray, n: int, combine: np.u
 
 
 def fourier_features(keys: np.ndarray, masks: np.ndarray, n: int) -> np.ndarray:
-    """χ_k(x) = (−1)^⟨x,k⟩ for every mask row x and support row k: float64 [B, K]."""
+    """Compute χ_k(x) = (−1)^⟨x,k⟩ for every mask row x and support row k.
+
+    Parameters
+    ----------
+    keys : numpy.ndarray
+        Padded supports [K, D].
+    masks : numpy.ndarray
+        Masks [B, n] (bool).
+    n : int
+        Number of units.
+
+    Returns
+    -------
+    numpy.ndarray
+        Features [B, K] (float64).
+    """
     masks = np.asarray(masks)
     if keys.shape[0] == 0:
         return np.zeros((masks.shape[0], 0))
@@ -195,7 +339,22 @@ def fourier_features(keys: np.ndarray, masks: np.ndarray, n: int) -> np.ndarray:
 
 
 def and_features(keys: np.ndarray, masks: np.ndarray, n: int) -> np.ndarray:
-    """AND_S(x) = Π_{i∈S} x_i (1 when every unit of S is kept; ∅ → 1): float64 [B, K]."""
+    """Compute AND_S(x) = Π_{i∈S} x_i (1 when every unit of S is kept; ∅ → 1).
+
+    Parameters
+    ----------
+    keys : numpy.ndarray
+        Padded supports [K, D].
+    masks : numpy.ndarray
+        Masks [B, n] (bool).
+    n : int
+        Number of units.
+
+    Returns
+    -------
+    numpy.ndarray
+        Features [B, K] (float64).
+    """
     masks = np.asarray(masks)
     if keys.shape[0] == 0:
         return np.zeros((masks.shape[0], 0))
@@ -213,10 +372,44 @@ def _evaluate(features, keys: np.ndarray, values: np.ndarray, masks: np.ndarray,
 
 
 def evaluate_fourier(keys: np.ndarray, values: np.ndarray, masks: np.ndarray, n: int) -> np.ndarray:
-    """Σ_k F(k)(−1)^⟨x,k⟩ for each row x of ``masks`` (bool [B, n])."""
+    """Evaluate Σ_k F(k)(−1)^⟨x,k⟩ for each row x of ``masks``.
+
+    Parameters
+    ----------
+    keys : numpy.ndarray
+        Padded supports [K, D] (−1 pads).
+    values : numpy.ndarray
+        Coefficients [K] aligned with ``keys``.
+    masks : numpy.ndarray
+        Masks [B, n] (bool).
+    n : int
+        Number of units.
+
+    Returns
+    -------
+    numpy.ndarray
+        Values [B] (float64).
+    """
     return _evaluate(fourier_features, keys, values, masks, n)
 
 
 def evaluate_mobius(keys: np.ndarray, values: np.ndarray, masks: np.ndarray, n: int) -> np.ndarray:
-    """Σ_{S ⊆ x} a(S) for each row x of ``masks``."""
+    """Evaluate Σ_{S ⊆ x} a(S) for each row x of ``masks``.
+
+    Parameters
+    ----------
+    keys : numpy.ndarray
+        Padded supports [K, D] (−1 pads).
+    values : numpy.ndarray
+        Coefficients [K] aligned with ``keys``.
+    masks : numpy.ndarray
+        Masks [B, n] (bool).
+    n : int
+        Number of units.
+
+    Returns
+    -------
+    numpy.ndarray
+        Values [B] (float64).
+    """
     return _evaluate(and_features, keys, values, masks, n)

@@ -51,23 +51,73 @@ def _whole_layer_units(model: Any, layers: Optional[Sequence[int] | int], hook_t
 
 
 def AttentionLayers(model: Any, layers: Optional[Sequence[int] | int] = None) -> UnitSet:
-    """One unit per attention layer: its whole output ``blocks.{l}.hook_attn_out`` (all layers by default)."""
+    """Make one unit per attention layer: its whole output ``blocks.{l}.hook_attn_out``.
+
+    Parameters
+    ----------
+    model : Any
+        A TransformerLens model.
+    layers : int or sequence of int, optional
+        The layers (all by default).
+
+    Returns
+    -------
+    UnitSet
+        The units, ids ``blocks.{l}.hook_attn_out``.
+    """
     return _whole_layer_units(model, layers, "hook_attn_out", "A")
 
 
 def MLPLayers(model: Any, layers: Optional[Sequence[int] | int] = None) -> UnitSet:
-    """One unit per MLP: its whole output ``blocks.{l}.hook_mlp_out`` (all layers by default)."""
+    """Make one unit per MLP: its whole output ``blocks.{l}.hook_mlp_out``.
+
+    Parameters
+    ----------
+    model : Any
+        A TransformerLens model.
+    layers : int or sequence of int, optional
+        The layers (all by default).
+
+    Returns
+    -------
+    UnitSet
+        The units, ids ``blocks.{l}.hook_mlp_out``.
+
+    Raises
+    ------
+    ValueError
+        If the model has no MLPs (attention-only).
+    """
     if model_dims(model)["d_mlp"] is None and getattr(getattr(model, "cfg", None), "attn_only", False):
         raise ValueError("the model has no MLPs (attention-only)")
     return _whole_layer_units(model, layers, "hook_mlp_out", "M")
 
 
 def ResidualPositions(model: Any, layer: int, positions: Sequence[int] | int) -> UnitSet:
-    """One unit per prompt position of the residual stream entering block ``layer`` (``hook_resid_pre``).
+    """Make one unit per prompt position of the residual stream entering block ``layer`` (``hook_resid_pre``).
 
     Positions count each prompt's real tokens from 0 (prompts are left-aligned by the engine, whatever
     their padding side); they must be ≥ 0 and inside the longest prompt. A position past a shorter
     prompt's end masks nothing there.
+
+    Parameters
+    ----------
+    model : Any
+        A TransformerLens model.
+    layer : int
+        The block whose input is masked.
+    positions : int or sequence of int
+        The positions, one unit each.
+
+    Returns
+    -------
+    UnitSet
+        The units.
+
+    Raises
+    ------
+    ValueError
+        If no position is given or a position is negative.
     """
     (layer,) = _layers(model, [layer])
     pos = [positions] if isinstance(positions, int) else [int(p) for p in positions]
@@ -94,27 +144,46 @@ def HookUnits(
     size: Optional[int] = None,
     labels: Optional[Sequence[str]] = None,
 ) -> UnitSet:
-    """A custom unit set on any hook point.
+    """Make a custom unit set on any hook point.
+
+    Ablated slices are replaced per the game's ablation (zero / mean / mean_tokenwise / resample).
 
     Parameters
     ----------
-    hook : a TransformerLens hook name (``blocks.0.hook_resid_post``, ``blocks.1.mlp.hook_pre``, ...).
-    dim : ``None`` (default): the whole activation is one unit. Otherwise the activation dimension the
-        units slice, in TransformerLens layout with batch first (``1`` = positions, ``2`` = the next one:
+    model : Any
+        A TransformerLens model.
+    hook : str
+        A TransformerLens hook name (``blocks.0.hook_resid_post``, ``blocks.1.mlp.hook_pre``, ...).
+    dim : int, optional
+        ``None`` (default): the whole activation is one unit. Otherwise the activation dimension the units
+        slice, in TransformerLens layout with batch first (``1`` = positions, ``2`` = the next one:
         ``d_model``, ``head_index``, ``d_mlp``).
-    groups : the units, each one index or a list of indices along ``dim`` (default: one unit per index).
-    size : the activation's extent along ``dim`` (default: read from one forward pass of the model
-        when ``dim`` ≥ 2; the prompt length for ``dim=1``).
-    labels : short labels, one per unit (default ``{hook tail}[{indices}]``).
+    groups : sequence, optional
+        The units, each one index or a list of indices along ``dim`` (default: one unit per index).
+    size : int, optional
+        The activation's extent along ``dim`` (default: read from one forward pass of the model when
+        ``dim`` ≥ 2; the prompt length for ``dim=1``).
+    labels : sequence of str, optional
+        Short labels, one per unit (default ``{hook tail}[{indices}]``).
 
-    Ablated slices are replaced per the game's ablation (zero / mean / mean_tokenwise / resample).
+    Returns
+    -------
+    UnitSet
+        The units.
+
+    Raises
+    ------
+    ValueError
+        If the hook does not exist, ``dim`` is invalid, or the groups are empty, out of range, overlapping
+        or mislabelled (the unit and hook are named).
     """
     require_hook(model, hook)
     if dim is None:
         if groups is not None:
             raise ValueError("groups= needs dim=: which activation dimension the groups index")
         name = labels[0] if labels else hook
-        return UnitSet(ids=[hook], labels=[name], sites=[Site(hook, dim=None, size=1, slices=(0,), columns=(0,))], model=model)
+        site = Site(hook, dim=None, size=1, slices=(0,), columns=(0,))
+        return UnitSet(ids=[hook], labels=[name], sites=[site], model=model)
     if not isinstance(dim, int) or dim < 1:
         raise ValueError(f"dim must be ≥ 1 (dim 0 is the batch), got {dim!r}")
     if size is None and dim >= 2:
@@ -153,7 +222,7 @@ def _span(idx: Sequence[int]) -> str:
 
 
 def _probe_size(model: Any, hook: str, dim: int) -> int:
-    """The hook's extent along ``dim`` from one two-token forward pass (stopped at the hook)."""
+    """Read the hook's extent along ``dim`` from one two-token forward pass (stopped at the hook)."""
     import torch
 
     from ..engine.ablations import capture_activations

@@ -28,6 +28,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
+from ..validation import check_int
 from .base import UnitSet
 from .components import MLPNeurons
 
@@ -38,7 +39,20 @@ _OTHERS = ("keep", "active", "none")
 
 
 def subset(units: UnitSet, columns: Sequence[int]) -> UnitSet:
-    """The units at ``columns`` (in that order) as a new unit set with columns 0..k−1."""
+    """Return the units at ``columns`` (in that order) as a new unit set with columns 0..k−1.
+
+    Parameters
+    ----------
+    units : UnitSet
+        The unit set.
+    columns : sequence of int
+        The columns kept.
+
+    Returns
+    -------
+    UnitSet
+        The subset.
+    """
     cols = [int(c) for c in columns]
     if len(set(cols)) != len(cols):
         raise ValueError(f"columns repeat: {cols}")
@@ -83,15 +97,32 @@ def _column(units: UnitSet, key: Any) -> int:
 
 
 def select_units(result: Any, *, threshold: float = 0.05, min_order: int = 2) -> list[int]:
-    """Units taking part in a significant Möbius term of order ≥ ``min_order``.
+    """Find the units taking part in a significant Möbius term of order ≥ ``min_order``.
 
     A term is significant when |a(S)| ≥ ``threshold`` × the largest |a(S)| over all non-empty S.
-    Returns sorted unit columns.
+
+    Parameters
+    ----------
+    result : Interactions
+        The result.
+    threshold : float, default 0.05
+        Relative size of a significant term.
+    min_order : int, default 2
+        Smallest order considered.
+
+    Returns
+    -------
+    list of int
+        Sorted unit columns.
+
+    Raises
+    ------
+    ValueError
+        If ``min_order`` is below 1.
     """
     if not 0 <= threshold <= 1:
         raise ValueError(f"threshold is a fraction of the largest effect, in [0, 1]; got {threshold}")
-    if min_order < 1:
-        raise ValueError(f"min_order must be ≥ 1, got {min_order}")
+    min_order = check_int("min_order", min_order, low=1)
     terms = {s: v for s, v in result.mobius().items() if len(s) >= 1}
     if not terms:
         return []
@@ -113,22 +144,29 @@ def refine_units(
     neurons: Optional[Mapping[int, Sequence[int]]] = None,
     model: Any = None,
 ) -> UnitSet:
-    """A finer unit set: chosen whole-MLP units of ``units`` replaced by their MLP neurons.
+    """Build a finer unit set: chosen whole-MLP units of ``units`` replaced by their MLP neurons.
 
     Parameters
     ----------
-    result : an :class:`~spex_mech.Interactions` measured on ``units`` (its unit ids must match), or
-        ``None`` with ``expand`` given.
-    units : the coarse unit set the result is over (e.g. ``AttentionHeads(model) + MLPLayers(model)``).
-    expand : whole-MLP units to expand (ids, labels such as ``"L3M"``, or columns). Default: the MLP
-        units in a significant interaction (:func:`select_units` with ``threshold``, ``min_order``).
-    threshold, min_order : the automatic choice: Möbius terms of order ≥ ``min_order`` with
-        |a(S)| ≥ ``threshold`` × the largest |a(S)| (``min_order=1`` also expands MLPs with main effects).
-    others : what happens to the units that are not expanded: ``"keep"`` (stay units), ``"active"``
-        (only those in a significant term of any order ≥ ``min_order`` stay; the rest are fixed at
-        kept), ``"none"`` (all fixed at kept: the new set holds only neurons).
-    neurons : optional {layer: neuron indices} to expand only some neurons of a layer (default: all).
-    model : the model (default: ``units.model``).
+    result : Interactions or None
+        A result measured on ``units`` (its unit ids must match), or ``None`` with ``expand`` given.
+    units : UnitSet
+        The coarse unit set the result is over (e.g. ``AttentionHeads(model) + MLPLayers(model)``).
+    expand : sequence, optional
+        Whole-MLP units to expand (ids, labels such as ``"L3M"``, or columns). Default: the MLP units in a
+        significant interaction (:func:`select_units` with ``threshold``, ``min_order``).
+    threshold : float, default 0.05
+        The automatic choice keeps Möbius terms with |a(S)| ≥ ``threshold`` × the largest |a(S)|.
+    min_order : int, default 2
+        Smallest order of those terms (``min_order=1`` also expands MLPs with main effects).
+    others : {"keep", "active", "none"}, default "keep"
+        What happens to the units that are not expanded: ``"keep"`` (stay units), ``"active"`` (only those
+        in a significant term of any order ≥ ``min_order`` stay; the rest are fixed at kept), ``"none"``
+        (all fixed at kept: the new set holds only neurons).
+    neurons : Mapping, optional
+        ``{layer: neuron indices}`` to expand only some neurons of a layer (default: all).
+    model : Any, optional
+        The model (default: ``units.model``).
 
     Returns
     -------
@@ -138,9 +176,8 @@ def refine_units(
     Raises
     ------
     ValueError
-        When nothing is selected (say which threshold; effects that cancel inside a layer are
-        invisible to a whole-MLP unit), a chosen unit is not a whole-MLP unit, or the result is
-        over other units.
+        When nothing is selected (say which threshold; effects that cancel inside a layer are invisible to
+        a whole-MLP unit), a chosen unit is not a whole-MLP unit, or the result is over other units.
     """
     if not isinstance(units, UnitSet):
         raise TypeError(f"units must be the coarse UnitSet, got {type(units).__name__}")

@@ -30,9 +30,33 @@ class BatchedLogisticRegression:
 
     by Nesterov-accelerated gradient descent with a per-row step 1/L_b, L_b = ½ λ_max(X̃ᵀ diag(keep_b) X̃ /
     n_b) + l2 (a bound on the Hessian), for a fixed number of ``steps`` (deterministic cost and result).
-    Rows with no kept example return W = 0 (uniform predictions). ``threads`` caps torch's CPU threads
-    during :meth:`fit` (restored afterwards); on a shared CPU one thread is often the fastest for these
-    small matrices, and it makes the float reductions independent of the machine's core count.
+    Rows with no kept example return W = 0 (uniform predictions).
+
+    Parameters
+    ----------
+    X : array_like
+        Training inputs [N, d].
+    y : array_like
+        Training labels [N].
+    n_classes : int, optional
+        Number of classes (default ``max(y) + 1``).
+    l2 : float, default 1e-2
+        Ridge penalty (positive: every retraining is a unique, strongly convex fit).
+    steps : int, default 300
+        Gradient steps.
+    dtype : torch.dtype, default torch.float64
+        Arithmetic precision.
+    device : str or torch.device, optional
+        Where the fits run (CPU by default).
+    threads : int, optional
+        Caps torch's CPU threads during :meth:`fit` (restored afterwards); on a shared CPU one thread is
+        often the fastest for these small matrices, and it makes the float reductions independent of the
+        machine's core count.
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree or ``l2`` is not positive.
     """
 
     def __init__(
@@ -66,10 +90,22 @@ class BatchedLogisticRegression:
 
     @property
     def n_features(self) -> int:
+        """Number of input features d (without the bias column)."""
         return int(self.X.shape[1] - 1)
 
     def features(self, X: Any) -> torch.Tensor:
-        """``[x, 1]`` rows for new inputs [m, d]."""
+        """Build ``[x, 1]`` rows for new inputs.
+
+        Parameters
+        ----------
+        X : array_like
+            Inputs [m, d].
+
+        Returns
+        -------
+        torch.Tensor
+            Rows [m, d+1].
+        """
         X = torch.as_tensor(np.asarray(X), dtype=self.dtype, device=self.device)
         if X.ndim == 1:
             X = X[None]
@@ -91,10 +127,20 @@ class BatchedLogisticRegression:
 
     @torch.no_grad()
     def fit(self, keep: Any, seeds: Any = None) -> torch.Tensor:
-        """Parameters ``W [B, d+1, C]`` for the 0/1 example weights ``keep [B, N]``.
+        """Fit one model per row of the 0/1 example weights ``keep``.
 
-        ``seeds`` is accepted for the :class:`~spex_mech.units.data.TrainingSubsets` batched signature
-        and unused: the fit is deterministic.
+        Parameters
+        ----------
+        keep : array_like
+            Example weights [B, N] (0/1).
+        seeds : Any, optional
+            Accepted for the :class:`~spex_mech.units.data.TrainingSubsets` batched signature and unused: the
+            fit is deterministic.
+
+        Returns
+        -------
+        torch.Tensor
+            Parameters W [B, d+1, C].
         """
         w = torch.as_tensor(np.asarray(keep), dtype=self.dtype, device=self.device)
         if w.ndim != 2 or w.shape[1] != self.X.shape[0]:
@@ -127,11 +173,39 @@ class BatchedLogisticRegression:
     __call__ = fit
 
     def logits(self, W: torch.Tensor, X: Any) -> torch.Tensor:
-        """Logits ``[B, m, C]`` of the fitted models on inputs ``X [m, d]``."""
+        """Compute the logits of the fitted models on inputs ``X``.
+
+        Parameters
+        ----------
+        W : torch.Tensor
+            Fitted parameters [B, d+1, C].
+        X : array_like
+            Inputs [m, d].
+
+        Returns
+        -------
+        torch.Tensor
+            Logits [B, m, C].
+        """
         return torch.einsum("md,bdc->bmc", self.features(X), W)
 
     def margin(self, W: torch.Tensor, X: Any, y: Any) -> torch.Tensor:
-        """Correct-class margin ``logit[y] − max_{c≠y} logit[c]`` ``[B, m]`` (the datamodels target)."""
+        """Compute the correct-class margin ``logit[y] − max_{c≠y} logit[c]`` (the datamodels target).
+
+        Parameters
+        ----------
+        W : torch.Tensor
+            Fitted parameters [B, d+1, C].
+        X : array_like
+            Inputs [m, d].
+        y : array_like
+            Labels [m].
+
+        Returns
+        -------
+        torch.Tensor
+            Margins [B, m].
+        """
         logits = self.logits(W, X)
         y = torch.as_tensor(np.atleast_1d(np.asarray(y)), dtype=torch.long, device=self.device)
         correct = logits[:, torch.arange(logits.shape[1]), y]
@@ -140,7 +214,22 @@ class BatchedLogisticRegression:
         return correct - others.max(dim=-1).values
 
     def logprob(self, W: torch.Tensor, X: Any, y: Any) -> torch.Tensor:
-        """log p(y | x) ``[B, m]``."""
+        """Compute log p(y | x) under each fitted model.
+
+        Parameters
+        ----------
+        W : torch.Tensor
+            Fitted parameters [B, d+1, C].
+        X : array_like
+            Inputs [m, d].
+        y : array_like
+            Labels [m].
+
+        Returns
+        -------
+        torch.Tensor
+            Log-probabilities [B, m].
+        """
         logp = torch.log_softmax(self.logits(W, X), dim=-1)
         y = torch.as_tensor(np.atleast_1d(np.asarray(y)), dtype=torch.long, device=self.device)
         return logp[:, torch.arange(logp.shape[1]), y]

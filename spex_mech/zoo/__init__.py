@@ -17,7 +17,18 @@ ZOO = ("induction", "mlp_lookup", "planted", "sentiment")
 
 
 def weights_dir(name: str) -> Path:
-    """Folder holding a zoo model's committed files."""
+    """Return the folder holding a zoo model's committed files.
+
+    Parameters
+    ----------
+    name : str
+        The zoo model's name.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder (inside a checkout, or the wheel's copy).
+    """
     here = Path(__file__).resolve().parent
     candidates = [here.parent / "_zoo" / name, here.parent.parent / "circuits" / name]
     for path in candidates:
@@ -29,7 +40,29 @@ def weights_dir(name: str) -> Path:
 
 
 def load(name: str, **kwargs: Any) -> Any:
-    """Load a zoo model by name (no download): ``load("induction")``."""
+    """Load a zoo model by name (no download).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`ZOO`.
+    **kwargs : Any
+        Passed to the model module's ``load`` (e.g. ``device``).
+
+    Returns
+    -------
+    Any
+        The model.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a zoo model.
+
+    Examples
+    --------
+    >>> model = load("induction")  # doctest: +SKIP
+    """
     if name not in ZOO:
         raise ValueError(f"unknown zoo model {name!r}; available: {', '.join(ZOO)}")
     module = importlib.import_module(f"{__name__}.{name}")

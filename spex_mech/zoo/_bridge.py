@@ -12,7 +12,18 @@ __all__ = ["build_native", "save_model", "load_model"]
 
 
 def build_native(config: Mapping[str, Any]) -> Any:
-    """A randomly initialised ``TransformerBridge`` from a plain config dict (TL ≥ 4)."""
+    """Build a randomly initialised ``TransformerBridge`` from a plain config dict (TL ≥ 4).
+
+    Parameters
+    ----------
+    config : Mapping
+        TransformerLens config fields (``n_layers``, ``d_model``, ``n_heads``, ...).
+
+    Returns
+    -------
+    TransformerBridge
+        The model.
+    """
     try:
         from transformer_lens import TransformerBridgeConfig
         from transformer_lens.model_bridge import TransformerBridge
@@ -27,8 +38,22 @@ def build_native(config: Mapping[str, Any]) -> Any:
     return model
 
 
-def save_model(model: Any, config: Mapping[str, Any], folder: str | Path, extra: Mapping[str, Any] | None = None) -> None:
-    """Write ``config.json`` and ``weights.pt`` (float32 state dict) into ``folder``."""
+def save_model(
+    model: Any, config: Mapping[str, Any], folder: str | Path, extra: Mapping[str, Any] | None = None
+) -> None:
+    """Write ``config.json`` and ``weights.pt`` (float32 state dict) into ``folder``.
+
+    Parameters
+    ----------
+    model : Any
+        The model.
+    config : Mapping
+        The config it was built from.
+    folder : str or pathlib.Path
+        The target folder (created if needed).
+    extra : Mapping, optional
+        More entries for ``config.json`` (training history, planted truth).
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_text(json.dumps({"config": dict(config), **dict(extra or {})}, indent=2))
@@ -37,7 +62,22 @@ def save_model(model: Any, config: Mapping[str, Any], folder: str | Path, extra:
 
 
 def load_model(folder: str | Path, device: str | torch.device = "cpu") -> tuple[Any, dict]:
-    """Rebuild a saved zoo model: (model in eval mode, the stored config document)."""
+    """Rebuild a saved zoo model.
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        A folder written by :func:`save_model`.
+    device : str or torch.device, default "cpu"
+        Where the model is put.
+
+    Returns
+    -------
+    model : Any
+        The model, in eval mode.
+    document : dict
+        The stored config document.
+    """
     folder = Path(folder)
     doc = json.loads((folder / "config.json").read_text())
     model = build_native(doc["config"])

@@ -30,7 +30,23 @@ __all__ = ["DigitsData", "load_data", "class_clusters", "hardest_correct", "lens
 
 @dataclass(frozen=True)
 class DigitsData:
-    """Whitened PCA features of a seeded train/test split of the digits."""
+    """Whitened PCA features of a seeded train/test split of the digits.
+
+    Attributes
+    ----------
+    X_train : numpy.ndarray
+        Training features [N, k].
+    y_train : numpy.ndarray
+        Training labels [N].
+    X_test : numpy.ndarray
+        Test features [M, k].
+    y_test : numpy.ndarray
+        Test labels [M].
+    images_train : numpy.ndarray
+        Training images [N, 8, 8].
+    images_test : numpy.ndarray
+        Test images [M, 8, 8].
+    """
 
     X_train: np.ndarray
     y_train: np.ndarray
@@ -41,7 +57,27 @@ class DigitsData:
 
 
 def load_data(n_train: int = 500, n_components: int = 16, seed: int = 0) -> DigitsData:
-    """Digits split into ``n_train`` training images and the rest as test images (seeded)."""
+    """Split the digits into ``n_train`` training images and the rest as test images (seeded).
+
+    Parameters
+    ----------
+    n_train : int, default 500
+        Training images.
+    n_components : int, default 16
+        PCA components kept (whitened).
+    seed : int, default 0
+        Seed of the split and the PCA.
+
+    Returns
+    -------
+    DigitsData
+        Features, labels and images of both parts.
+
+    Raises
+    ------
+    ValueError
+        If ``n_train`` leaves too few training or test images.
+    """
     from sklearn.datasets import load_digits
     from sklearn.decomposition import PCA
 
@@ -51,11 +87,34 @@ def load_data(n_train: int = 500, n_components: int = 16, seed: int = 0) -> Digi
     perm = np.random.default_rng(seed).permutation(len(y))
     tr, te = perm[:n_train], perm[n_train:]
     pca = PCA(n_components, whiten=True, random_state=seed).fit(X[tr])
-    return DigitsData(pca.transform(X[tr]), y[tr], pca.transform(X[te]), y[te], X[tr].reshape(-1, 8, 8), X[te].reshape(-1, 8, 8))
+    return DigitsData(
+        pca.transform(X[tr]), y[tr], pca.transform(X[te]), y[te], X[tr].reshape(-1, 8, 8), X[te].reshape(-1, 8, 8)
+    )
 
 
-def class_clusters(X: np.ndarray, y: np.ndarray, per_class: int = 3, seed: int = 0) -> tuple[list[np.ndarray], list[str]]:
-    """Split each class into ``per_class`` k-means clusters: (groups of indices, labels like ``7b``)."""
+def class_clusters(
+    X: np.ndarray, y: np.ndarray, per_class: int = 3, seed: int = 0
+) -> tuple[list[np.ndarray], list[str]]:
+    """Split each class into ``per_class`` k-means clusters.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        Features [N, k].
+    y : numpy.ndarray
+        Labels [N].
+    per_class : int, default 3
+        Clusters per class.
+    seed : int, default 0
+        Seed of k-means.
+
+    Returns
+    -------
+    groups : list of numpy.ndarray
+        The indices of each cluster.
+    labels : list of str
+        Their labels, like ``7b``.
+    """
     from sklearn.cluster import KMeans
 
     groups, labels = [], []
@@ -76,7 +135,22 @@ def _learner(X: np.ndarray, y: np.ndarray, l2: float, steps: int):
 
 
 def hardest_correct(data: DigitsData, l2: float = 1e-2, steps: int = 150) -> int:
-    """Index of the correctly classified test image with the smallest margin under the full-data fit."""
+    """Find the correctly classified test image with the smallest margin under the full-data fit.
+
+    Parameters
+    ----------
+    data : DigitsData
+        The split.
+    l2 : float, default 1e-2
+        Ridge penalty of the logistic regression.
+    steps : int, default 150
+        Gradient steps per retraining.
+
+    Returns
+    -------
+    int
+        Its test index.
+    """
     model = _learner(data.X_train, data.y_train, l2, steps)
     W = model.fit(np.ones((1, data.X_train.shape[0]), dtype=bool))
     margins = model.margin(W, data.X_test, data.y_test)[0].numpy()
@@ -96,10 +170,33 @@ def lens(
     seed: int = 0,
     store: Any = None,
 ):
-    """Data lens over class clusters of digits for one test image's correct-class margin.
+    """Build a data lens over class clusters of digits for one test image's correct-class margin.
 
-    ``test_index=None`` picks the hardest correctly classified test image (smallest full-data margin).
-    Returns a :class:`~spex_mech.TrainingSubsets`; its ``test_index``, ``data`` and ``learner`` are attached.
+    Parameters
+    ----------
+    test_index : int, optional
+        The test image; None picks the hardest correctly classified one (smallest full-data margin).
+    per_class : int, default 3
+        Clusters per class (the units).
+    n_train : int, default 500
+        Training images.
+    n_components : int, default 16
+        PCA components.
+    l2 : float, default 1e-2
+        Ridge penalty of the logistic regression.
+    steps : int, default 150
+        Gradient steps per retraining.
+    batch_size : int, default 256
+        Retrainings per batch.
+    seed : int, default 0
+        Seed of the split and the clusters.
+    store : Any, optional
+        A store for the retrainings' values.
+
+    Returns
+    -------
+    TrainingSubsets
+        The game; its ``test_index``, ``data`` and ``learner`` are attached.
     """
     from ..units.data import TrainingSubsets
 
@@ -144,19 +241,57 @@ def planted_lens(
     seed: int = 0,
     store: Any = None,
 ):
-    """Digits background plus the planted groups A and B (see the module doc).
+    """Build a data lens over a digits background plus the planted groups A and B (see the module doc).
 
     Units: ``n_background`` random groups of ``background_size`` training images, then A and B
     (``group_size`` examples each); the rest of the ``n_train`` images are kept in every retraining.
     The value is log p(``planted_class`` | probe) − log p(``planted_class`` | blank image).
-    ``game.planted`` is the index pair of A and B.
+
+    Parameters
+    ----------
+    n_background : int, default 6
+        Background groups.
+    background_size : int, default 25
+        Images per background group.
+    group_size : int, default 20
+        Examples in A and in B.
+    planted_class : int, default 0
+        The class the planted groups teach.
+    other_class : int, default 1
+        The class they are drawn against.
+    n_train : int, default 300
+        Training images.
+    n_components : int, default 16
+        PCA components.
+    l2 : float, default 1e-2
+        Ridge penalty of the logistic regression.
+    steps : int, default 150
+        Gradient steps per retraining.
+    batch_size : int, default 256
+        Retrainings per batch.
+    seed : int, default 0
+        Seed of everything drawn.
+    store : Any, optional
+        A store for the retrainings' values.
+
+    Returns
+    -------
+    TrainingSubsets
+        The game; ``game.planted`` is the index pair of A and B.
+
+    Raises
+    ------
+    ValueError
+        If the classes are equal or the groups do not fit in the training images.
     """
     from ..units.data import TrainingSubsets
 
     if planted_class == other_class:
         raise ValueError("planted_class and other_class must differ")
     if n_background * background_size > n_train:
-        raise ValueError(f"{n_background} background groups of {background_size} need more than n_train={n_train} images")
+        raise ValueError(
+            f"{n_background} background groups of {background_size} need more than n_train={n_train} images"
+        )
     data = load_data(n_train, n_components, seed)
     rng = np.random.default_rng(seed + 1)
     perm = rng.permutation(n_train)

@@ -53,10 +53,31 @@ def sample_batch(
     span: tuple[int, int] = (6, 20),
     max_gap: int = 4,
 ) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
-    """Sequences with one repeated span each.
+    """Draw sequences with one repeated span each.
 
-    Returns (tokens [B, length], repeat_offset [B], read positions per row: positions q in the second
-    copy whose next token q+1 repeats an earlier token).
+    Parameters
+    ----------
+    batch : int
+        Number of sequences.
+    rng : numpy.random.Generator
+        The random source.
+    length : int, default 48
+        Tokens per sequence.
+    vocab : int, default 64
+        Vocabulary size.
+    span : tuple of int, default (6, 20)
+        Range of the repeated span's length.
+    max_gap : int, default 4
+        Largest gap between the two copies.
+
+    Returns
+    -------
+    tokens : numpy.ndarray
+        Sequences [B, length].
+    repeat_offset : numpy.ndarray
+        Distance from the first copy to the second [B].
+    reads : list of list of int
+        Read positions per row: positions q in the second copy whose next token q+1 repeats an earlier token.
     """
     tokens = rng.integers(1, vocab, size=(batch, length))
     tokens[:, 0] = BOS
@@ -83,7 +104,32 @@ def train(
     log_every: int = 500,
     verbose: bool = True,
 ) -> tuple[Any, list[dict[str, float]]]:
-    """Train the demo model from scratch (CPU, about a minute). Returns (model, loss history)."""
+    """Train the demo model from scratch (on CPU; its duration is noted in benchmarks/results/measured_notes.md).
+
+    Parameters
+    ----------
+    steps : int, default 4000
+        Optimiser steps.
+    batch : int, default 64
+        Sequences per step.
+    lr : float, default 1e-3
+        Learning rate.
+    weight_decay : float, default 0.01
+        AdamW weight decay.
+    seed : int, default 0
+        Seed of the data and the initialisation.
+    log_every : int, default 500
+        Steps between history records.
+    verbose : bool, default True
+        Print the history records.
+
+    Returns
+    -------
+    model : Any
+        The trained model.
+    history : list of dict
+        Loss and accuracy records.
+    """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = build_native({**CONFIG, "seed": seed})
@@ -120,7 +166,18 @@ def train(
 
 
 def load(device: str | torch.device = "cpu") -> Any:
-    """The committed demo model (offline)."""
+    """Load the committed demo model (offline).
+
+    Parameters
+    ----------
+    device : str or torch.device, default "cpu"
+        Where the model is put.
+
+    Returns
+    -------
+    Any
+        The model.
+    """
     from . import weights_dir
 
     model, _ = load_model(weights_dir("induction"), device=device)
@@ -131,22 +188,69 @@ def save(model: Any, folder: str, history: Optional[list[dict[str, float]]] = No
     save_model(model, CONFIG, folder, extra={"history": history or []})
 
 
-def prompts(n_prompts: int = 16, seed: int = 100, *, length: int = 32, span: int = 10) -> tuple[torch.Tensor, list[list[int]]]:
-    """Evaluation prompts (a repeated span of fixed length at a random start/gap) and their read positions."""
+def prompts(
+    n_prompts: int = 16, seed: int = 100, *, length: int = 32, span: int = 10
+) -> tuple[torch.Tensor, list[list[int]]]:
+    """Draw evaluation prompts (a repeated span of fixed length at a random start/gap) and their read positions.
+
+    Parameters
+    ----------
+    n_prompts : int, default 16
+        Number of prompts.
+    seed : int, default 100
+        Seed of the prompts.
+    length : int, default 32
+        Tokens per prompt.
+    span : int, default 10
+        Length of the repeated span.
+
+    Returns
+    -------
+    tokens : torch.Tensor
+        Prompts [P, length].
+    reads : list of list of int
+        Read positions per prompt.
+    """
     rng = np.random.default_rng(seed)
     toks, _, reads = sample_batch(n_prompts, rng, length=length, vocab=CONFIG["d_vocab"], span=(span, span))
     return torch.from_numpy(toks), reads
 
 
 def metric(read_positions: list[list[int]]):
-    """Mean log-prob of the correct next token over each prompt's second copy."""
+    """Build the metric: mean log-prob of the correct next token over each prompt's second copy.
+
+    Parameters
+    ----------
+    read_positions : list of list of int
+        Read positions per prompt (from :func:`prompts`).
+
+    Returns
+    -------
+    Metric
+        The metric for :class:`~spex_mech.AblationGame`.
+    """
     from ..engine import metrics
 
     return metrics.logprob(target=None, position=read_positions)
 
 
 def reference_batch(n: int = 64, seed: int = 7, length: int = 32) -> torch.Tensor:
-    """Answer-neutral reference prompts for mean ablation: fresh draws from the training distribution."""
+    """Draw answer-neutral reference prompts for mean ablation: fresh draws from the training distribution.
+
+    Parameters
+    ----------
+    n : int, default 64
+        Number of prompts.
+    seed : int, default 7
+        Seed of the draws.
+    length : int, default 32
+        Tokens per prompt.
+
+    Returns
+    -------
+    torch.Tensor
+        Prompts [n, length].
+    """
     rng = np.random.default_rng(seed)
     longest = min(20, (length - 1 - 4) // 2)
     toks, _, _ = sample_batch(n, rng, length=length, vocab=CONFIG["d_vocab"], span=(6, longest))
@@ -154,9 +258,27 @@ def reference_batch(n: int = 64, seed: int = 7, length: int = 32) -> torch.Tenso
 
 
 def task(n: int = 16, seed: int = 100) -> dict[str, Any]:
-    """The demo task for the command line: prompts, metric, ablation and its reference prompts."""
+    """Return the demo task for the command line: prompts, metric, ablation and its reference prompts.
+
+    Parameters
+    ----------
+    n : int, default 16
+        Number of prompts.
+    seed : int, default 100
+        Seed of the prompts.
+
+    Returns
+    -------
+    dict
+        ``tokens``, ``metric``, ``ablation`` and ``reference``.
+    """
     toks, reads = prompts(n, seed)
-    return {"tokens": toks, "metric": metric(reads), "ablation": "mean_tokenwise", "reference": reference_batch(length=toks.shape[1])}
+    return {
+        "tokens": toks,
+        "metric": metric(reads),
+        "ablation": "mean_tokenwise",
+        "reference": reference_batch(length=toks.shape[1]),
+    }
 
 
 def game(
@@ -168,11 +290,31 @@ def game(
     units: Any = None,
     **kwargs: Any,
 ):
-    """An :class:`~spex_mech.AblationGame` over the demo model's 8 heads (or ``units``).
+    """Build an :class:`~spex_mech.AblationGame` over the demo model's 8 heads (or ``units``).
 
     Default: position-wise mean ablation against fresh training-distribution prompts (answer-neutral).
     Averaging over positions as well (``ablation="mean"``) mixes the BOS position's very different
     activations into every position's replacement, which adds a large high-order saturation term.
+
+    Parameters
+    ----------
+    n_prompts : int, default 16
+        Number of prompts.
+    seed : int, default 100
+        Seed of the prompts.
+    ablation : str, default "mean_tokenwise"
+        The ablation kind.
+    model : Any, optional
+        The model (default: :func:`load`).
+    units : Any, optional
+        The unit set (default: all heads).
+    **kwargs : Any
+        Passed to :class:`~spex_mech.AblationGame`.
+
+    Returns
+    -------
+    AblationGame
+        The game.
     """
     from ..engine import AblationGame
     from ..units import AttentionHeads
@@ -188,8 +330,25 @@ def game(
 
 
 def head_scores(model: Any = None, n_prompts: int = 64, seed: int = 3) -> dict[str, dict[str, float]]:
-    """Measured attention scores per head: previous-token and induction (attention to the token after
-    the earlier copy of the current token), averaged over the second copies of fresh prompts."""
+    """Measure attention scores per head: previous-token and induction.
+
+    Induction is the attention to the token after the earlier copy of the current token; both are averaged
+    over the second copies of fresh prompts.
+
+    Parameters
+    ----------
+    model : Any, optional
+        The model (default: :func:`load`).
+    n_prompts : int, default 64
+        Number of prompts.
+    seed : int, default 3
+        Seed of the prompts.
+
+    Returns
+    -------
+    dict
+        ``{head label: {"previous_token": score, "induction": score}}``.
+    """
     model = model if model is not None else load()
     toks, reads = prompts(n_prompts, seed)
     offsets = []

@@ -41,7 +41,20 @@ CONFIG = dict(
 
 
 def feature_sets(seed: int = 0) -> tuple[frozenset[int], frozenset[int]]:
-    """X⁺ and Y⁺: 11 of the 16 x tokens and 11 of the 16 y tokens (P(AND) ≈ 0.47)."""
+    """Draw X⁺ and Y⁺: 11 of the 16 x tokens and 11 of the 16 y tokens (P(AND) ≈ 0.47).
+
+    Parameters
+    ----------
+    seed : int, default 0
+        Seed of the draw.
+
+    Returns
+    -------
+    x_plus : frozenset of int
+        The x tokens of the AND.
+    y_plus : frozenset of int
+        The y tokens of the AND.
+    """
     rng = np.random.default_rng(1000 + seed)
     xs = frozenset(int(t) for t in rng.choice(X_TOKENS, size=11, replace=False))
     ys = frozenset(int(t) for t in rng.choice(Y_TOKENS, size=11, replace=False))
@@ -49,7 +62,20 @@ def feature_sets(seed: int = 0) -> tuple[frozenset[int], frozenset[int]]:
 
 
 def all_prompts(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """All 256 prompts [256, 4] and their AND labels [256] (bool)."""
+    """List all 256 prompts and their AND labels.
+
+    Parameters
+    ----------
+    seed : int, default 0
+        Seed of the feature sets.
+
+    Returns
+    -------
+    tokens : torch.Tensor
+        Prompts [256, 4].
+    labels : torch.Tensor
+        AND labels [256] (bool).
+    """
     xs, ys = feature_sets(seed)
     rows, labels = [], []
     for x in X_TOKENS:
@@ -59,8 +85,31 @@ def all_prompts(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(rows), torch.tensor(labels)
 
 
-def train(steps: int = 3000, batch: int = 128, lr: float = 3e-3, seed: int = 0, verbose: bool = True) -> tuple[Any, list[dict]]:
-    """Train on the AND task (CPU, seconds). Returns (model, history)."""
+def train(
+    steps: int = 3000, batch: int = 128, lr: float = 3e-3, seed: int = 0, verbose: bool = True
+) -> tuple[Any, list[dict]]:
+    """Train on the AND task (on CPU; its duration is noted in benchmarks/results/measured_notes.md).
+
+    Parameters
+    ----------
+    steps : int, default 3000
+        Optimiser steps.
+    batch : int, default 128
+        Prompts per step.
+    lr : float, default 3e-3
+        Learning rate.
+    seed : int, default 0
+        Seed of the data and the initialisation.
+    verbose : bool, default True
+        Print progress.
+
+    Returns
+    -------
+    model : Any
+        The trained model.
+    history : list of dict
+        Training records.
+    """
     torch.manual_seed(seed)
     model = build_native({**CONFIG, "seed": seed})
     model.train()
@@ -90,6 +139,18 @@ def train(steps: int = 3000, batch: int = 128, lr: float = 3e-3, seed: int = 0, 
 
 
 def load(device: str | torch.device = "cpu") -> Any:
+    """Load the committed AND model (offline).
+
+    Parameters
+    ----------
+    device : str or torch.device, default "cpu"
+        Where the model is put.
+
+    Returns
+    -------
+    Any
+        The model.
+    """
     from . import weights_dir
 
     model, _ = load_model(weights_dir("mlp_lookup"), device=device)
@@ -97,19 +158,54 @@ def load(device: str | torch.device = "cpu") -> Any:
 
 
 def save(model: Any, folder: str, history: Optional[list[dict]] = None) -> None:
+    """Save the model with its training history (see :func:`~spex_mech.zoo._bridge.save_model`).
+
+    Parameters
+    ----------
+    model : Any
+        The model.
+    folder : str
+        The target folder.
+    history : list of dict, optional
+        Training records.
+    """
     save_model(model, CONFIG, folder, extra={"history": history or []})
 
 
 def prompts(n: Optional[int] = None, seed: int = 0) -> tuple[torch.Tensor, list[int], list[int]]:
-    """Prompts with per-prompt correct and incorrect answer ids: all 256, or ``n`` of them balanced
-    between AND-true and AND-false (a deterministic subset chosen by ``seed``)."""
+    """Return prompts with per-prompt correct and incorrect answer ids.
+
+    All 256, or ``n`` of them balanced between AND-true and AND-false (a deterministic subset chosen by
+    ``seed``).
+
+    Parameters
+    ----------
+    n : int, optional
+        Number of prompts (all 256 by default).
+    seed : int, default 0
+        Seed of the subset.
+
+    Returns
+    -------
+    tokens : torch.Tensor
+        Prompts [P, 4].
+    correct : list of int
+        The right answer's id per prompt.
+    incorrect : list of int
+        The other answer's id per prompt.
+    """
     toks, labels = all_prompts()
     if n is not None and n < toks.shape[0]:
         gen = torch.Generator().manual_seed(seed)
         pos = torch.nonzero(labels)[:, 0]
         neg = torch.nonzero(~labels)[:, 0]
         half = n // 2
-        pick = torch.cat([pos[torch.randperm(len(pos), generator=gen)[:half]], neg[torch.randperm(len(neg), generator=gen)[: n - half]]])
+        pick = torch.cat(
+            [
+                pos[torch.randperm(len(pos), generator=gen)[:half]],
+                neg[torch.randperm(len(neg), generator=gen)[: n - half]],
+            ]
+        )
         pick, _ = torch.sort(pick)
         toks, labels = toks[pick], labels[pick]
     correct = torch.where(labels, YES, NO).tolist()
@@ -118,21 +214,64 @@ def prompts(n: Optional[int] = None, seed: int = 0) -> tuple[torch.Tensor, list[
 
 
 def task(n: Optional[int] = None, seed: int = 0) -> dict[str, Any]:
-    """The AND task for the command line: logit difference toward the right answer, mean ablation
-    against all 256 prompts (answer-balanced, so the mean does not leak the answer)."""
+    """Return the AND task for the command line.
+
+    Logit difference toward the right answer, mean ablation against all 256 prompts (answer-balanced, so the
+    mean does not leak the answer).
+
+    Parameters
+    ----------
+    n : int, optional
+        Number of prompts (all 256 by default).
+    seed : int, default 0
+        Seed of the subset.
+
+    Returns
+    -------
+    dict
+        ``tokens``, ``metric``, ``ablation`` and ``reference``.
+    """
     from ..engine import metrics
 
     toks, correct, incorrect = prompts(n, seed)
-    return {"tokens": toks, "metric": metrics.logit_diff(correct, incorrect, position=-1), "ablation": "mean", "reference": all_prompts()[0]}
+    return {
+        "tokens": toks,
+        "metric": metrics.logit_diff(correct, incorrect, position=-1),
+        "ablation": "mean",
+        "reference": all_prompts()[0],
+    }
 
 
 def game(
-    *, neurons: Optional[list[int]] = None, n_prompts: Optional[int] = None, model: Any = None, ablation: str = "mean", **kwargs: Any
+    *,
+    neurons: Optional[list[int]] = None,
+    n_prompts: Optional[int] = None,
+    model: Any = None,
+    ablation: str = "mean",
+    **kwargs: Any,
 ):
-    """An :class:`~spex_mech.AblationGame` over the 4 heads and the MLP neurons (all 32 by default).
+    """Build an :class:`~spex_mech.AblationGame` over the 4 heads and the MLP neurons (all 32 by default).
 
     Value: logit(correct answer) − logit(other answer) at the last position, averaged over the prompts
     (all 256, or a balanced subset of ``n_prompts``); mean ablation over all 256 (answer-balanced).
+
+    Parameters
+    ----------
+    neurons : list of int, optional
+        The MLP neurons (all by default).
+    n_prompts : int, optional
+        Number of prompts (all 256 by default).
+    model : Any, optional
+        The model (default: :func:`load`).
+    ablation : str, default "mean"
+        The ablation kind.
+    **kwargs : Any
+        Passed to :class:`~spex_mech.AblationGame`.
+
+    Returns
+    -------
+    AblationGame
+        The game.
     """
     from ..engine import AblationGame
     from ..units import AttentionHeads, MLPNeurons
@@ -145,6 +284,18 @@ def game(
 
 
 def labels_for(neurons: list[int]) -> list[str]:
+    """Return the labels ``L0N{i}`` of MLP neurons.
+
+    Parameters
+    ----------
+    neurons : list of int
+        Neuron indices.
+
+    Returns
+    -------
+    list of str
+        Their labels.
+    """
     return [f"L0N{i}" for i in neurons]
 
 
@@ -157,13 +308,25 @@ def _last_position_acts(model: Any, toks: torch.Tensor) -> tuple[torch.Tensor, t
 
         return fn
 
-    with torch.no_grad(), model.hooks(fwd_hooks=[("blocks.0.mlp.hook_post", grab("post")), ("blocks.0.attn.hook_pattern", grab("pattern"))]):
+    hooks = [("blocks.0.mlp.hook_post", grab("post")), ("blocks.0.attn.hook_pattern", grab("pattern"))]
+    with torch.no_grad(), model.hooks(fwd_hooks=hooks):
         model(toks)
     return store["post"][:, -1], store["pattern"][:, :, -1]
 
 
 def neuron_scores(model: Any = None) -> np.ndarray:
-    """Per neuron: |mean activation on AND-true − on AND-false prompts| × |direct effect on YES − NO|."""
+    """Score each neuron: |mean activation on AND-true − on AND-false prompts| × |direct effect on YES − NO|.
+
+    Parameters
+    ----------
+    model : Any, optional
+        The model (default: :func:`load`).
+
+    Returns
+    -------
+    numpy.ndarray
+        Scores [d_mlp].
+    """
     model = model if model is not None else load()
     toks, labels = all_prompts()
     post, _ = _last_position_acts(model, toks)
@@ -176,7 +339,18 @@ def neuron_scores(model: Any = None) -> np.ndarray:
 
 
 def head_roles(model: Any = None) -> dict[str, dict[str, float]]:
-    """Mean attention from the last position to the x and y positions, per head."""
+    """Measure the mean attention from the last position to the x and y positions, per head.
+
+    Parameters
+    ----------
+    model : Any, optional
+        The model (default: :func:`load`).
+
+    Returns
+    -------
+    dict
+        ``{head label: {"x": attention, "y": attention}}``.
+    """
     model = model if model is not None else load()
     toks, _ = all_prompts()
     _, pattern = _last_position_acts(model, toks)  # [batch, head, key]

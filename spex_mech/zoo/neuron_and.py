@@ -37,10 +37,18 @@ class PlantedAnd:
 
     Attributes
     ----------
-    model : the ``TransformerBridge``.
-    a, b : (layer, neuron) of the AND's two neurons; ``a2``: the cancelling neuron or None.
-    and_weight : Möbius value of {a, b} at neuron level.
-    distractors : {(layer, neuron): weight}, first-order terms.
+    model : TransformerBridge
+        The model.
+    a : tuple of int
+        (layer, neuron) of the AND's first neuron.
+    b : tuple of int
+        (layer, neuron) of the AND's second neuron.
+    a2 : tuple of int or None
+        The cancelling neuron (``cancel=True``), else None.
+    and_weight : float
+        Möbius value of {a, b} at neuron level.
+    distractors : dict
+        ``{(layer, neuron): weight}``, first-order terms.
     """
 
     model: Any
@@ -59,8 +67,20 @@ class PlantedAnd:
         return out
 
     def true_mobius(self, units: Any) -> dict[tuple[int, ...], float]:
-        """Möbius dividends over a unit set of ``MLPNeurons``, whole ``MLPLayers`` and heads (heads are
-        null). A whole-MLP unit stands for all its neurons; neurons not in the set are kept."""
+        """Return the Möbius dividends over a unit set of ``MLPNeurons``, whole ``MLPLayers`` and heads.
+
+        Heads are null. A whole-MLP unit stands for all its neurons; neurons not in the set are kept.
+
+        Parameters
+        ----------
+        units : UnitSet
+            The unit set (its ids are read).
+
+        Returns
+        -------
+        dict
+            ``{unit-column tuple: dividend}`` (terms below 1e-12 dropped).
+        """
         owner: dict[tuple[int, int], int] = {}
         for col, uid in enumerate(units.ids):
             if uid.endswith("hook_mlp_out"):
@@ -89,7 +109,39 @@ def build(
     cancel: bool = False,
     seed: int = 0,
 ) -> PlantedAnd:
-    """Build the planted model (deterministic in ``seed``)."""
+    """Build the planted model (deterministic in ``seed``).
+
+    Parameters
+    ----------
+    n_layers : int, default 4
+        Layers.
+    d_mlp : int, default 64
+        Neurons per MLP.
+    n_heads : int, default 2
+        Heads per layer (all write 0).
+    layer_a : int, default 1
+        Layer of neuron ``a``.
+    layer_b : int, default 2
+        Layer of neuron ``b`` (after ``layer_a``).
+    distractors : int, default 4
+        First-order distractor neurons per layer.
+    and_weight : float, default 2.0
+        Möbius value of {a, b}.
+    cancel : bool, default False
+        Add the cancelling neuron ``a2`` in ``layer_a``.
+    seed : int, default 0
+        Seed of the neuron choice and the distractor weights.
+
+    Returns
+    -------
+    PlantedAnd
+        The model and its truth.
+
+    Raises
+    ------
+    ValueError
+        If the layers are out of order or ``d_mlp`` is too small.
+    """
     if not 0 <= layer_a < layer_b < n_layers:
         raise ValueError(f"need 0 ≤ layer_a < layer_b < n_layers, got {layer_a}, {layer_b}, {n_layers}")
     if distractors + 2 > d_mlp:
@@ -131,7 +183,20 @@ def build(
 
 
 def tokens(n_prompts: int = 1, length: int = 2) -> torch.Tensor:
-    """Any prompt gives the same values (embeddings are zero)."""
+    """Return prompts for the planted model; any prompt gives the same values (embeddings are zero).
+
+    Parameters
+    ----------
+    n_prompts : int, default 1
+        Number of prompts.
+    length : int, default 2
+        Tokens per prompt.
+
+    Returns
+    -------
+    torch.Tensor
+        Zeros [n_prompts, length] (long).
+    """
     return torch.zeros((n_prompts, length), dtype=torch.long)
 
 

@@ -76,7 +76,18 @@ def build() -> Any:
 
 
 def load(device: str | torch.device = "cpu") -> Any:
-    """The committed planted model (identical to :func:`build`)."""
+    """Load the committed planted model (identical to :func:`build`).
+
+    Parameters
+    ----------
+    device : str or torch.device, default "cpu"
+        Where the model is put.
+
+    Returns
+    -------
+    Any
+        The model.
+    """
     from . import weights_dir
 
     model, _ = load_model(weights_dir("planted"), device=device)
@@ -84,27 +95,81 @@ def load(device: str | torch.device = "cpu") -> Any:
 
 
 def save(model: Any, folder: str) -> None:
-    save_model(model, CONFIG, folder, extra={"mobius_heads": {" ".join(map(str, k)): v for k, v in head_mobius().items()}})
+    heads = {" ".join(map(str, k)): v for k, v in head_mobius().items()}
+    save_model(model, CONFIG, folder, extra={"mobius_heads": heads})
 
 
 def prompts(n_prompts: int = 4, length: int = 6, seed: int = 0) -> torch.Tensor:
+    """Draw random prompts (the planted values do not depend on them).
+
+    Parameters
+    ----------
+    n_prompts : int, default 4
+        Number of prompts.
+    length : int, default 6
+        Tokens per prompt.
+    seed : int, default 0
+        Seed of the draw.
+
+    Returns
+    -------
+    torch.Tensor
+        Prompts [n_prompts, length].
+    """
     gen = torch.Generator().manual_seed(seed)
     return torch.randint(0, CONFIG["d_vocab"], (n_prompts, length), generator=gen)
 
 
 def metric():
+    """Build the planted metric: logit[1] − logit[0] at the last position.
+
+    Returns
+    -------
+    Metric
+        The metric for :class:`~spex_mech.AblationGame`.
+    """
     from ..engine import metrics
 
     return metrics.logit_diff(correct=1, incorrect=0, position=-1)
 
 
 def task(n: int = 4, seed: int = 0) -> dict[str, Any]:
-    """The planted task for the command line (zero ablation: the ground truth assumes it)."""
+    """Return the planted task for the command line (zero ablation: the ground truth assumes it).
+
+    Parameters
+    ----------
+    n : int, default 4
+        Number of prompts.
+    seed : int, default 0
+        Seed of the prompts.
+
+    Returns
+    -------
+    dict
+        ``tokens``, ``metric``, ``ablation`` and ``reference``.
+    """
     return {"tokens": prompts(n, seed=seed), "metric": metric(), "ablation": "zero", "reference": None}
 
 
 def game(*, neurons: bool = False, model: Any = None, ablation: str = "zero", **kwargs: Any):
-    """An :class:`~spex_mech.AblationGame` over the 12 heads (plus the 4 neurons with ``neurons=True``)."""
+    """Build an :class:`~spex_mech.AblationGame` over the 12 heads (plus the 4 neurons with ``neurons=True``).
+
+    Parameters
+    ----------
+    neurons : bool, default False
+        Add the 4 MLP neurons as units.
+    model : Any, optional
+        The model (default: :func:`load`).
+    ablation : str, default "zero"
+        The ablation kind (the ground truth assumes zero ablation).
+    **kwargs : Any
+        Passed to :class:`~spex_mech.AblationGame`.
+
+    Returns
+    -------
+    AblationGame
+        The game.
+    """
     from ..engine import AblationGame
     from ..units import AttentionHeads, MLPNeurons
 
@@ -116,15 +181,25 @@ def game(*, neurons: bool = False, model: Any = None, ablation: str = "zero", **
 
 
 def head_mobius() -> dict[tuple[int, ...], float]:
-    """The planted Möbius spectrum over the 12 head units (unit index = head index)."""
+    """Return the planted Möbius spectrum over the 12 head units (unit index = head index)."""
     return {(0, 1): 2.0, (2,): 1.5, (3,): 1.5, (2, 3): -1.5, (4, 5, 6): -1.0}
 
 
 def true_mobius(labels: Sequence[str]) -> dict[tuple[int, ...], float]:
-    """The planted Möbius spectrum for any unit set over these heads and neurons (by label).
+    """Return the planted Möbius spectrum for any unit set over these heads and neurons (by label).
 
     Kept units multiply: with neurons as units, neuron i's term needs the neuron kept too
     (e.g. {A, B, L0N0}: +2). Units absent from ``labels`` count as always kept.
+
+    Parameters
+    ----------
+    labels : sequence of str
+        The unit set's labels.
+
+    Returns
+    -------
+    dict
+        ``{unit-column tuple: dividend}``.
     """
     index = {name: i for i, name in enumerate(labels)}
 

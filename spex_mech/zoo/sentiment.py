@@ -10,6 +10,10 @@ labelled by the same rule on what is left (a masked adjective scores 0, a masked
 So the model's behaviour on ablated prompts is defined, and the ground truth of every feature-lens
 question is known: in ``the movie was not good``, ``not`` and ``good`` act only jointly
 (log p(negative) needs both), a pure interaction that first-order attribution cannot show.
+
+Length: one zoo model (its language and labelling rule, the training data drawn from them, training, and
+the feature-lens game), each piece a few lines that the others use; past 400 lines because of the
+numpydoc docstrings.
 """
 
 from __future__ import annotations
@@ -80,7 +84,23 @@ CONFIG = dict(
 
 
 def encode(sentence: str | Sequence[str]) -> list[int]:
-    """``"the movie was not good"`` → ``[<bos>, the, movie, was, not, good, <sep>]`` ids."""
+    """Encode a sentence as ids: ``"the movie was not good"`` → ``[<bos>, the, movie, was, not, good, <sep>]``.
+
+    Parameters
+    ----------
+    sentence : str or sequence of str
+        The sentence, as one string or its words.
+
+    Returns
+    -------
+    list of int
+        The ids.
+
+    Raises
+    ------
+    ValueError
+        If a word is outside the vocabulary.
+    """
     words = sentence.split() if isinstance(sentence, str) else list(sentence)
     unknown = [w for w in words if w not in _ID]
     if unknown:
@@ -89,14 +109,38 @@ def encode(sentence: str | Sequence[str]) -> list[int]:
 
 
 def decode(ids: Sequence[int]) -> str:
+    """Decode ids into words joined by spaces.
+
+    Parameters
+    ----------
+    ids : sequence of int
+        Token ids.
+
+    Returns
+    -------
+    str
+        The text.
+    """
     return " ".join(VOCAB[int(i)] for i in ids)
 
 
 def rule_label(words: Sequence[int], kept: Optional[Sequence[bool]] = None) -> int:
-    """The ground-truth label id of a sentence (word ids, no ``<bos>``/``<sep>``) with some words masked.
+    """Return the ground-truth label id of a sentence with some words masked.
 
     Clauses are split at the conjunctions of the *unmasked* sentence; in each clause a kept adjective
-    scores its polarity, flipped if the clause's negator is kept. ``kept=None`` keeps every word.
+    scores its polarity, flipped if the clause's negator is kept.
+
+    Parameters
+    ----------
+    words : sequence of int
+        Word ids (no ``<bos>`` / ``<sep>``).
+    kept : sequence of bool, optional
+        Which words are kept (None keeps every word).
+
+    Returns
+    -------
+    int
+        The label's token id.
     """
     words = [int(t) for t in words]
     kept = [True] * len(words) if kept is None else [bool(k) for k in kept]
@@ -130,7 +174,18 @@ def _clause(rng: np.random.Generator) -> list[int]:
 
 
 def sample_sentence(rng: np.random.Generator) -> list[int]:
-    """Word ids of one random sentence (no ``<bos>`` / ``<sep>``)."""
+    """Draw the word ids of one random sentence (no ``<bos>`` / ``<sep>``).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The random source.
+
+    Returns
+    -------
+    list of int
+        Word ids.
+    """
     words: list[int] = []
     if rng.random() < 0.3:
         words.append(_ID[rng.choice(OPENERS)])
@@ -144,10 +199,30 @@ def sample_sentence(rng: np.random.Generator) -> list[int]:
 def sample_batch(
     batch: int, rng: np.random.Generator, *, mask_share: float = 0.6, max_mask_rate: float = 0.7
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Training data: (tokens [B, n_ctx] right-padded, <sep> position [B], rule label id [B]).
+    """Draw training data.
 
     A ``mask_share`` of the sentences have each word replaced by ``<pad>`` with a per-sentence rate drawn
     from U(0, max_mask_rate); labels follow the rule on the masked sentence.
+
+    Parameters
+    ----------
+    batch : int
+        Number of sentences.
+    rng : numpy.random.Generator
+        The random source.
+    mask_share : float, default 0.6
+        Share of sentences with masked words.
+    max_mask_rate : float, default 0.7
+        Largest per-sentence masking rate.
+
+    Returns
+    -------
+    tokens : numpy.ndarray
+        Ids [B, n_ctx], right-padded.
+    sep : numpy.ndarray
+        The ``<sep>`` position [B].
+    labels : numpy.ndarray
+        Rule label ids [B].
     """
     length = CONFIG["n_ctx"]
     tokens = np.full((batch, length), PAD, dtype=np.int64)
@@ -175,7 +250,32 @@ def train(
     log_every: int = 250,
     verbose: bool = True,
 ) -> tuple[Any, list[dict[str, float]]]:
-    """Train the sentiment model from scratch (CPU, a few minutes). Returns (model, history)."""
+    """Train the sentiment model from scratch (on CPU; its duration is noted in benchmarks/results/measured_notes.md).
+
+    Parameters
+    ----------
+    steps : int, default 3000
+        Optimiser steps.
+    batch : int, default 128
+        Sentences per step.
+    lr : float, default 2e-3
+        Learning rate.
+    weight_decay : float, default 0.01
+        AdamW weight decay.
+    seed : int, default 0
+        Seed of the data and the initialisation.
+    log_every : int, default 250
+        Steps between history records.
+    verbose : bool, default True
+        Print the history records.
+
+    Returns
+    -------
+    model : Any
+        The trained model.
+    history : list of dict
+        Training records.
+    """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = build_native({**CONFIG, "seed": seed})
@@ -195,7 +295,8 @@ def train(
         sched.step()
         if step % log_every == 0 or step == steps:
             acc = float((at_sep.argmax(-1) == labels).float().mean())
-            record = {"step": step, "seconds": round(time.time() - start, 1), "loss": float(loss.detach()), "accuracy": acc}
+            seconds = round(time.time() - start, 1)
+            record = {"step": step, "seconds": seconds, "loss": float(loss.detach()), "accuracy": acc}
             history.append(record)
             if verbose:
                 print(record, flush=True)
@@ -204,11 +305,35 @@ def train(
 
 
 def save(model: Any, folder: str, history: Optional[list[dict[str, float]]] = None, **extra: Any) -> None:
+    """Save the model with its vocabulary and training history.
+
+    Parameters
+    ----------
+    model : Any
+        The model.
+    folder : str
+        The target folder.
+    history : list of dict, optional
+        Training records.
+    **extra : Any
+        More entries for ``config.json``.
+    """
     save_model(model, CONFIG, folder, extra={"vocab": VOCAB, "history": history or [], **extra})
 
 
 def load(device: str | torch.device = "cpu") -> Any:
-    """The committed sentiment model (offline)."""
+    """Load the committed sentiment model (offline).
+
+    Parameters
+    ----------
+    device : str or torch.device, default "cpu"
+        Where the model is put.
+
+    Returns
+    -------
+    Any
+        The model.
+    """
     from . import weights_dir
 
     model, doc = load_model(weights_dir("sentiment"), device=device)
@@ -219,7 +344,24 @@ def load(device: str | torch.device = "cpu") -> Any:
 
 @torch.no_grad()
 def accuracy(model: Any = None, n: int = 2000, seed: int = 1, *, mask_share: float = 0.0) -> float:
-    """Share of fresh sentences (``mask_share`` of them masked) whose label the model gets right."""
+    """Return the share of fresh sentences (``mask_share`` of them masked) whose label the model gets right.
+
+    Parameters
+    ----------
+    model : Any, optional
+        The model (default: :func:`load`).
+    n : int, default 2000
+        Number of sentences.
+    seed : int, default 1
+        Seed of the sentences.
+    mask_share : float, default 0.0
+        Share of sentences with masked words.
+
+    Returns
+    -------
+    float
+        The accuracy.
+    """
     model = model if model is not None else load()
     rng = np.random.default_rng(seed)
     toks, sep, labels = sample_batch(n, rng, mask_share=mask_share)
@@ -229,12 +371,40 @@ def accuracy(model: Any = None, n: int = 2000, seed: int = 1, *, mask_share: flo
 
 
 def prompt(sentence: str | Sequence[str]) -> torch.Tensor:
-    """Prompt ids [1, words + 2] for a sentence: ``<bos>`` words ``<sep>``."""
+    """Return the prompt ids for a sentence: ``<bos>`` words ``<sep>``.
+
+    Parameters
+    ----------
+    sentence : str or sequence of str
+        The sentence, as one string or its words.
+
+    Returns
+    -------
+    torch.Tensor
+        Ids [1, words + 2].
+    """
     return torch.tensor([encode(sentence)], dtype=torch.long)
 
 
 def word_units(sentence: str | Sequence[str], model: Any = None, mask: str | int = PAD, **kwargs: Any):
-    """:func:`~spex_mech.units.tokens.TokenUnits` with one unit per word (``<bos>`` and ``<sep>`` excluded)."""
+    """Make :func:`~spex_mech.units.tokens.TokenUnits` with one unit per word (``<bos>`` and ``<sep>`` excluded).
+
+    Parameters
+    ----------
+    sentence : str or sequence of str
+        The sentence, as one string or its words.
+    model : Any, optional
+        The model (default: :func:`load`).
+    mask : str or int, default PAD
+        The masking token id, or ``"embed_zero"``.
+    **kwargs : Any
+        Passed to ``TokenUnits``.
+
+    Returns
+    -------
+    UnitSet
+        The word units.
+    """
     from ..units.tokens import TokenUnits
 
     model = model if model is not None else load()
@@ -244,10 +414,26 @@ def word_units(sentence: str | Sequence[str], model: Any = None, mask: str | int
 
 
 def game(sentence: str | Sequence[str], model: Any = None, *, mask: str | int = PAD, **kwargs: Any):
-    """Feature-lens game on one sentence: f(mask) = log p(the model's original label | masked words).
+    """Build the feature-lens game on one sentence: f(mask) = log p(the model's original label | masked words).
 
     Words are replaced by ``<pad>`` (the token the model saw for masked words in training) or, with
     ``mask="embed_zero"``, their embeddings are zeroed. One teacher-forced forward pass per mask.
+
+    Parameters
+    ----------
+    sentence : str or sequence of str
+        The sentence, as one string or its words.
+    model : Any, optional
+        The model (default: :func:`load`).
+    mask : str or int, default PAD
+        The masking token id, or ``"embed_zero"``.
+    **kwargs : Any
+        Passed to :class:`~spex_mech.AblationGame`.
+
+    Returns
+    -------
+    AblationGame
+        The game.
     """
     from ..engine import AblationGame
     from ..units.tokens import original_output

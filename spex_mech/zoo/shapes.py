@@ -32,8 +32,21 @@ GPT2_SMALL = {
 
 
 def gpt2_small(seed: int = 0) -> Any:
-    """A ``boot_native`` TransformerBridge shaped like GPT-2 small (12 layers × 12 heads, d_mlp 3,072,
-    vocabulary 50,257), with TransformerLens's GPT-2 random initialisation under ``seed``."""
+    """Build a ``boot_native`` TransformerBridge shaped like GPT-2 small.
+
+    12 layers × 12 heads, d_mlp 3,072, vocabulary 50,257, with TransformerLens's GPT-2 random initialisation
+    under ``seed``.
+
+    Parameters
+    ----------
+    seed : int, default 0
+        Seed of the initialisation.
+
+    Returns
+    -------
+    TransformerBridge
+        The model.
+    """
     return build_native({**GPT2_SMALL, "seed": int(seed)})
 
 
@@ -45,10 +58,23 @@ PLANTED_NEURONS = {"A": (2, 100), "B": (3, 1234), "C": (6, 2047), "D": (8, 500),
 
 
 def gpt2_small_planted(seed: int = 0) -> Any:
-    """:func:`gpt2_small` with five planted MLP neurons (:data:`PLANTED_NEURONS`) that move the
-    log-probability of token :data:`PLANTED_TARGET` at every position: a 3-way AND A × B × C (C reads
-    A's and B's outputs) and two first-order neurons D (+) and E (−). Every other weight is the random
-    initialisation, so the remaining 36,859 neurons add their dense small effects around the planted ones."""
+    """Build :func:`gpt2_small` with five planted MLP neurons (:data:`PLANTED_NEURONS`).
+
+    They move the log-probability of token :data:`PLANTED_TARGET` at every position: a 3-way AND A × B × C
+    (C reads A's and B's outputs) and two first-order neurons D (+) and E (−). Every other weight is the
+    random initialisation, so the remaining 36,859 neurons add their dense small effects around the planted
+    ones.
+
+    Parameters
+    ----------
+    seed : int, default 0
+        Seed of the initialisation.
+
+    Returns
+    -------
+    TransformerBridge
+        The model.
+    """
     import torch
 
     model = gpt2_small(seed)

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from ...results.interactions import Interactions
+from ...validation import check_int
 
 __all__ = ["attribution_scores", "attribution_patching", "gradient_screen", "ScreenedGame"]
 
@@ -48,9 +49,26 @@ def _the_game(game: Any) -> Any:
 
 
 def attribution_scores(game: Any, at: str = "clean") -> np.ndarray:
-    """∂f/∂x_i for every unit at the all-kept (``"clean"``) or all-ablated (``"ablated"``) state (float64 [n]).
+    """Compute ∂f/∂x_i for every unit at the all-kept or all-ablated state.
 
     One forward and one backward pass over all prompts; the model's parameters and ``.grad`` are untouched.
+
+    Parameters
+    ----------
+    game : AblationGame
+        A game over hook-point units (heads, neurons) whose model can be differentiated.
+    at : {"clean", "ablated"}, default "clean"
+        The state the gradient is taken at: all units kept or all ablated.
+
+    Returns
+    -------
+    numpy.ndarray
+        The gradients [n] (float64).
+
+    Raises
+    ------
+    ValueError
+        If ``at`` is not a known state or the units have no gradient (token units).
     """
     return _gradients(game, at)[0]
 
@@ -107,10 +125,27 @@ def _gradients(game: Any, at: str) -> tuple[np.ndarray, float]:
 
 
 def attribution_patching(game: Any, at: str = "clean") -> Interactions:
-    """Attribution patching as a first-order surrogate (see the module docstring).
+    """Return attribution patching as a first-order surrogate (see the module docstring).
 
     ``at="clean"``: f̂(x) = f(1) − Σ_i g_i (1 − x_i); ``at="ablated"``: f̂(x) = f(0) + Σ_i g_i x_i, with
     g = :func:`attribution_scores` and f at that state from the same forward pass.
+
+    Parameters
+    ----------
+    game : AblationGame
+        A game over hook-point units (heads, neurons) whose model can be differentiated.
+    at : {"clean", "ablated"}, default "clean"
+        The state the gradient is taken at: all units kept or all ablated.
+
+    Returns
+    -------
+    Interactions
+        The first-order surrogate.
+
+    Raises
+    ------
+    ValueError
+        If ``at`` is not a known state or the units have no gradient (token units).
     """
     g = _the_game(game)
     grads, end = _gradients(g, at)
@@ -130,7 +165,15 @@ def attribution_patching(game: Any, at: str = "clean") -> Interactions:
 
 
 class ScreenedGame:
-    """The game over a subset of units, every other unit held kept (x = 1)."""
+    """The game over a subset of units, every other unit held kept (x = 1).
+
+    Parameters
+    ----------
+    game : callable
+        The full game (with ``n``; its ``labels`` and ``ids`` are narrowed to the subset).
+    units : sequence of int
+        The units the screened game varies (sorted).
+    """
 
     def __init__(self, game: Any, units: Sequence[int]):
         self.game = game
@@ -144,13 +187,36 @@ class ScreenedGame:
         self.n_evaluations = 0
 
     def expand(self, masks: np.ndarray) -> np.ndarray:
-        """Sub-masks [B, k] → full masks [B, n] (unscreened units kept)."""
+        """Expand sub-masks to full masks (unscreened units kept).
+
+        Parameters
+        ----------
+        masks : numpy.ndarray
+            Sub-masks [B, k].
+
+        Returns
+        -------
+        numpy.ndarray
+            Full masks [B, n] (bool).
+        """
         masks = np.asarray(masks, dtype=bool)
         full = np.ones((masks.shape[0], self.full_n), dtype=bool)
         full[:, self.units] = masks
         return full
 
     def __call__(self, masks: Any) -> np.ndarray:
+        """Evaluate the full game at the expanded masks.
+
+        Parameters
+        ----------
+        masks : array_like
+            Sub-masks [B, k] (or one mask [k]).
+
+        Returns
+        -------
+        numpy.ndarray
+            Values [B].
+        """
         arr = np.asarray(masks, dtype=bool)
         if arr.ndim == 1:
             arr = arr[None]
@@ -160,13 +226,33 @@ class ScreenedGame:
 
 
 def gradient_screen(game: Any, keep: int, at: str = "clean") -> tuple[ScreenedGame, np.ndarray]:
-    """The ``keep`` units with the largest |∂f/∂x_i| and a :class:`ScreenedGame` over them (for SPEX).
+    """Screen the ``keep`` units with the largest |∂f/∂x_i| into a :class:`ScreenedGame` (for SPEX).
 
-    Returns (screened game, the gradients of all units). Units whose effect is a pure interaction with
-    no first-order gradient are dropped; see the module docstring.
+    Units whose effect is a pure interaction with no first-order gradient are dropped; see the module
+    docstring.
+
+    Parameters
+    ----------
+    game : AblationGame
+        A game over hook-point units (heads, neurons) whose model can be differentiated.
+    keep : int
+        Number of units kept, in [1, n].
+    at : {"clean", "ablated"}, default "clean"
+        The state the gradient is taken at: all units kept or all ablated.
+
+    Returns
+    -------
+    screened : ScreenedGame
+        The game over the kept units.
+    gradients : numpy.ndarray
+        The gradients of all units [n].
+
+    Raises
+    ------
+    ValueError
+        If ``keep`` is out of range, or :func:`attribution_scores` refuses the game.
     """
     grads = attribution_scores(game, at)
-    if not 1 <= keep <= grads.shape[0]:
-        raise ValueError(f"keep must be in [1, {grads.shape[0]}], got {keep}")
+    keep = check_int("keep", keep, low=1, high=grads.shape[0])
     order = np.lexsort((np.arange(grads.shape[0]), -np.abs(grads)))
     return ScreenedGame(game, order[:keep]), grads

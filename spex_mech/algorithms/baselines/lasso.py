@@ -22,7 +22,7 @@ import numpy as np
 from ...results import spectrum as spec
 from ...results.interactions import Interactions
 from ...valuefn import ValueFunction, uniform_masks
-from ._common import check_positive_int
+from ...validation import check_int
 from .lasso_fit import fit_lasso_cv
 from .monomials import count_monomials, monomial_features, monomial_supports
 
@@ -33,7 +33,24 @@ _WORKING_COPIES = 4  # the design, a centred copy (per fold, then of all rows), 
 
 
 def lasso_memory_bytes(n: int, budget: int, max_order: int) -> tuple[int, int]:
-    """(number of monomial features, bytes the fit needs: about 4 × budget × features × 8)."""
+    """Count the monomial features and the bytes the lasso fit needs (about 4 × budget × features × 8).
+
+    Parameters
+    ----------
+    n : int
+        Number of units.
+    budget : int
+        Number of masks.
+    max_order : int
+        Largest monomial order.
+
+    Returns
+    -------
+    n_features : int
+        Number of monomial features.
+    n_bytes : int
+        Bytes the fit needs.
+    """
     p = count_monomials(n, max_order)
     return p, _WORKING_COPIES * _BYTES * int(budget) * p
 
@@ -64,33 +81,73 @@ def lasso(
     max_memory: Optional[int] = None,
     batch_size: Optional[int] = None,
 ) -> Interactions:
-    """Cross-validated L1 regression of f on all monomials up to ``max_order``.
+    """Fit f by cross-validated L1 regression on all monomials up to ``max_order``.
 
-    ``budget``: number of uniformly random masks (= evaluations). ``basis``: "fourier" (parity
-    features, coefficients are Fourier coefficients) or "mobius" (AND features, coefficients are Möbius
-    dividends). ``cv`` folds choose the penalty among ``n_alphas`` values from α_max (everything zero)
-    down to ``alpha_ratio``·α_max; each fold stops descending once its validation error has not
-    improved for ``patience`` penalties (``lasso_fit.py`` says why). ``refit``: least-squares refit of
-    the selected support.
-    ``max_memory``: bytes the fit may use (default: half of the available memory); a larger design is
-    refused before any evaluation, with the feature count and the memory it would need.
+    ``cv`` folds choose the penalty among ``n_alphas`` values from α_max (everything zero) down to
+    ``alpha_ratio``·α_max; each fold stops descending once its validation error has not improved for
+    ``patience`` penalties (``lasso_fit.py`` says why).
 
-    The result's ``params`` record the chosen α, the number of features and selected terms, the
-    cross-validated mean squared error at α, and whether the refit ran.
+    Parameters
+    ----------
+    f : callable
+        Value function ``f(masks[B, n]) -> values[B]`` (bool masks, 1 keeps a unit).
+    n : int, optional
+        Number of units (default ``f.n``).
+    budget : int
+        Number of uniformly random masks (= evaluations).
+    max_order : int, default 2
+        Largest monomial order.
+    seed : int, default 0
+        Seed of the masks and the folds.
+    basis : {"fourier", "mobius"}, default "fourier"
+        Parity features (coefficients are Fourier coefficients) or AND features (Möbius dividends).
+    cv : int, default 5
+        Number of cross-validation folds.
+    n_alphas : int, default 30
+        Number of penalties on the path.
+    alpha_ratio : float, default 1e-3
+        Smallest penalty as a fraction of α_max.
+    patience : int, default 5
+        Penalties without improvement before a fold stops descending.
+    refit : bool, default True
+        Least-squares refit of the selected support.
+    max_iter : int, default 2000
+        Coordinate-descent iterations per penalty.
+    tol : float, default 1e-4
+        Coordinate-descent tolerance.
+    max_memory : int, optional
+        Bytes the fit may use (default: half of the available memory); a larger design is refused before
+        any evaluation, with the feature count and the memory it would need.
+    batch_size : int, optional
+        Most masks passed to ``f`` per call.
+
+    Returns
+    -------
+    Interactions
+        The selected terms; ``params`` record the chosen α, the number of features and selected terms, the
+        cross-validated mean squared error at α, and whether the refit ran.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range (named), the budget is too small for the folds, or the design would
+        exceed ``max_memory``.
     """
     if basis not in ("fourier", "mobius"):
         raise ValueError(f"basis must be 'fourier' or 'mobius', got {basis!r}")
     vf = ValueFunction(f, n, max_batch=batch_size)
     n = vf.n
-    budget = check_positive_int(budget, "budget")
-    cv = check_positive_int(cv, "cv", minimum=2)
-    max_order = check_positive_int(max_order, "max_order")
-    n_alphas = check_positive_int(n_alphas, "n_alphas")
-    patience = check_positive_int(patience, "patience")
+    budget = check_int("budget", budget, low=1)
+    cv = check_int("cv", cv, low=2)
+    max_order = check_int("max_order", max_order, low=1)
+    n_alphas = check_int("n_alphas", n_alphas, low=1)
+    patience = check_int("patience", patience, low=1)
     if max_order > n:
         raise ValueError(f"max_order={max_order} exceeds the number of units n={n}")
     if budget < 2 * cv:
-        raise ValueError(f"budget={budget} is too small for {cv}-fold cross-validation: it needs at least {2 * cv} masks")
+        raise ValueError(
+            f"budget={budget} is too small for {cv}-fold cross-validation: it needs at least {2 * cv} masks"
+        )
     n_features, need = lasso_memory_bytes(n, budget, max_order)
     limit = _default_memory_limit() if max_memory is None else int(max_memory)
     if need > limit:

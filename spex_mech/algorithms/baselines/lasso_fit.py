@@ -26,6 +26,19 @@ __all__ = ["LassoFit", "fit_lasso_cv"]
 
 @dataclass
 class LassoFit:
+    """The outcome of :func:`fit_lasso_cv`.
+
+    Attributes
+    ----------
+    intercept : float
+        The fitted constant.
+    coef : numpy.ndarray
+        Coefficients of the features [P].
+    info : dict
+        The chosen α, α_max, the number of selected features, the cross-validated error and whether the
+        refit ran.
+    """
+
     intercept: float
     coef: np.ndarray
     info: dict[str, Any]
@@ -61,7 +74,36 @@ def fit_lasso_cv(
     tol: float,
     seed: int,
 ) -> LassoFit:
-    """Choose α by K-fold CV on an early-stopped path, fit all samples at α, then refit the support."""
+    """Choose α by K-fold CV on an early-stopped path, fit all samples at α, then refit the support.
+
+    Parameters
+    ----------
+    features : numpy.ndarray
+        Design matrix [m, P].
+    values : numpy.ndarray
+        Targets [m].
+    folds : int
+        Number of cross-validation folds.
+    n_alphas : int
+        Number of penalties on the path.
+    alpha_ratio : float
+        Smallest penalty as a fraction of α_max.
+    patience : int
+        Penalties without improvement before a fold stops descending.
+    refit : bool
+        Least-squares refit of the selected support.
+    max_iter : int
+        Coordinate-descent iterations per penalty.
+    tol : float
+        Coordinate-descent tolerance.
+    seed : int
+        Seed of the fold split.
+
+    Returns
+    -------
+    LassoFit
+        Intercept, coefficients and the fit's record.
+    """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import KFold
 
@@ -72,7 +114,8 @@ def fit_lasso_cv(
     # α_max = ‖X_cᵀ y_c‖_∞ / m, and X_cᵀ y_c = Xᵀ(y − ȳ) because Σ(y − ȳ) = 0 (no centred copy needed)
     alpha_max = float(np.max(np.abs(features.T @ (values - y_mean)))) / m
     if alpha_max == 0.0:
-        return LassoFit(y_mean, np.zeros(p), {"alpha": 0.0, "alpha_max": 0.0, "n_selected": 0, "refit": False, "cv_mse": None})
+        info = {"alpha": 0.0, "alpha_max": 0.0, "n_selected": 0, "refit": False, "cv_mse": None}
+        return LassoFit(y_mean, np.zeros(p), info)
     alphas = np.geomspace(alpha_max, alpha_max * alpha_ratio, n_alphas)
 
     errors = np.full((folds, n_alphas), np.nan)

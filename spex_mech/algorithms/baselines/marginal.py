@@ -1,7 +1,6 @@
 """First-order attributions by sampling: Shapley values (permutations) and Banzhaf values (MSR).
 
-Representation
---------------
+Representation:
 An :class:`~spex_mech.Interactions` is a Fourier spectrum, so a vector of per-unit scores is returned
 as a *first-order surrogate* (constant plus singletons) whose index is exactly the estimate:
 
@@ -17,8 +16,7 @@ first-order function has equal Shapley and Banzhaf values). The raw estimates an
 errors are also in ``params["estimates"]`` / ``params["standard_errors"]`` and the attributes
 ``result.estimates`` / ``result.standard_errors``.
 
-Estimators
-----------
+Estimators:
 * Permutation sampling: each permutation π walks from everything ablated to everything kept, adding
   one unit at a time; unit π_k's marginal contribution is f(prefix_k ∪ {π_k}) − f(prefix_k). The two
   end points are shared by every permutation, so one permutation costs n − 1 evaluations (plus 2 once).
@@ -41,13 +39,31 @@ import numpy as np
 
 from ...results.interactions import Interactions
 from ...valuefn import ValueFunction, uniform_masks
-from ._common import check_positive_int, evaluate_blocks, rows_per_block
+from ...validation import check_int
+from ._common import evaluate_blocks, rows_per_block
 
 __all__ = ["shapley_sampling", "banzhaf_sampling", "shapley_sampling_evaluations"]
 
 
 def shapley_sampling_evaluations(n: int, budget: int, antithetic: bool = True) -> tuple[int, int]:
-    """(permutations, evaluations) that :func:`shapley_sampling` uses for ``budget`` (0 permutations if too small)."""
+    """Count the permutations and evaluations :func:`shapley_sampling` uses for ``budget``.
+
+    Parameters
+    ----------
+    n : int
+        Number of units.
+    budget : int
+        The evaluation budget.
+    antithetic : bool, default True
+        Permutations come in (π, reversed π) pairs.
+
+    Returns
+    -------
+    permutations : int
+        Permutations used (0 if the budget is too small).
+    evaluations : int
+        Evaluations spent.
+    """
     if n == 1:
         return 1, 2
     perms = max(0, (int(budget) - 2) // (n - 1))
@@ -65,14 +81,39 @@ def shapley_sampling(
     antithetic: bool = True,
     batch_size: Optional[int] = None,
 ) -> Interactions:
-    """Shapley values by permutation sampling, as an additive surrogate (see the module docstring).
+    """Estimate Shapley values by permutation sampling, as an additive surrogate (see the module docstring).
 
     Uses as many permutations as ``budget`` allows: ``(budget − 2) // (n − 1)`` (rounded down to an
     even number when ``antithetic``); at least two independent sampling units are required.
+
+    Parameters
+    ----------
+    f : callable
+        Value function ``f(masks[B, n]) -> values[B]`` (bool masks, 1 keeps a unit).
+    n : int, optional
+        Number of units (default ``f.n``).
+    budget : int
+        Most evaluations.
+    seed : int, default 0
+        Seed of the permutations.
+    antithetic : bool, default True
+        Use (π, reversed π) pairs.
+    batch_size : int, optional
+        Most masks passed to ``f`` per call.
+
+    Returns
+    -------
+    Interactions
+        The additive surrogate; ``estimates`` and ``standard_errors`` hold the raw estimates.
+
+    Raises
+    ------
+    ValueError
+        If the budget allows fewer than two independent sampling units.
     """
     vf = ValueFunction(f, n, max_batch=batch_size)
     n = vf.n
-    budget = check_positive_int(budget, "budget")
+    budget = check_int("budget", budget, low=1)
     n_perms, needed = shapley_sampling_evaluations(n, budget, antithetic)
     per_unit = 2 if antithetic else 1
     if n == 1 and budget < 2:
@@ -162,19 +203,45 @@ def banzhaf_sampling(
     antithetic: bool = False,
     batch_size: Optional[int] = None,
 ) -> Interactions:
-    """Banzhaf values by maximum sample reuse over uniform masks, as an order-1 Fourier surrogate.
+    """Estimate Banzhaf values by maximum sample reuse over uniform masks, as an order-1 Fourier surrogate.
 
-    Spends ``budget`` evaluations (rounded down to even with ``antithetic``). Without ``antithetic``
-    the drawn design must put every unit at least twice on each side; otherwise a ValueError asks for a
-    larger budget before anything is evaluated.
+    Spends ``budget`` evaluations (rounded down to even with ``antithetic``).
+
+    Parameters
+    ----------
+    f : callable
+        Value function ``f(masks[B, n]) -> values[B]`` (bool masks, 1 keeps a unit).
+    n : int, optional
+        Number of units (default ``f.n``).
+    budget : int
+        Evaluations.
+    seed : int, default 0
+        Seed of the masks.
+    antithetic : bool, default False
+        Draw masks as complementary pairs (x, 1 − x).
+    batch_size : int, optional
+        Most masks passed to ``f`` per call.
+
+    Returns
+    -------
+    Interactions
+        The order-1 surrogate; ``estimates`` and ``standard_errors`` hold the raw estimates.
+
+    Raises
+    ------
+    ValueError
+        If the budget is too small; without ``antithetic``, if the drawn design does not put every unit at
+        least twice on each side (before anything is evaluated).
     """
     vf = ValueFunction(f, n, max_batch=batch_size)
     n = vf.n
-    budget = check_positive_int(budget, "budget")
+    budget = check_int("budget", budget, low=1)
     if antithetic:
         pairs = budget // 2
         if pairs < 2:
-            raise ValueError(f"budget={budget} is too small for antithetic MSR: it needs at least 4 evaluations (2 pairs)")
+            raise ValueError(
+                f"budget={budget} is too small for antithetic MSR: it needs at least 4 evaluations (2 pairs)"
+            )
         half = uniform_masks(n, pairs, seed)
         masks = np.empty((2 * pairs, n), dtype=bool)
         masks[0::2], masks[1::2] = half, ~half

@@ -23,12 +23,38 @@ _BASES = ("fourier", "mobius")
 
 
 def count_monomials(n: int, max_order: int) -> int:
-    """Number of supports with 1 ≤ |S| ≤ max_order over n units (exact integer)."""
+    """Count the supports with 1 ≤ |S| ≤ max_order over n units (exact integer).
+
+    Parameters
+    ----------
+    n : int
+        Number of units.
+    max_order : int
+        Largest order.
+
+    Returns
+    -------
+    int
+        The count.
+    """
     return sum(comb(n, d) for d in range(1, max_order + 1))
 
 
 def monomial_supports(n: int, max_order: int) -> np.ndarray:
-    """All supports 1 ≤ |S| ≤ max_order as padded keys [P, max_order] (−1 pads)."""
+    """List all supports 1 ≤ |S| ≤ max_order as padded keys.
+
+    Parameters
+    ----------
+    n : int
+        Number of units.
+    max_order : int
+        Largest order.
+
+    Returns
+    -------
+    numpy.ndarray
+        Keys [P, max_order] (−1 pads).
+    """
     blocks = []
     for d in range(1, max_order + 1):
         count = comb(n, d)
@@ -41,8 +67,32 @@ def monomial_supports(n: int, max_order: int) -> np.ndarray:
     return np.concatenate(blocks)
 
 
-def monomial_features(masks: np.ndarray, supports: np.ndarray, basis: str, max_cells: int = 1 << 22) -> np.ndarray:
-    """Feature matrix [B, P] (float64) of the monomials ``supports`` at each mask row."""
+def monomial_features(
+    masks: np.ndarray, supports: np.ndarray, basis: str, max_cells: int = 1 << 22
+) -> np.ndarray:
+    """Build the feature matrix of the monomials ``supports`` at each mask row.
+
+    Parameters
+    ----------
+    masks : numpy.ndarray
+        Masks [B, n].
+    supports : numpy.ndarray
+        Padded keys [P, D].
+    basis : {"fourier", "mobius"}
+        Parity features (−1)^⟨x,S⟩ or AND features Π_{i∈S} x_i.
+    max_cells : int, default 4194304
+        Mask cells processed per block (bounds memory).
+
+    Returns
+    -------
+    numpy.ndarray
+        Features [B, P] (float64).
+
+    Raises
+    ------
+    ValueError
+        If ``basis`` is unknown.
+    """
     if basis not in _BASES:
         raise ValueError(f"basis must be one of {_BASES}, got {basis!r}")
     units_by_row = np.ascontiguousarray(np.asarray(masks, dtype=bool).T)  # [n, B]: one unit per row

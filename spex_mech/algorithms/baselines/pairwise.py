@@ -4,8 +4,7 @@ The classic "screen singles, then ablate every candidate pair" procedure, expres
 package's Möbius/Fourier conventions so that it returns the same :class:`~spex_mech.Interactions`
 type as every other algorithm.
 
-Convention (expansion at the all-kept state)
---------------------------------------------
+Convention (expansion at the all-kept state):
 Write y = 1 − x for the *ablated* indicators and g(y) = f(1 − y). The measured quantities are the
 Möbius terms of g at y = 0 (the co-Möbius or "ablation" expansion of f around the clean model):
 
@@ -40,13 +39,27 @@ import numpy as np
 from ...results import spectrum as spec
 from ...results.interactions import Interactions
 from ...valuefn import ValueFunction
-from ._common import check_positive_int, evaluate_blocks, rows_per_block
+from ...validation import check_int
+from ._common import evaluate_blocks, rows_per_block
 
 __all__ = ["pairwise", "pairwise_evaluations"]
 
 
 def pairwise_evaluations(n: int, screen: Optional[int] = None) -> int:
-    """Evaluations :func:`pairwise` spends: 1 (clean) + n (singles) + C(m, 2) pairs, m = min(screen, n)."""
+    """Count the evaluations :func:`pairwise` spends: 1 (clean) + n (singles) + C(m, 2) pairs, m = min(screen, n).
+
+    Parameters
+    ----------
+    n : int
+        Number of units.
+    screen : int, optional
+        Number of candidate units (all by default).
+
+    Returns
+    -------
+    int
+        The evaluations.
+    """
     m = n if screen is None else min(int(screen), n)
     return 1 + n + m * (m - 1) // 2
 
@@ -58,22 +71,36 @@ def pairwise(
     screen: Optional[int] = None,
     batch_size: Optional[int] = None,
 ) -> Interactions:
-    """Single and pairwise ablations from the all-kept state, as an exact order-2 Möbius surrogate.
+    """Ablate single units and pairs from the all-kept state, as an exact order-2 Möbius surrogate.
 
     1. Evaluate f at the clean mask and at each single ablation: Δ(i) = f(1 − e_i) − f(1).
     2. Candidates: every unit, or with ``screen=m`` the m units with the largest |Δ(i)| (ties by index).
     3. Evaluate every candidate pair ablated jointly: I(i,j) = Δ(i,j) − Δ(i) − Δ(j).
 
-    Costs ``1 + n + C(m, 2)`` evaluations (:func:`pairwise_evaluations`). The result's Möbius
-    dividends follow the module docstring (a({i,j}) = I(i,j)); the raw measurements are attached as
-    ``result.clean_value``, ``result.single_effects`` [n], ``result.pairs`` [P, 2] and
-    ``result.pair_scores`` [P], and the screened units are in ``result.params["candidates"]``.
-    ``batch_size`` caps how many masks reach ``f`` per call.
+    Costs ``1 + n + C(m, 2)`` evaluations (:func:`pairwise_evaluations`).
+
+    Parameters
+    ----------
+    f : callable
+        Value function ``f(masks[B, n]) -> values[B]`` (bool masks, 1 keeps a unit).
+    n : int, optional
+        Number of units (default ``f.n``).
+    screen : int, optional
+        Keep only the ``screen`` units with the largest single effects as pair candidates (at least 2).
+    batch_size : int, optional
+        Most masks passed to ``f`` per call.
+
+    Returns
+    -------
+    Interactions
+        The surrogate; its Möbius dividends follow the module docstring (a({i,j}) = I(i,j)). The raw
+        measurements are attached as ``result.clean_value``, ``result.single_effects`` [n], ``result.pairs``
+        [P, 2] and ``result.pair_scores`` [P], and the screened units are in ``result.params["candidates"]``.
     """
     vf = ValueFunction(f, n, max_batch=batch_size)
     n = vf.n
     if screen is not None:
-        screen = check_positive_int(screen, "screen", minimum=2)
+        screen = check_int("screen", screen, low=2)
     if n < 2 and screen is not None:
         raise ValueError("screening needs at least 2 units")
 

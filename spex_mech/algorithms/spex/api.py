@@ -7,15 +7,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import numpy as np
-from scipy import stats
 
 from ...results.interactions import Interactions
+from ...validation import check_int
 from ...valuefn import ValueFunction
 from .bch import BCHCode, bch_parameters
 from .decoder import PeelingDecoder
 from .design import SpexDesign, build_design
 from .params import SpexParams
-from .refit import group_projections, refit_support, singleton_scores
+from .refine import significant_refit as _refine
 from .wht import fwht
 
 __all__ = ["spex", "spex_plan", "SpexPlan", "DEFAULT_B", "MIN_B", "MAX_B"]
@@ -23,11 +23,6 @@ __all__ = ["spex", "spex_plan", "SpexPlan", "DEFAULT_B", "MIN_B", "MAX_B"]
 DEFAULT_B = 8  # the reference implementations' default when no budget is given
 MIN_B = 3  # smallest b chosen from a budget (the reference's minimum)
 MAX_B = 20
-_SIGNIFICANCE_Z = 4.0  # refit terms within this many standard errors of zero are dropped
-_REL_FLOOR = 1e-12  # …and always those below this fraction of the function's RMS
-_SINGLETON_ALPHA = 1e-3  # family-wise chance that the refine admits any singleton under pure noise
-_MAD_TO_SD = 1.4826  # median |Z| → standard deviation of a centred normal
-_CONSISTENCY_ALPHA = 1e-3  # chance that a true singleton's per-group scores look inconsistent
 
 
 @dataclass(frozen=True)
@@ -37,6 +32,31 @@ class SpexPlan:
     ``n_evaluations`` is exact: the number of distinct masks in the design for this ``seed`` (the design
     repeats the all-zero mask once per group, and small n repeats more), which is how many times the
     value function will be asked for a value. ``n_queries`` = C·(P+1)·2^b counts design rows.
+
+    Attributes
+    ----------
+    n : int
+        Number of units.
+    max_order : int
+        Largest interaction order t the code corrects.
+    b : int
+        log₂ of the bins per group.
+    n_groups : int
+        Number of hash groups C.
+    n_parity : int
+        Parity bits P of the BCH code.
+    bch_length : int
+        Length of the (shortened) BCH code.
+    bch_dimension : int
+        Its message length.
+    n_queries : int
+        Design rows, C·(P+1)·2^b.
+    n_evaluations : int
+        Distinct masks, the exact number of value-function evaluations.
+    seed : int
+        Seed of the hash matrices.
+    design : SpexDesign, optional
+        The design itself (not part of the plan's repr or equality).
     """
 
     n: int
@@ -53,20 +73,12 @@ class SpexPlan:
 
     @property
     def n_delays(self) -> int:
+        """Delays per group, P + 1 (the undelayed row and one per parity bit)."""
         return self.n_parity + 1
 
 
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    value = int(value)
-    if value < low:
-        raise ValueError(f"{name} must be at least {low}, got {value}")
-    return value
-
-
 def _check_order(n: int, max_order: Any) -> int:
-    max_order = _check_int("max_order", max_order, 1)
+    max_order = check_int("max_order", max_order, low=1)
     if max_order >= n:
         raise ValueError(
             f"max_order={max_order} must be smaller than the number of units n={n} "
@@ -101,22 +113,49 @@ def spex_plan(
     n_groups: int = 3,
     seed: int = 0,
 ) -> SpexPlan:
-    """The SPEX design for ``n`` units and its exact evaluation count, without evaluating anything.
+    """Plan the SPEX design for ``n`` units and count its evaluations exactly, without evaluating anything.
 
-    ``b`` (log₂ of the bins per group) is taken as given, else the largest b whose design fits in
-    ``budget`` evaluations, else 8 (capped at n). Raises ValueError when the parameters are impossible:
-    max_order ≥ n, or a budget below the smallest design (b = 3), or an explicit b whose design
-    exceeds the budget.
+    Parameters
+    ----------
+    n : int
+        Number of units (at least 2).
+    max_order : int, default 5
+        Largest interaction order t (below ``n``).
+    b : int, optional
+        The log₂ of the bins per group; taken as given when set.
+    budget : int, optional
+        Without ``b``: the largest b whose design fits in ``budget`` evaluations is used, else 8 (capped at n).
+    n_groups : int, default 3
+        Number of hash groups C.
+    seed : int, default 0
+        Seed of the hash matrices.
+
+    Returns
+    -------
+    SpexPlan
+        The plan, with its design.
+
+    Raises
+    ------
+    ValueError
+        When the parameters are impossible: max_order ≥ n, a budget below the smallest design (b = 3), or an
+        explicit b whose design exceeds the budget.
+
+    Examples
+    --------
+    >>> plan = spex_plan(40, max_order=2, b=4)
+    >>> plan.n_queries == plan.n_groups * plan.n_delays * 2**plan.b
+    True
     """
-    n = _check_int("n", n, 2)
+    n = check_int("n", n, low=2)
     max_order = _check_order(n, max_order)
-    n_groups = _check_int("n_groups", n_groups, 1)
+    n_groups = check_int("n_groups", n_groups, low=1)
     seed = int(seed)
     m, n_parity = bch_parameters(n, max_order)
     code = BCHCode(n, max_order, m=m)
     b_cap = min(n, MAX_B)
     if b is not None:
-        b = _check_int("b", b, 1)
+        b = check_int("b", b, low=1)
         if b > b_cap:
             raise ValueError(f"b={b} is too large: at most min(n, {MAX_B}) = {b_cap} for n={n}")
         plan = _plan_for(n, max_order, b, n_groups, seed, code)
@@ -129,7 +168,7 @@ def spex_plan(
         return plan
     if budget is None:
         return _plan_for(n, max_order, min(DEFAULT_B, b_cap), n_groups, seed, code)
-    budget = _check_int("budget", budget, 1)
+    budget = check_int("budget", budget, low=1)
     b_min = min(MIN_B, b_cap)
     rows_per_bin = n_groups * (n_parity + 1)
     # largest b whose design surely fits (distinct masks ≤ rows − (C − 1)), then grow while it still fits
@@ -152,7 +191,7 @@ def spex_plan(
 
 
 def _fit_hint(n: int, max_order: int, n_groups: int, seed: int, budget: int) -> str:
-    """What does fit: the largest b within ``budget``, or the smallest design's cost."""
+    """Describe what does fit: the largest b within ``budget``, or the smallest design's cost."""
     try:
         plan = spex_plan(n, max_order=max_order, budget=budget, n_groups=n_groups, seed=seed)
     except ValueError:
@@ -163,7 +202,7 @@ def _fit_hint(n: int, max_order: int, n_groups: int, seed: int, budget: int) -> 
 
 
 def _evaluate_design(vf: ValueFunction, design: SpexDesign, batch_size: Optional[int]) -> np.ndarray:
-    """Values at every design row [C, P+1, 2^b], evaluating each distinct mask once, in large batches.
+    """Return the values at every design row [C, P+1, 2^b], evaluating each distinct mask once, in large batches.
 
     Value functions that declare ``accepts_packed`` receive :class:`~spex_mech.valuefn.PackedMasks`.
     """
@@ -174,7 +213,8 @@ def _evaluate_design(vf: ValueFunction, design: SpexDesign, batch_size: Optional
         try:
             values[start : start + masks.shape[0]] = vf(masks)
         except ValueError as err:
-            raise ValueError(f"spex: {err} [evaluating distinct design masks {start}–{start + masks.shape[0] - 1} of {total}]") from err
+            span = f"{start}–{start + masks.shape[0] - 1}"
+            raise ValueError(f"spex: {err} [evaluating distinct design masks {span} of {total}]") from err
     return values[design.inverse]
 
 
@@ -198,46 +238,63 @@ def spex(
 
     Parameters
     ----------
-    f:
+    f : callable
         Value function ``f(masks[B, n]) -> values[B]`` (bool masks, 1 keeps a unit).
-    n:
+    n : int, optional
         Number of units (default ``f.n``).
-    max_order:
+    max_order : int, default 5
         Largest interaction order recovered; the BCH code corrects t = max_order errors.
-    b, budget:
+    b : int, optional
         2^b bins per group; by default the largest b within ``budget`` evaluations, else 8.
-        ``spex_plan`` gives the exact evaluation count beforehand.
-    seed:
+        :func:`spex_plan` gives the exact evaluation count beforehand.
+    budget : int, optional
+        Most evaluations when ``b`` is not given.
+    seed : int, default 0
         Seeds the random hash matrices (a local ``numpy.random.Generator``).
-    refine:
+    refine : bool, default True
         Refit the found support plus ∅ and all singletons by least squares on every sample, and drop
         terms that are not significantly non-zero (the reference implementations skip this step).
-    n_groups:
+    n_groups : int, default 3
         Number of independent hash groups C.
-    decoder:
-        ``"soft"`` (hard BCH decoding, Chase where it fails) or ``"hard"``.
-    batch_size:
+    decoder : {"soft", "hard"}, default "soft"
+        ``"soft"``: hard BCH decoding, Chase where it fails; ``"hard"``: hard decoding only.
+    batch_size : int, optional
         Most masks passed to ``f`` per call (default: large chunks of about 32 M mask entries).
-    noise_sd:
+    noise_sd : float, optional
         Known per-evaluation noise standard deviation; estimated from the data when None.
-    chase_depth:
+    chase_depth : int, optional
         Observations the Chase decoder may flip (default 2·max_order).
-    max_iterations:
+    max_iterations : int, default 100
         Cap on peeling passes.
 
     Returns
     -------
-    Interactions with the Fourier coefficients, ``n_evaluations``, ``algorithm="spex"`` and ``params``,
-    a :class:`~spex_mech.algorithms.spex.params.SpexParams` record of the design, the noise estimates
-    and thresholds, the refit statistics and timings (readable by key as before; ``max_order`` and
-    ``n_groups`` are the only names of t and C).
+    Interactions
+        The Fourier coefficients, ``n_evaluations``, ``algorithm="spex"`` and ``params``, a
+        :class:`~spex_mech.algorithms.spex.params.SpexParams` record of the design, the noise estimates
+        and thresholds, the refit statistics and timings (readable by key as before; ``max_order`` and
+        ``n_groups`` are the only names of t and C).
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range (named in the message), the budget fits no design, or ``f`` returns
+        a bad value (the message names the design masks being evaluated).
+
+    Examples
+    --------
+    >>> def f(masks):
+    ...     return 2.0 * masks[:, 0] * masks[:, 1] + masks[:, 2]
+    >>> result = spex(f, 16, max_order=2, b=4)
+    >>> [t.units for t in result.top(2)]
+    [(0, 1), (2,)]
     """
     if decoder not in ("soft", "hard"):
         raise ValueError(f"decoder must be 'soft' or 'hard', got {decoder!r}")
     if noise_sd is not None and not (np.isfinite(noise_sd) and noise_sd >= 0):
         raise ValueError(f"noise_sd must be a finite non-negative number, got {noise_sd!r}")
     if batch_size is not None:
-        batch_size = _check_int("batch_size", batch_size, 1)
+        batch_size = check_int("batch_size", batch_size, low=1)
     vf = ValueFunction(f, n, max_batch=batch_size)
     plan = spex_plan(vf.n, max_order=max_order, b=b, budget=budget, n_groups=n_groups, seed=seed)
     design = plan.design
@@ -314,106 +371,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (float, np.floating)):
         return float(value)
     return value
-
-
-def _refine(
-    design: SpexDesign, samples: np.ndarray, observations: np.ndarray, units: np.ndarray, values: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Least squares on found ∪ {∅} ∪ the singletons that a score test admits; drop insignificant terms.
-
-    1. Fit the peeled support and ∅ on every sample.
-    2. Score each singleton not yet in the support against that fit's residual (its one-step
-       least-squares estimate, standard deviation σ/√N under noise alone, σ the fit's noise estimate
-       and N the number of design rows; the scores' robust spread instead when that is wider). A singleton joins only when its score clears the
-       Bonferroni-corrected two-sided level ``_SINGLETON_ALPHA`` over all singletons tested, so that under
-       pure noise the chance of admitting any is at most that level, and only when its C per-group
-       scores agree (χ²_(C−1) test at ``_CONSISTENCY_ALPHA``: a missed term that shares the
-       singleton's bin in one group shifts that group's score only). At most as many join as keep the
-       fit at half as many unknowns as distinct masks, the strongest first.
-    3. Refit; drop terms (∅ too) within ``_SIGNIFICANCE_Z`` standard errors of zero, and terms whose
-       per-group readings of the residual disagree (χ²_(C−1), Bonferroni over the terms at
-       ``_SINGLETON_ALPHA``; deviations at round-off level never count): a support mis-decoded from a
-       bin it shares with a missed term in one group. Refit the survivors.
-    """
-    n, t = design.n, design.code.t
-    width = max(t, 1)
-    rows = float(samples.size)
-    rms = float(np.sqrt(np.mean(samples**2)))
-    floor = _REL_FLOOR * rms
-    base = np.full((1, width), -1, dtype=np.int64)
-    support = np.unique(np.concatenate([units.reshape(-1, width), base]), axis=0)
-    start = np.zeros(support.shape[0])
-    if units.shape[0]:
-        # warm start from the peeled estimates (support is sorted and contains every peeled row)
-        _, inv = np.unique(np.concatenate([support, units]), axis=0, return_inverse=True)
-        np.add.at(start, inv.reshape(-1)[support.shape[0] :], values)
-    first = refit_support(design, observations, support, initial=start)
-
-    per_group = singleton_scores(design, first.residual)  # [C, n]
-    scores = per_group.mean(axis=0)
-    present = support[(support[:, 0] >= 0) & ((support[:, 1:] < 0).all(axis=1) if width > 1 else True), 0]
-    tested = np.ones(n, dtype=bool)
-    tested[present] = False
-    n_tested = int(tested.sum())
-    # σ/√N from the fit's noise estimate, or the scores' own robust spread if that is wider (most
-    # singletons hold nothing, so their scores sample the null; duplicated masks and unresolved
-    # terms widen it beyond σ/√N)
-    score_se = first.noise_sd / np.sqrt(rows)
-    if n_tested:
-        score_se = max(score_se, _MAD_TO_SD * float(np.median(np.abs(scores[tested]))))
-    z_crit = float(stats.norm.isf(_SINGLETON_ALPHA / (2.0 * max(n_tested, 1))))
-    singleton_threshold = max(z_crit * score_se, floor)
-    admitted = np.nonzero(tested & (np.abs(scores) > singleton_threshold))[0]
-    if design.n_groups > 1 and admitted.size:
-        # a true singleton reads the same in every group; a leak from a missed term hashed into the
-        # same bin as {i} in one group does not
-        spread = np.sum((per_group[:, admitted] - scores[admitted]) ** 2, axis=0) / (design.n_groups * score_se**2)
-        limit = float(stats.chi2.isf(_CONSISTENCY_ALPHA, design.n_groups - 1))
-        admitted = admitted[spread <= limit]
-    room = max(0, design.n_evaluations // 2 - support.shape[0])
-    if admitted.size > room:
-        admitted = admitted[np.argsort(-np.abs(scores[admitted]), kind="stable")[:room]]
-    iterations = first.iterations
-    fit = first
-    if admitted.size:
-        extra = np.full((admitted.size, width), -1, dtype=np.int64)
-        extra[:, 0] = admitted
-        grown = np.concatenate([support, extra])
-        order = np.lexsort(grown.T[::-1])
-        support = grown[order]
-        fit = refit_support(
-            design, observations, support, initial=np.concatenate([first.values, scores[admitted]])[order]
-        )
-        iterations += fit.iterations
-    se = fit.noise_sd / np.sqrt(rows)
-    threshold = max(_SIGNIFICANCE_Z * se, floor)
-    keep = np.abs(fit.values) > threshold  # ∅ and singletons are refitted, but reported only if significant
-    inconsistent = 0
-    if design.n_groups > 1 and support.shape[0] > 1:
-        # a term decoded from one group's bin that is not in the others (a mis-decoded collision)
-        # reads differently per group; a true term reads the same everywhere
-        terms = np.nonzero(support[:, 0] >= 0)[0]
-        dev = group_projections(design, fit.residual, support[terms])  # [C, K]
-        spread = np.sum(dev**2, axis=0) / (design.n_groups * se**2) if se > 0 else np.zeros(terms.size)
-        limit = float(stats.chi2.isf(_SINGLETON_ALPHA / max(terms.size, 1), design.n_groups - 1))
-        bad = terms[(spread > limit) & (np.max(np.abs(dev), axis=0) > floor)]
-        inconsistent = int(keep[bad].sum())
-        keep[bad] = False
-    final = fit
-    candidates = support.shape[0]
-    if not np.all(keep):
-        final = refit_support(design, observations, support[keep], initial=fit.values[keep])
-        support = support[keep]
-        iterations += final.iterations
-    info = {
-        "noise_sd": final.noise_sd,
-        "refit_terms": int(support.shape[0]),
-        "refit_candidates": int(candidates),
-        "singletons_tested": n_tested,
-        "singletons_admitted": int(admitted.size),
-        "singleton_threshold": singleton_threshold,
-        "refit_iterations": iterations,
-        "significance_threshold": threshold,
-        "inconsistent_terms": inconsistent,
-    }
-    return support, final.values, info

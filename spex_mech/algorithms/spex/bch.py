@@ -12,24 +12,27 @@ Everything is vectorised over many received words at once: syndromes are one GF(
 Berlekamp–Massey runs 2t steps over a [W, 2t+1] array, a cheap test (does the locator divide
 x^(2^m) − x?) discards locators that cannot split before any Chien search, and the Chien search runs
 only on the survivors, in blocks.
+
+Length: one job (the code and its hard decoder, each step a method of :class:`BCHCode`); the module is
+past 400 lines because of the numpydoc docstrings. Chase soft decoding lives in :mod:`.chase`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from itertools import combinations
 from typing import Optional
 
 import numpy as np
 
+from .chase import ChaseResult, chase_decode, chase_patterns, soft_score
 from .gf2m import GF2m, clmul, cyclotomic_coset, field, poly_degree
 
 __all__ = ["BCHCode", "DecodeResult", "ChaseResult", "bch_parameters"]
 
 
 def _n_parity(m: int, t: int) -> int:
-    """deg g = total size of the distinct cyclotomic cosets of α^1, α^3, …, α^(2t−1)."""
+    """Deg g = total size of the distinct cyclotomic cosets of α^1, α^3, …, α^(2t−1)."""
     seen: set[int] = set()
     for e in range(1, 2 * t, 2):
         seen.update(cyclotomic_coset(e, m))
@@ -37,7 +40,27 @@ def _n_parity(m: int, t: int) -> int:
 
 
 def bch_parameters(n_message: int, t: int) -> tuple[int, int]:
-    """(m, P): the smallest primitive binary BCH code correcting ``t`` errors with ≥ ``n_message`` message bits."""
+    """Find the smallest primitive binary BCH code correcting ``t`` errors with ≥ ``n_message`` message bits.
+
+    Parameters
+    ----------
+    n_message : int
+        Message bits needed (at least 1).
+    t : int
+        Errors to correct.
+
+    Returns
+    -------
+    m : int
+        Field degree of the code.
+    n_parity : int
+        Its number of parity bits P.
+
+    Raises
+    ------
+    ValueError
+        If ``t`` or ``n_message`` is below 1, or no supported field degree (m ≤ 20) fits.
+    """
     if t < 1:
         raise ValueError(f"the BCH code must correct at least one error, got t={t}")
     if n_message < 1:
@@ -56,35 +79,40 @@ def bch_parameters(n_message: int, t: int) -> tuple[int, int]:
 
 @dataclass
 class DecodeResult:
-    """Per received word: ``ok`` (a codeword within distance t exists), the error positions."""
+    """Per received word: whether a codeword lies within distance t, and the error positions.
 
-    ok: np.ndarray  # bool [W]
-    errors: np.ndarray  # int64 [W, t], ascending, −1 padded; meaningful where ok
-    n_errors: np.ndarray  # int64 [W]
+    Attributes
+    ----------
+    ok : numpy.ndarray
+        Array [W] (bool): a codeword within distance t exists.
+    errors : numpy.ndarray
+        Array [W, t] (int64): error positions, ascending, −1 padded; meaningful where ``ok``.
+    n_errors : numpy.ndarray
+        Array [W] (int64): number of errors.
+    """
+
+    ok: np.ndarray
+    errors: np.ndarray
+    n_errors: np.ndarray
 
 
 @dataclass
 class ParityDecodeResult:
-    """Decoding of parity-only received words (message part zero): the support and the flipped bits."""
+    """Decoding of parity-only received words (message part zero): the support and the flipped bits.
 
-    ok: np.ndarray  # bool [W]
-    units: np.ndarray  # int64 [W, t], ascending message positions (= unit indices), −1 padded
-    n_flips: np.ndarray  # int64 [W]: parity bits the decoder had to correct
+    Attributes
+    ----------
+    ok : numpy.ndarray
+        Array [W] (bool): decoded.
+    units : numpy.ndarray
+        Array [W, t] (int64): ascending message positions (= unit indices), −1 padded.
+    n_flips : numpy.ndarray
+        Array [W] (int64): parity bits the decoder had to correct.
+    """
 
-
-@dataclass
-class ChaseResult:
-    """Every Chase candidate: ``ok`` and ``units`` per (word, flip pattern), and a soft score (lower is better)."""
-
-    ok: np.ndarray  # bool [W, T]
-    units: np.ndarray  # int64 [W, T, t]
-    score: np.ndarray  # float64 [W, T]; inf where decoding failed
-
-    def best(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(ok [W], units [W, t], score [W]) of the best-scoring candidate of each word."""
-        idx = np.argmin(self.score, axis=1)
-        rows = np.arange(self.score.shape[0])
-        return self.ok[rows, idx], self.units[rows, idx], self.score[rows, idx]
+    ok: np.ndarray
+    units: np.ndarray
+    n_flips: np.ndarray
 
 
 class BCHCode:
@@ -92,12 +120,12 @@ class BCHCode:
 
     Parameters
     ----------
-    n_message:
+    n_message : int
         Message length k' (SPEX: the number of units n).
-    t:
+    t : int
         Errors corrected (SPEX: the largest interaction order).
-    m:
-        Field degree; by default the smallest that fits (``bch_parameters``).
+    m : int, optional
+        Field degree; by default the smallest that fits (:func:`bch_parameters`).
     """
 
     def __init__(self, n_message: int, t: int, m: Optional[int] = None):
@@ -143,7 +171,8 @@ class BCHCode:
                 rem ^= g
         width = (p + 7) // 8
         raw = b"".join(c.to_bytes(width, "little") for c in cols)
-        bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8).reshape(self.n_message, width), axis=1, bitorder="little")
+        byte_rows = np.frombuffer(raw, dtype=np.uint8).reshape(self.n_message, width)
+        bits = np.unpackbits(byte_rows, axis=1, bitorder="little")
         return bits[:, :p].T.astype(bool)
 
     def _odd_syndrome_matrix(self) -> np.ndarray:
@@ -155,20 +184,53 @@ class BCHCode:
 
     # ------------------------------------------------------------------ encoding
     def encode(self, messages: np.ndarray) -> np.ndarray:
-        """Systematic codewords [W, P + k'] (parity first) for messages bool [W, k']."""
+        """Encode messages as systematic codewords (parity first).
+
+        Parameters
+        ----------
+        messages : numpy.ndarray
+            Array [W, k'] (bool).
+
+        Returns
+        -------
+        numpy.ndarray
+            Codewords, bool [W, P + k'].
+        """
         messages = np.asarray(messages, dtype=bool)
         parity = (messages.astype(np.float32) @ self.parity_matrix.T.astype(np.float32)).astype(np.int64) & 1
         return np.concatenate([parity.astype(bool), messages], axis=1)
 
     def parity_of_support(self, units: np.ndarray) -> np.ndarray:
-        """Parity words [..., P] of messages given as unit lists [..., s] (−1 padded)."""
+        """Compute the parity words of messages given as unit lists.
+
+        Parameters
+        ----------
+        units : numpy.ndarray
+            Unit lists [..., s] (−1 padded): the message's set bits.
+
+        Returns
+        -------
+        numpy.ndarray
+            Parity words, bool [..., P].
+        """
         units = np.asarray(units, dtype=np.int64)
         idx = np.where(units < 0, self.n_message, units)
         return np.bitwise_xor.reduce(self._parity_rows[idx], axis=-2).astype(bool)
 
     # ------------------------------------------------------------------ syndromes
     def syndromes(self, words: np.ndarray) -> np.ndarray:
-        """S_1 … S_2t [W, 2t] of received words bool [W, L] (L ≤ P + k'; missing positions are zero)."""
+        """Compute the syndromes S_1 … S_2t of received words.
+
+        Parameters
+        ----------
+        words : numpy.ndarray
+            Array [W, L] (bool) with L ≤ P + k' (missing positions are zero).
+
+        Returns
+        -------
+        numpy.ndarray
+            Syndromes [W, 2t] as field elements.
+        """
         words = np.asarray(words)
         width = words.shape[1]
         if width > self.n_positions:
@@ -184,7 +246,20 @@ class BCHCode:
 
     # ------------------------------------------------------------------ decoding
     def berlekamp_massey(self, synd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Error-locator polynomials Λ [W, 2t+1] (lowest degree first) and their lengths L [W]."""
+        """Find the error-locator polynomials of syndromes by Berlekamp–Massey.
+
+        Parameters
+        ----------
+        synd : numpy.ndarray
+            Syndromes [W, 2t].
+
+        Returns
+        -------
+        locator : numpy.ndarray
+            Error-locator polynomials Λ [W, 2t+1] (lowest degree first).
+        length : numpy.ndarray
+            Their lengths L [W].
+        """
         gf = self.field
         w, two_t = synd.shape
         lam = np.zeros((w, two_t + 1), dtype=np.int64)
@@ -291,10 +366,18 @@ class BCHCode:
         return DecodeResult(ok, errors, n_err)
 
     def decode(self, words: np.ndarray) -> DecodeResult:
-        """Bounded-distance decoding of full received words bool [W, P + k'].
+        """Decode full received words up to the code's distance (bounded-distance decoding).
 
-        ``ok`` is True exactly when some codeword lies within Hamming distance t; ``errors`` lists the
-        positions to flip to reach it.
+        Parameters
+        ----------
+        words : numpy.ndarray
+            Array [W, P + k'] (bool).
+
+        Returns
+        -------
+        DecodeResult
+            ``ok`` is True exactly when some codeword lies within Hamming distance t; ``errors`` lists the
+            positions to flip to reach it.
         """
         words = np.asarray(words, dtype=bool)
         if words.ndim != 2 or words.shape[1] != self.n_positions:
@@ -302,7 +385,18 @@ class BCHCode:
         return self._decode_syndromes(self.syndromes(words), self.n_positions)
 
     def decode_parity(self, parity_bits: np.ndarray) -> ParityDecodeResult:
-        """Decode received words (parity bits | all-zero message) [W, P]: the message-part errors are the support."""
+        """Decode received words (parity bits | all-zero message): the message-part errors are the support.
+
+        Parameters
+        ----------
+        parity_bits : numpy.ndarray
+            Array [W, P] (bool).
+
+        Returns
+        -------
+        ParityDecodeResult
+            Success, support and number of parity bits flipped, per word.
+        """
         parity_bits = np.asarray(parity_bits, dtype=bool)
         if parity_bits.ndim != 2 or parity_bits.shape[1] != self.n_parity:
             raise ValueError(f"parity words must be [W, {self.n_parity}], got {parity_bits.shape}")
@@ -317,15 +411,23 @@ class BCHCode:
         return ParityDecodeResult(res.ok, units, n_flips)
 
     # ------------------------------------------------------------------ soft (Chase) decoding
+
     def chase_patterns(self, depth: int, max_weight: int = 2) -> np.ndarray:
-        """Flip patterns over the ``depth`` least reliable positions, by weight: bool [T, depth] (row 0 = no flip)."""
-        rows = [np.zeros(depth, dtype=bool)]
-        for wgt in range(1, max_weight + 1):
-            for combo in combinations(range(depth), wgt):
-                row = np.zeros(depth, dtype=bool)
-                row[list(combo)] = True
-                rows.append(row)
-        return np.array(rows, dtype=bool).reshape(-1, depth)
+        """List the flip patterns over the ``depth`` least reliable positions (see :func:`.chase.chase_patterns`).
+
+        Parameters
+        ----------
+        depth : int
+            Positions that may be flipped.
+        max_weight : int, default 2
+            Most positions flipped by one pattern.
+
+        Returns
+        -------
+        numpy.ndarray
+            Array [T, depth] (bool); row 0 flips nothing.
+        """
+        return chase_patterns(depth, max_weight)
 
     def chase_decode(
         self,
@@ -335,66 +437,43 @@ class BCHCode:
         max_weight: int = 2,
         block_words: int = 1 << 15,
     ) -> ChaseResult:
-        """Chase-II decoding of soft parity observations ``soft`` [W, P] (message part known to be zero).
+        """Run Chase-II decoding of soft parity observations (see :func:`.chase.chase_decode`).
 
-        Without ``reference`` a bit is 1 where soft < 0. With ``reference`` [W] (a soft observation of a
-        position whose true value is 0, as SPEX's undelayed sample U_0), bit p is
-        sign(soft_p) ≠ sign(reference), and flipping the reference complements every bit. The
-        ``depth`` least reliable positions (smallest |value|) are flipped in every pattern of weight
-        ≤ ``max_weight``; each candidate is decoded and scored by the soft weight of the observations
-        it contradicts (the Gaussian maximum-likelihood order among candidates).
+        Parameters
+        ----------
+        soft : numpy.ndarray
+            Soft parity observations [W, P].
+        reference : numpy.ndarray, optional
+            Soft reference observation [W].
+        depth : int, optional
+            Least reliable positions flipped (default 2t, at most the number of observations).
+        max_weight : int, default 2
+            Most positions flipped by one pattern.
+        block_words : int, default 32768
+            Words × flip patterns decoded per block (bounds memory).
+
+        Returns
+        -------
+        ChaseResult
+            Every candidate with its soft score.
         """
-        soft = np.asarray(soft, dtype=np.float64)
-        w, p = soft.shape
-        if p != self.n_parity:
-            raise ValueError(f"soft words must be [W, {self.n_parity}], got {soft.shape}")
-        if reference is None:
-            aug = soft
-            hard = soft < 0
-        else:
-            reference = np.asarray(reference, dtype=np.float64).reshape(w)
-            aug = np.concatenate([soft, reference[:, None]], axis=1)  # position P = the reference
-            hard = (soft < 0) ^ (reference < 0)[:, None]
-        width = aug.shape[1]
-        depth = int(min(depth if depth is not None else 2 * self.t, width))
-        patterns = self.chase_patterns(depth, max_weight)  # [T, depth]
-        n_pat = patterns.shape[0]
-        least = np.argsort(np.abs(aug), axis=1, kind="stable")[:, :depth]  # [W, depth]
-        ok = np.zeros((w, n_pat), dtype=bool)
-        units = np.full((w, n_pat, self.t), -1, dtype=np.int64)
-        per = max(1, block_words // n_pat)
-        for start in range(0, w, per):
-            sl = slice(start, min(w, start + per))
-            nw = sl.stop - sl.start
-            flips = np.zeros((nw, n_pat, width), dtype=bool)
-            rows = np.repeat(np.arange(nw), depth)
-            for k in range(n_pat):
-                flips[rows, k, least[sl].reshape(-1)] = np.tile(patterns[k], nw)
-            words = hard[sl][:, None, :] ^ flips[:, :, :p]
-            if reference is not None:
-                words ^= flips[:, :, p : p + 1]
-            res = self.decode_parity(words.reshape(nw * n_pat, p))
-            ok[sl] = res.ok.reshape(nw, n_pat)
-            units[sl] = res.units.reshape(nw, n_pat, self.t)
-        score = np.full((w, n_pat), np.inf)
-        rows, cols = np.nonzero(ok)
-        if rows.size:
-            ref_rows = None if reference is None else reference[rows]
-            score[rows, cols] = self.soft_score(units[rows, cols], soft[rows], ref_rows)
-        return ChaseResult(ok, units, score)
+        return chase_decode(self, soft, reference, depth, max_weight, block_words)
 
     def soft_score(self, units: np.ndarray, soft: np.ndarray, reference: Optional[np.ndarray] = None) -> np.ndarray:
-        """Soft weight of the observations contradicted by each support's parity word.
+        """Score each support by the soft weight of the observations it contradicts (see :func:`.chase.soft_score`).
 
-        ``units`` [M, t] (−1 padded), ``soft`` [M, P], ``reference`` [M] or None. With a reference the
-        overall sign is free (SPEX: the coefficient's sign), so the score is ½(Σ|r| − |⟨s, r⟩|) over the
-        P+1 observations r = (reference, soft) and signature s = (+1, (−1)^parity).
+        Parameters
+        ----------
+        units : numpy.ndarray
+            Supports [M, t] (−1 padded).
+        soft : numpy.ndarray
+            Soft parity observations [M, P].
+        reference : numpy.ndarray, optional
+            Soft reference observation [M].
+
+        Returns
+        -------
+        numpy.ndarray
+            Scores [M] (float64); lower is better.
         """
-        signs = 1.0 - 2.0 * self.parity_of_support(units)  # [M, P]
-        soft = np.asarray(soft, dtype=np.float64)
-        if reference is None:
-            return np.sum(np.where(signs * soft < 0, np.abs(soft), 0.0), axis=-1)
-        reference = np.asarray(reference, dtype=np.float64)
-        corr = np.sum(signs * soft, axis=-1) + reference
-        total = np.sum(np.abs(soft), axis=-1) + np.abs(reference)
-        return 0.5 * (total - np.abs(corr))
+        return soft_score(self, units, soft, reference)

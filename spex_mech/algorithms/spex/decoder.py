@@ -36,15 +36,33 @@ _ROUNDOFF = 1e-9
 
 @dataclass
 class PeelingResult:
-    """Supports and coefficients found by peeling, with the noise model and diagnostics."""
+    """Supports and coefficients found by peeling, with the noise model and diagnostics.
 
-    units: np.ndarray  # int64 [K, t], −1 padded
-    values: np.ndarray  # float64 [K]
+    Attributes
+    ----------
+    units : numpy.ndarray
+        Array [K, t] (int64): the supports, −1 padded.
+    values : numpy.ndarray
+        Array [K] (float64): their coefficients.
+    noise : NoiseModel
+        The final noise model.
+    iterations : int
+        Peeling passes run.
+    noise_rounds : int
+        Times the bin variance was re-estimated.
+    unresolved_bins : int
+        Bins left above the zero threshold.
+    residual_energy : float
+        Σ‖U‖² left in bins above the zero threshold.
+    """
+
+    units: np.ndarray
+    values: np.ndarray
     noise: NoiseModel
     iterations: int
     noise_rounds: int
     unresolved_bins: int
-    residual_energy: float  # Σ‖U‖² left in bins above the zero threshold
+    residual_energy: float
 
 
 class PeelingDecoder:
@@ -52,21 +70,21 @@ class PeelingDecoder:
 
     Parameters
     ----------
-    design:
+    design : SpexDesign
         The query design the observations come from.
-    soft:
+    soft : bool, default True
         Use Chase soft decoding where hard decoding fails (``decoder="soft"``).
-    chase_depth:
+    chase_depth : int, optional
         Least-reliable observations the Chase decoder flips (default 2t, at most P+1).
-    noise_sd:
+    noise_sd : float, optional
         Known per-evaluation noise standard deviation; estimated from the bins when None.
-    max_iterations:
+    max_iterations : int, default 100
         Cap on peeling passes.
-    relaxed_ratio:
+    relaxed_ratio : float, default 0.25
         Residual share of bin energy accepted in a relaxed pass (0 disables relaxed passes).
-    noise_rounds:
+    noise_rounds : int, default 3
         How many times the bin variance may be re-estimated after peeling stalls.
-    initial_quantile:
+    initial_quantile : float, default 0.05
         Bin-energy quantile used for the first noise estimate.
     """
 
@@ -93,7 +111,24 @@ class PeelingDecoder:
 
     # ------------------------------------------------------------------ one batch of bins
     def decode_bins(self, obs: np.ndarray, groups: np.ndarray, bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Candidate support per bin: (ok [W], units [W, t]); ok means decoded and hashing to its bin."""
+        """Decode a candidate support for each bin.
+
+        Parameters
+        ----------
+        obs : numpy.ndarray
+            The bins' observations [W, P+1].
+        groups : numpy.ndarray
+            Group of each bin [W].
+        bins : numpy.ndarray
+            Index of each bin in its group [W].
+
+        Returns
+        -------
+        ok : numpy.ndarray
+            Array [W] (bool): decoded, and the support hashes to its bin.
+        units : numpy.ndarray
+            Array [W, t] (int64): the candidate supports, −1 padded.
+        """
         design, code = self.design, self.design.code
         hard = (obs[:, 1:] < 0) ^ (obs[:, :1] < 0)
         res = code.decode_parity(hard)
@@ -117,7 +152,18 @@ class PeelingDecoder:
 
     # ------------------------------------------------------------------ the peeling loop
     def decode(self, observations: np.ndarray) -> PeelingResult:
-        """Peel ``observations`` [C, P+1, 2^b] (as produced by the design's per-group WHT)."""
+        """Peel the observations of every group.
+
+        Parameters
+        ----------
+        observations : numpy.ndarray
+            Bin observations [C, P+1, 2^b], as produced by the design's per-group WHT.
+
+        Returns
+        -------
+        PeelingResult
+            Supports, coefficients, noise model and diagnostics.
+        """
         design = self.design
         n_groups, n_delays, n_bins = observations.shape
         t = design.code.t

@@ -33,7 +33,18 @@ _WORD = np.dtype("<u8")
 
 
 def pack_words(rows: np.ndarray) -> np.ndarray:
-    """bool [..., n] → little-endian uint64 words [..., ceil(n/64)]; unit i is bit i % 64 of word i // 64."""
+    """Pack bool rows into little-endian uint64 words; unit i is bit i % 64 of word i // 64.
+
+    Parameters
+    ----------
+    rows : numpy.ndarray
+        Array [..., n] (bool).
+
+    Returns
+    -------
+    numpy.ndarray
+        Array [..., ceil(n/64)] (uint64).
+    """
     rows = np.asarray(rows, dtype=bool)
     n = rows.shape[-1]
     n_words = (n + 63) // 64
@@ -44,12 +55,36 @@ def pack_words(rows: np.ndarray) -> np.ndarray:
 
 
 def unpack_words(words: np.ndarray, n: int) -> np.ndarray:
-    """Inverse of :func:`pack_words` for 2-d ``words`` [R, W]: bool [R, n]."""
+    """Unpack uint64 words into bool rows (the inverse of :func:`pack_words` for 2-d ``words``).
+
+    Parameters
+    ----------
+    words : numpy.ndarray
+        Array [R, W] (uint64).
+    n : int
+        Number of units kept per row.
+
+    Returns
+    -------
+    numpy.ndarray
+        Array [R, n] (bool).
+    """
     return np.unpackbits(np.ascontiguousarray(words).view(np.uint8), axis=1, count=n, bitorder="little").view(bool)
 
 
 def span_rows(columns: np.ndarray) -> np.ndarray:
-    """All 2^b XOR-combinations of the rows of ``columns`` [b, ...]: row ℓ = ⊕_{i: bit i of ℓ} columns[i]."""
+    """List all 2^b XOR-combinations of the rows of ``columns``: row ℓ = ⊕_{i: bit i of ℓ} columns[i].
+
+    Parameters
+    ----------
+    columns : numpy.ndarray
+        Array [b, ...] of bool or integer words.
+
+    Returns
+    -------
+    numpy.ndarray
+        Array [2^b, ...] of the same dtype.
+    """
     columns = np.asarray(columns)
     out = np.zeros((1,) + columns.shape[1:], dtype=columns.dtype)
     for col in columns:
@@ -59,16 +94,38 @@ def span_rows(columns: np.ndarray) -> np.ndarray:
 
 @dataclass
 class SpexDesign:
-    """A fully specified SPEX design and its deduplicated evaluation list."""
+    """A fully specified SPEX design and its deduplicated evaluation list.
+
+    Attributes
+    ----------
+    n : int
+        Number of units.
+    b : int
+        The log₂ of the bins per group.
+    n_groups : int
+        Number of hash groups C.
+    code : BCHCode
+        The code whose parity rows are the delays.
+    hashes : numpy.ndarray
+        Array [C, n, b] (bool): the hash matrices M_c.
+    delays : numpy.ndarray
+        Array [P+1, n] (bool): the delays D, row 0 all-zero.
+    unique_rows : numpy.ndarray
+        Array [U] (int64): flat (c, p, ℓ) index of each distinct mask's first occurrence.
+    inverse : numpy.ndarray
+        Array [C, P+1, 2^b] (int64): which distinct mask each design row is.
+    seed : int
+        Seed of the hash matrices.
+    """
 
     n: int
     b: int
     n_groups: int
     code: BCHCode
-    hashes: np.ndarray  # bool [C, n, b]: the matrices M_c
-    delays: np.ndarray  # bool [P+1, n]: D, row 0 all-zero
-    unique_rows: np.ndarray  # int64 [U]: flat (c, p, ℓ) index of each distinct mask's first occurrence
-    inverse: np.ndarray  # int64 [C, P+1, 2^b]: which distinct mask each design row is
+    hashes: np.ndarray
+    delays: np.ndarray
+    unique_rows: np.ndarray
+    inverse: np.ndarray
     seed: int
 
     def __post_init__(self) -> None:
@@ -82,10 +139,12 @@ class SpexDesign:
     # ------------------------------------------------------------------ sizes
     @property
     def n_delays(self) -> int:
+        """Delays per group, P + 1 (the all-zero delay first)."""
         return self.delays.shape[0]
 
     @property
     def n_bins(self) -> int:
+        """Bins per group, 2^b."""
         return 1 << self.b
 
     @property
@@ -101,7 +160,7 @@ class SpexDesign:
     # ------------------------------------------------------------------ masks
     @property
     def span_words(self) -> np.ndarray:
-        """uint64 [C, 2^b, ceil(n/64)]: M_c·ℓ for every ℓ, packed (built on first use)."""
+        """Packed masks M_c·ℓ for every ℓ, uint64 [C, 2^b, ceil(n/64)] (built on first use)."""
         if self._span_words is None:
             columns = pack_words(np.swapaxes(self.hashes, 1, 2))  # [C, b, W]: column i of M_c
             self._span_words = np.stack([span_rows(columns[c]) for c in range(self.n_groups)])
@@ -109,19 +168,30 @@ class SpexDesign:
 
     @property
     def delay_words(self) -> np.ndarray:
-        """uint64 [P+1, ceil(n/64)]: the delays, packed."""
+        """Packed delays, uint64 [P+1, ceil(n/64)]."""
         if self._delay_words is None:
             self._delay_words = pack_words(self.delays)
         return self._delay_words
 
     @property
     def span(self) -> np.ndarray:
-        """bool [C, 2^b, n]: M_c·ℓ for every ℓ."""
+        """Bool [C, 2^b, n]: M_c·ℓ for every ℓ."""
         words = self.span_words
         return unpack_words(words.reshape(-1, words.shape[-1]), self.n).reshape(self.n_groups, self.n_bins, self.n)
 
     def packed_masks(self, flat_rows: np.ndarray) -> np.ndarray:
-        """The masks of design rows given by flat (c, p, ℓ) indices, packed: uint64 words [R, ceil(n/64)]."""
+        """Return the packed masks of design rows given by flat (c, p, ℓ) indices.
+
+        Parameters
+        ----------
+        flat_rows : numpy.ndarray
+            Flat row indices into [C, P+1, 2^b].
+
+        Returns
+        -------
+        numpy.ndarray
+            Array [R, ceil(n/64)] (uint64).
+        """
         flat_rows = np.asarray(flat_rows, dtype=np.int64)
         per_group = self.n_delays * self.n_bins
         c = flat_rows // per_group
@@ -132,13 +202,36 @@ class SpexDesign:
         return out
 
     def masks(self, flat_rows: np.ndarray) -> np.ndarray:
-        """The masks of design rows given by flat (c, p, ℓ) indices: bool [R, n]."""
+        """Return the masks of design rows given by flat (c, p, ℓ) indices.
+
+        Parameters
+        ----------
+        flat_rows : numpy.ndarray
+            Flat row indices into [C, P+1, 2^b].
+
+        Returns
+        -------
+        numpy.ndarray
+            Array [R, n] (bool).
+        """
         return unpack_words(self.packed_masks(flat_rows), self.n)
 
     def unique_masks(self, chunk_rows: int, *, packed: bool = False) -> Iterator[tuple[int, np.ndarray | PackedMasks]]:
-        """(offset, masks) chunks covering every distinct mask once, in design order.
+        """Iterate over chunks covering every distinct mask once, in design order.
 
-        Masks are bool [R, n], or :class:`~spex_mech.valuefn.PackedMasks` when ``packed`` is true.
+        Parameters
+        ----------
+        chunk_rows : int
+            Masks per chunk.
+        packed : bool, default False
+            Yield :class:`~spex_mech.valuefn.PackedMasks` instead of bool arrays.
+
+        Yields
+        ------
+        offset : int
+            Index of the chunk's first distinct mask.
+        masks : numpy.ndarray or PackedMasks
+            The chunk's masks, bool [R, n] or packed.
         """
         n_bytes = (self.n + 7) // 8
         for start in range(0, self.n_evaluations, chunk_rows):
@@ -150,19 +243,54 @@ class SpexDesign:
 
     # ------------------------------------------------------------------ hashing of supports
     def bins(self, units: np.ndarray) -> np.ndarray:
-        """Bin M_cᵀk of each support in every group: int64 [C, K] for ``units`` [K, s] (−1 padded)."""
+        """Return the bin M_cᵀk of each support in every group.
+
+        Parameters
+        ----------
+        units : numpy.ndarray
+            Supports [K, s] (−1 padded).
+
+        Returns
+        -------
+        numpy.ndarray
+            Array [C, K] (int64).
+        """
         units = np.asarray(units, dtype=np.int64)
         idx = np.where(units < 0, self.n, units)
         return np.bitwise_xor.reduce(self.bin_codes[:, idx], axis=2)
 
     def bins_in_group(self, units: np.ndarray, groups: np.ndarray) -> np.ndarray:
-        """Bin of support ``units[i]`` in group ``groups[i]``: int64 [K]."""
+        """Return the bin of support ``units[i]`` in group ``groups[i]``.
+
+        Parameters
+        ----------
+        units : numpy.ndarray
+            Supports [K, s] (−1 padded).
+        groups : numpy.ndarray
+            One group index per support [K].
+
+        Returns
+        -------
+        numpy.ndarray
+            Array [K] (int64).
+        """
         units = np.asarray(units, dtype=np.int64)
         idx = np.where(units < 0, self.n, units)
         return np.bitwise_xor.reduce(self.bin_codes[np.asarray(groups)[:, None], idx], axis=1)
 
     def signatures(self, units: np.ndarray) -> np.ndarray:
-        """(−1)^⟨d_p, k⟩ for p = 0 … P: float64 [K, P+1] (column 0 is always +1)."""
+        """Return the delay signatures (−1)^⟨d_p, k⟩ for p = 0 … P.
+
+        Parameters
+        ----------
+        units : numpy.ndarray
+            Supports [K, s] (−1 padded).
+
+        Returns
+        -------
+        numpy.ndarray
+            Array [K, P+1] (float64); column 0 is always +1.
+        """
         bits = self.code.parity_of_support(units)
         out = np.ones(bits.shape[:-1] + (self.n_delays,), dtype=np.float64)
         out[..., 1:] = 1.0 - 2.0 * bits
@@ -210,7 +338,28 @@ def _dedupe(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_design(n: int, max_order: int, b: int, n_groups: int, seed: int, code: BCHCode | None = None) -> SpexDesign:
-    """Draw the hash matrices from ``numpy.random.default_rng(seed)`` and deduplicate the design exactly."""
+    """Draw the hash matrices from ``numpy.random.default_rng(seed)`` and deduplicate the design exactly.
+
+    Parameters
+    ----------
+    n : int
+        Number of units.
+    max_order : int
+        Errors the BCH code corrects (the largest interaction order).
+    b : int
+        The log₂ of the bins per group.
+    n_groups : int
+        Number of hash groups C.
+    seed : int
+        Seed of the hash matrices.
+    code : BCHCode, optional
+        The code to use; by default ``BCHCode(n, max_order)``.
+
+    Returns
+    -------
+    SpexDesign
+        The design with its distinct masks and the map from design rows to them.
+    """
     code = code if code is not None else BCHCode(n, max_order)
     rng = np.random.default_rng(seed)
     hashes = rng.integers(0, 2, size=(n_groups, n, b), dtype=np.uint8).astype(bool)

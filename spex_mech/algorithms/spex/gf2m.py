@@ -44,6 +44,18 @@ class GF2m:
 
     ``exp`` has length 4·N + 1 (N = 2^m − 1): entries below 2N are α^(i mod N) and the rest are 0, and
     ``log[0] = 2N``. So ``exp[log[a] + log[b]]`` is a·b for every a, b including zero, with no branch.
+
+    Parameters
+    ----------
+    m : int
+        Field degree.
+    poly : int, optional
+        Primitive polynomial of degree m as a binary integer; by default ``PRIMITIVE_POLYNOMIALS[m]``.
+
+    Raises
+    ------
+    ValueError
+        If no default polynomial exists for ``m``, or ``poly`` does not have degree m or is not primitive.
     """
 
     def __init__(self, m: int, poly: int | None = None):
@@ -108,18 +120,65 @@ class GF2m:
 
     # ------------------------------------------------------------------ vectorised arithmetic
     def mul(self, a, b) -> np.ndarray:
-        """Elementwise product (broadcasting)."""
+        """Multiply elementwise (broadcasting).
+
+        Parameters
+        ----------
+        a, b : array_like
+            Field elements.
+
+        Returns
+        -------
+        numpy.ndarray
+            Field elements as integers.
+        """
         return self.exp[self.log[a] + self.log[b]]
 
     def div(self, a, b) -> np.ndarray:
-        """Elementwise a / b; b must be non-zero (a may be zero)."""
+        """Divide elementwise, a / b; b must be non-zero (a may be zero).
+
+        Parameters
+        ----------
+        a, b : array_like
+            Field elements.
+
+        Returns
+        -------
+        numpy.ndarray
+            Field elements as integers.
+        """
         return self.exp[self.log[a] - self.log[b] + self.order]
 
     def square(self, a) -> np.ndarray:
+        """Square elementwise.
+
+        Parameters
+        ----------
+        a : array_like
+            Field elements.
+
+        Returns
+        -------
+        numpy.ndarray
+            Field elements as integers.
+        """
         return self.exp[2 * self.log[a]]
 
     def power(self, a, e: int) -> np.ndarray:
-        """a^e for integer e ≥ 0 (0^0 = 1)."""
+        """Raise elements to an integer power e ≥ 0 (0^0 = 1).
+
+        Parameters
+        ----------
+        a : array_like
+            Field elements.
+        e : int
+            The exponent.
+
+        Returns
+        -------
+        numpy.ndarray
+            Field elements as integers.
+        """
         a = np.asarray(a, dtype=np.int64)
         if e == 0:
             return np.ones_like(a)
@@ -127,20 +186,67 @@ class GF2m:
         return np.where(a == 0, 0, self.exp[(logs * e) % self.order])
 
     def alpha_power(self, e) -> np.ndarray:
-        """α^e for integer exponents (any sign)."""
+        """Return α^e for integer exponents (any sign).
+
+        Parameters
+        ----------
+        e : array_like
+            Integer exponents.
+
+        Returns
+        -------
+        numpy.ndarray
+            Field elements as integers.
+        """
         return self.exp[np.mod(e, self.order)]
 
     def to_bits(self, a) -> np.ndarray:
-        """Elements as bit vectors [..., m] (bit i = coefficient of α^i)."""
+        """Write elements as bit vectors (bit i = coefficient of α^i).
+
+        Parameters
+        ----------
+        a : array_like
+            Field elements.
+
+        Returns
+        -------
+        numpy.ndarray
+            Bits [..., m].
+        """
         a = np.asarray(a, dtype=np.int64)
         return ((a[..., None] >> np.arange(self.m)) & 1).astype(np.uint8)
 
     def from_bits(self, bits) -> np.ndarray:
+        """Read elements from bit vectors (the inverse of :meth:`to_bits`).
+
+        Parameters
+        ----------
+        bits : array_like
+            Bits [..., m], bit i the coefficient of α^i.
+
+        Returns
+        -------
+        numpy.ndarray
+            Field elements as integers.
+        """
         bits = np.asarray(bits, dtype=np.int64)
         return (bits << np.arange(self.m)).sum(axis=-1)
 
     def poly_eval(self, coeffs, x) -> np.ndarray:
-        """Σ_i coeffs[..., i]·x^i by Horner (coeffs [..., d+1], x broadcastable to coeffs[..., 0])."""
+        """Evaluate Σ_i coeffs[..., i]·x^i by Horner.
+
+        Parameters
+        ----------
+        coeffs : array_like
+            Coefficients [..., d+1], lowest degree first.
+        x : array_like
+            Points, broadcastable to ``coeffs[..., 0]``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Field elements as integers.
+        """
         coeffs = np.asarray(coeffs, dtype=np.int64)
         acc = np.zeros(np.broadcast(coeffs[..., 0], np.asarray(x)).shape, dtype=np.int64)
         for i in range(coeffs.shape[-1] - 1, -1, -1):
@@ -148,7 +254,18 @@ class GF2m:
         return acc
 
     def minimal_polynomial(self, e: int) -> int:
-        """The minimal polynomial of α^e over GF(2), as a binary polynomial (Python int)."""
+        """Return the minimal polynomial of α^e over GF(2).
+
+        Parameters
+        ----------
+        e : int
+            The exponent.
+
+        Returns
+        -------
+        int
+            The polynomial as a binary integer.
+        """
         coset = cyclotomic_coset(e, self.m)
         coeffs = np.array([1], dtype=np.int64)  # over GF(2^m), lowest degree first
         for c in coset:
@@ -162,7 +279,20 @@ class GF2m:
 
 
 def cyclotomic_coset(e: int, m: int) -> list[int]:
-    """{e·2^i mod (2^m − 1)}: the exponents of the conjugates of α^e."""
+    """Return {e·2^i mod (2^m − 1)}: the exponents of the conjugates of α^e.
+
+    Parameters
+    ----------
+    e : int
+        The exponent.
+    m : int
+        Field degree.
+
+    Returns
+    -------
+    list of int
+        The coset, in the order e, 2e, 4e, ...
+    """
     order = (1 << m) - 1
     out, x = [], e % order
     while x not in out:
@@ -173,12 +303,34 @@ def cyclotomic_coset(e: int, m: int) -> list[int]:
 
 @lru_cache(maxsize=None)
 def field(m: int) -> GF2m:
-    """The (cached) field GF(2^m) on the default primitive polynomial."""
+    """Return the (cached) field GF(2^m) on the default primitive polynomial.
+
+    Parameters
+    ----------
+    m : int
+        Field degree.
+
+    Returns
+    -------
+    GF2m
+        The field.
+    """
     return GF2m(m)
 
 
 def clmul(a: int, b: int) -> int:
-    """Product of two binary polynomials (carry-less multiplication)."""
+    """Multiply two binary polynomials (carry-less multiplication).
+
+    Parameters
+    ----------
+    a, b : int
+        The polynomials as binary integers.
+
+    Returns
+    -------
+    int
+        The product.
+    """
     out = 0
     while b:
         if b & 1:
@@ -189,11 +341,36 @@ def clmul(a: int, b: int) -> int:
 
 
 def poly_degree(a: int) -> int:
+    """Return the degree of a binary polynomial (−1 for zero).
+
+    Parameters
+    ----------
+    a : int
+        The polynomial as a binary integer.
+
+    Returns
+    -------
+    int
+        Its degree.
+    """
     return a.bit_length() - 1
 
 
 def poly_mod(a: int, g: int) -> int:
-    """Remainder of binary polynomial a modulo g."""
+    """Reduce binary polynomial a modulo g.
+
+    Parameters
+    ----------
+    a : int
+        The dividend.
+    g : int
+        The modulus (non-zero).
+
+    Returns
+    -------
+    int
+        The remainder.
+    """
     dg = poly_degree(g)
     while a and poly_degree(a) >= dg:
         a ^= g << (poly_degree(a) - dg)

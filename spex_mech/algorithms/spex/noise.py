@@ -23,7 +23,22 @@ __all__ = ["NoiseModel", "estimate_bin_variance"]
 
 
 def estimate_bin_variance(energy: np.ndarray, n_delays: int, quantile: float) -> float:
-    """v such that the ``quantile`` of bin energies matches the same quantile of v·χ²_(P+1)."""
+    """Estimate the bin variance v whose v·χ²_(P+1) quantile matches the same quantile of the bin energies.
+
+    Parameters
+    ----------
+    energy : numpy.ndarray
+        Bin energies ‖U‖² (any shape).
+    n_delays : int
+        Observations per bin, P + 1 (the χ² degrees of freedom).
+    quantile : float
+        The quantile matched.
+
+    Returns
+    -------
+    float
+        The estimate v (0.0 when there are no bins).
+    """
     energy = np.asarray(energy, dtype=np.float64).reshape(-1)
     if energy.size == 0:
         return 0.0
@@ -34,14 +49,20 @@ def estimate_bin_variance(energy: np.ndarray, n_delays: int, quantile: float) ->
 class NoiseModel:
     """Bin variance v and the tail probabilities that turn it into decision thresholds.
 
-    zero_alpha:
-        chance that a bin holding only noise is taken for a non-empty one.
-    singleton_alpha:
-        chance that a true singleton's fit residual is taken for a multiton's.
-    signal_alpha:
-        chance that pure noise projected on a decoded signature looks like a coefficient.
-    floor:
-        absolute energy floor per bin (round-off level), added to every threshold.
+    Attributes
+    ----------
+    bin_variance : float
+        Noise variance v of one bin observation.
+    n_delays : int
+        Observations per bin, P + 1.
+    floor : float
+        Absolute energy floor per bin (round-off level), added to every threshold.
+    zero_alpha : float, default 1e-3
+        Chance that a bin holding only noise is taken for a non-empty one.
+    singleton_alpha : float, default 1e-4
+        Chance that a true singleton's fit residual is taken for a multiton's.
+    signal_alpha : float, default 1e-4
+        Chance that pure noise projected on a decoded signature looks like a coefficient.
     """
 
     bin_variance: float
@@ -63,9 +84,20 @@ class NoiseModel:
 
     @property
     def signal_threshold(self) -> float:
-        """ρ²·(P+1) at or above this: the fitted coefficient stands out of the noise."""
+        """Smallest ρ²·(P+1) at which a fitted coefficient stands out of the noise."""
         return self.bin_variance * float(stats.chi2.isf(self.signal_alpha, 1)) + self.floor
 
     def per_sample_sd(self, b: int) -> float:
-        """The implied standard deviation of one evaluation's noise: √(v·2^b)."""
+        """Return the implied standard deviation of one evaluation's noise, √(v·2^b).
+
+        Parameters
+        ----------
+        b : int
+            The design's log₂ bins per group.
+
+        Returns
+        -------
+        float
+            The standard deviation.
+        """
         return float(np.sqrt(max(self.bin_variance, 0.0) * (1 << b)))

@@ -37,6 +37,22 @@ _SCORE_BLOCK = 8192  # units scored per block (bounds the gathered [P+1, block] 
 
 @dataclass
 class RefitResult:
+    """A least-squares fit of the samples on a fixed support.
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        Coefficients [K] (float64).
+    noise_sd : float
+        √(RSS / (distinct masks − K)) over the distinct masks.
+    rss : float
+        Residual sum of squares.
+    iterations : int
+        Conjugate-gradient iterations used.
+    residual : numpy.ndarray
+        Bin observations minus the fit's, flattened (c, p, j), float64 [C·(P+1)·2^b].
+    """
+
     values: np.ndarray  # float64 [K]
     noise_sd: float  # √(RSS / (distinct masks − K)) over the distinct masks
     rss: float
@@ -45,7 +61,20 @@ class RefitResult:
 
 
 def scatter_matrix(design: SpexDesign, units: np.ndarray) -> sp.csr_matrix:
-    """S [C·(P+1)·2^b, K]: s_p(k) at row (c, p, M_cᵀk) of column k."""
+    """Build S [C·(P+1)·2^b, K] holding s_p(k) at row (c, p, M_cᵀk) of column k.
+
+    Parameters
+    ----------
+    design : SpexDesign
+        The design the observations come from.
+    units : numpy.ndarray
+        Supports [K, s] (−1 padded).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        The scatter matrix.
+    """
     n_groups, n_delays, n_bins = design.n_groups, design.n_delays, design.n_bins
     k = units.shape[0]
     sig = design.signatures(units)  # [K, P+1]
@@ -62,7 +91,22 @@ def scatter_matrix(design: SpexDesign, units: np.ndarray) -> sp.csr_matrix:
 
 
 def predict_design(design: SpexDesign, units: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Σ_k β_k (−1)^⟨x,k⟩ at every design row, [C, P+1, 2^b], via scatter + fast transform."""
+    """Evaluate Σ_k β_k (−1)^⟨x,k⟩ at every design row via scatter + fast transform.
+
+    Parameters
+    ----------
+    design : SpexDesign
+        The design the observations come from.
+    units : numpy.ndarray
+        Supports [K, s] (−1 padded).
+    values : numpy.ndarray
+        Coefficients β [K].
+
+    Returns
+    -------
+    numpy.ndarray
+        Values [C, P+1, 2^b].
+    """
     z = scatter_matrix(design, units) @ np.asarray(values, dtype=np.float64)
     shape = (design.n_groups, design.n_delays, design.n_bins)
     return fwht(z.reshape(-1, design.n_bins)).reshape(shape)
@@ -77,10 +121,30 @@ def refit_support(
     tol: float = 1e-13,
     max_iterations: int = 1000,
 ) -> RefitResult:
-    """Least squares of the samples on supports ``units`` [K, s], from bin observations [C, P+1, 2^b].
+    """Fit the samples by least squares on supports ``units``, from bin observations.
 
     Every design row counts (a mask repeated in the design counts as often as it appears); the noise
     estimate uses each distinct mask once.
+
+    Parameters
+    ----------
+    design : SpexDesign
+        The design the observations come from.
+    observations : numpy.ndarray
+        Bin observations [C, P+1, 2^b].
+    units : numpy.ndarray
+        Supports [K, s] (−1 padded).
+    initial : numpy.ndarray, optional
+        Starting coefficients [K] for conjugate gradients.
+    tol : float, default 1e-13
+        Relative tolerance of conjugate gradients.
+    max_iterations : int, default 1000
+        Cap on conjugate-gradient iterations.
+
+    Returns
+    -------
+    RefitResult
+        Coefficients, noise estimate, RSS, iterations and residual.
     """
     units = np.asarray(units, dtype=np.int64)
     obs = np.asarray(observations, dtype=np.float64).reshape(-1)
@@ -112,14 +176,25 @@ def refit_support(
 
 
 def singleton_scores(design: SpexDesign, residual: np.ndarray) -> np.ndarray:
-    """Per-group one-step least-squares estimates of every singleton {i} from a residual: float64 [C, n].
+    """Compute per-group one-step least-squares estimates of every singleton {i} from a residual.
 
-    ``residual`` holds bin observations [C, P+1, 2^b] (any shape that reshapes to it). Group c's score
-    of unit i is Σ_p (−1)^⟨d_p, e_i⟩·R[c, p, M_cᵀe_i] / (P+1); their mean over the C groups is the
+    Group c's score of unit i is Σ_p (−1)^⟨d_p, e_i⟩·R[c, p, M_cᵀe_i] / (P+1); their mean over the C groups is the
     correlation of the sample-space residual with the column of {i} divided by that column's squared
     norm N = C·(P+1)·2^b. With i.i.d. noise of standard deviation σ per sample and no signal on {i}, each
     group's score has mean 0 and standard deviation σ·√C/√N, independently across groups, and their
     mean σ/√N. Units are scored in blocks, so memory stays O(C·(P+1)·2^b + C·n + (P+1)·block).
+
+    Parameters
+    ----------
+    design : SpexDesign
+        The design the observations come from.
+    residual : numpy.ndarray
+        Bin observations [C, P+1, 2^b] (any shape that reshapes to it).
+
+    Returns
+    -------
+    numpy.ndarray
+        Scores [C, n] (float64).
     """
     n_groups, n_delays, n_bins = design.n_groups, design.n_delays, design.n_bins
     resid = np.asarray(residual, dtype=np.float64).reshape(n_groups, n_delays, n_bins)
@@ -134,10 +209,24 @@ def singleton_scores(design: SpexDesign, residual: np.ndarray) -> np.ndarray:
 
 
 def group_projections(design: SpexDesign, residual: np.ndarray, units: np.ndarray) -> np.ndarray:
-    """Σ_p s_p(k)·R[c, p, M_cᵀk] / (P+1) for supports ``units`` [K, s] in every group: float64 [C, K].
+    """Compute Σ_p s_p(k)·R[c, p, M_cᵀk] / (P+1) for supports ``units`` in every group.
 
     At a least-squares fit that includes k, the C values sum to zero; each is how far group c alone
     would move k's coefficient (standard deviation about σ·√C/√N under noise).
+
+    Parameters
+    ----------
+    design : SpexDesign
+        The design the observations come from.
+    residual : numpy.ndarray
+        Bin observations [C, P+1, 2^b] (any shape that reshapes to it).
+    units : numpy.ndarray
+        Supports [K, s] (−1 padded).
+
+    Returns
+    -------
+    numpy.ndarray
+        Projections [C, K] (float64).
     """
     units = np.asarray(units, dtype=np.int64)
     resid = np.asarray(residual, dtype=np.float64).reshape(design.n_groups, design.n_delays, design.n_bins)

@@ -12,7 +12,18 @@ __all__ = ["fwht"]
 
 
 def fwht(values: np.ndarray) -> np.ndarray:
-    """Unnormalised Walsh–Hadamard transform of ``values`` along its last axis (returns a new float64 array)."""
+    """Apply the unnormalised Walsh–Hadamard transform along the last axis.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Array whose last axis has a power-of-two length.
+
+    Returns
+    -------
+    numpy.ndarray
+        A new float64 array of the same shape.
+    """
     out = np.array(values, dtype=np.float64, copy=True)
     size = out.shape[-1]
     b = size.bit_length() - 1
