@@ -86,7 +86,7 @@ def test_units_ids_and_refusals(model):
                          "blocks.1.hook_mlp_out[:, :, 0]", "blocks.1.hook_mlp_out[:, :, 5]"]
     assert units.labels == ["input[0]", "input[5]", "m1[0]", "m1[5]"]
     assert [parse_neuron_id(u) for u in units.ids] == [("input", 0), ("input", 5), ("m1", 0), ("m1", 5)]
-    assert parse_neuron_id("blocks.1.hook_mlp_out[:, 5]") is None  # HookUnits' ids are not read as neurons
+    assert parse_neuron_id("blocks.1.hook_mlp_out[:, 5]") is None  # a position id is not read as a neuron
     assert len(MIBNeurons(model)) == 2 * CFG["d_model"]
     with pytest.raises(ValueError, match="head's neurons"):
         MIBNeurons(model, nodes=["a0.h1"])

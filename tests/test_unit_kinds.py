@@ -156,3 +156,12 @@ def test_bad_custom_units_are_refused(native):
         sm.AblationGame(native, units, torch.ones((2, 8), dtype=torch.long), metrics.logprob(target=3))
     with pytest.raises(ValueError, match="at one of"):
         sm.AttentionHeads(native, at="hook_q")
+
+
+def test_hook_unit_ids_index_every_dimension(native):
+    """An id writes the batch dimension too, so a d_model group never reads as a position (and vice versa)."""
+    coords = sm.HookUnits(native, "blocks.1.hook_resid_pre", dim=2, groups=[[3], range(4, 8)])
+    assert coords.ids == ["blocks.1.hook_resid_pre[:, :, 3]", "blocks.1.hook_resid_pre[:, :, 4:8]"]
+    positions = sm.HookUnits(native, "blocks.1.hook_resid_pre", dim=1, groups=[[3]])
+    assert positions.ids == sm.ResidualPositions(native, 1, [3]).ids == ["blocks.1.hook_resid_pre[:, 3]"]
+    assert not set(coords.ids) & set(positions.ids)

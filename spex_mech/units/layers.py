@@ -204,7 +204,7 @@ def HookUnits(
         columns.extend([col] * len(idx))
     if len(set(slices)) != len(slices):
         raise ValueError(f"two units of hook {hook!r} share an index along dim {dim}")
-    lead = ":, " * (dim - 1)
+    lead = ":, " * dim  # the batch dimension is written too, as in ResidualPositions' `hook[:, p]`
     ids = [f"{hook}[{lead}{_span(idx)}]" for idx in members]
     if labels is not None and len(labels) != len(members):
         raise ValueError(f"{len(labels)} labels for {len(members)} units")
