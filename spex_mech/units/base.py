@@ -8,23 +8,12 @@ one hook point (a :class:`Site`), or to prompt positions whose token ids are rep
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional, Sequence
 
+from ..hooks import hook_layer
+
 __all__ = ["Site", "TokenSite", "UnitSet", "hook_layer", "model_hook_names", "model_dims"]
-
-_LAYER_RE = re.compile(r"^blocks\.(\d+)\.")
-
-
-def hook_layer(hook: str) -> int:
-    """Block index of a hook name (``blocks.3.attn.hook_z`` → 3); −1 for hooks before the blocks."""
-    match = _LAYER_RE.match(hook)
-    if match:
-        return int(match.group(1))
-    if hook in ("hook_embed", "hook_pos_embed", "embed.hook_out", "pos_embed.hook_out", "hook_tokens"):
-        return -1
-    return 10**9  # unknown or after the blocks: no prefix can be shared before it
 
 
 @dataclass(frozen=True)
@@ -52,6 +41,7 @@ class Site:
 
     @property
     def layer(self) -> int:
+        """Block index of the site's hook (:func:`spex_mech.hooks.hook_layer`; ValueError if it has none)."""
         return hook_layer(self.hook)
 
 

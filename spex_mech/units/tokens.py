@@ -26,8 +26,8 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from .. import metrics as _metrics
 from ..runtime import model_device
-from ..engine import metrics as _metrics
 from .base import Site, TokenSite, UnitSet, model_dims, require_hook
 
 __all__ = ["TokenUnits", "TeacherForced", "original_output", "word_spans", "resolve_spans", "EMBED_HOOK"]
@@ -42,7 +42,7 @@ SpanLike = Union[int, tuple, Sequence[int], range]
 def _as_token_matrix(model: Any, tokens: Any) -> torch.Tensor:
     """Prompt ids as a LongTensor [P, pos], left-aligned as the engine runs them (strings are tokenized
     one by one, padding is dropped: position ``i`` is each prompt's ``i``-th real token)."""
-    from ..engine.prompts import prepare_prompts
+    from ..prompts import prepare_prompts
 
     if isinstance(tokens, str) or (
         isinstance(tokens, (list, tuple)) and tokens and all(isinstance(t, str) for t in tokens)
@@ -122,7 +122,7 @@ def original_output(
     evaluation scores the fixed continuation in a single forward pass. Pass ``continuation`` (ids [T] or
     [P, T]) to score a given output instead of generating one.
     """
-    from ..engine.prompts import prepare_prompts
+    from ..prompts import prepare_prompts
 
     lengths = prepare_prompts(model, prompt, what="prompt").lengths
     if bool((lengths != lengths.max()).any()):
