@@ -101,7 +101,7 @@ def lens(
     ``test_index=None`` picks the hardest correctly classified test image (smallest full-data margin).
     Returns a :class:`~spex_mech.TrainingSubsets`; its ``test_index``, ``data`` and ``learner`` are attached.
     """
-    from ..units.data import TrainingSubsets
+    from ..games import TrainingSubsets
 
     data = load_data(n_train, n_components, seed)
     if test_index is None:
@@ -151,7 +151,7 @@ def planted_lens(
     The value is log p(``planted_class`` | probe) − log p(``planted_class`` | blank image).
     ``game.planted`` is the index pair of A and B.
     """
-    from ..units.data import TrainingSubsets
+    from ..games import TrainingSubsets
 
     if planted_class == other_class:
         raise ValueError("planted_class and other_class must differ")

@@ -16,8 +16,9 @@ Each :meth:`MaskStore.append` is one transaction, committed (and fsynced by SQLi
 a crash at any moment leaves either the whole batch or none of it. Query a run with SQL, e.g.
 ``sqlite3 OUT/store/store.sqlite "select count(*), avg(value) from evals"``.
 
-``StoredValueFunction`` wraps any value function: masks already in the store are answered from it,
-only new ones are evaluated, and each finished batch is committed before the next starts.
+:class:`~spex_mech.games.StoredValueFunction` wraps any value function over such a store: masks already
+in it are answered from it, only new ones are evaluated, and each finished batch is committed before
+the next starts.
 """
 
 from __future__ import annotations
@@ -30,14 +31,11 @@ import sqlite3
 import struct
 import zlib
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from .valuefn import check_values, resolve_labels, resolve_n, to_mask_array
-
-__all__ = ["MaskStore", "StoreError", "StoredValueFunction", "DB_NAME"]
+__all__ = ["DB_NAME", "MaskStore", "StoreError"]
 
 DB_NAME = "store.sqlite"
 _FORMAT = "spex_mech.MaskStore"
@@ -345,90 +343,3 @@ class MaskStore:
 
     def __setstate__(self, state):
         self.__init__(state["path"], state["n"], state["meta"], create=False)
-
-
-class StoredValueFunction:
-    """A value function that answers stored masks from a :class:`MaskStore` and stores new ones.
-
-    New masks are evaluated in batches of ``flush_every`` rows; each finished batch is on disk before
-    the next starts. ``n_evaluations`` counts fresh evaluations, ``n_reused`` answers from the store,
-    ``n_calls`` the calls received.
-    """
-
-    def __init__(
-        self,
-        f: Callable[[np.ndarray], Any],
-        store: MaskStore | str | os.PathLike,
-        *,
-        n: Optional[int] = None,
-        meta: Optional[Mapping[str, Any]] = None,
-        flush_every: int = 512,
-        progress: bool = False,
-    ):
-        if isinstance(flush_every, bool) or not isinstance(flush_every, (int, np.integer)) or flush_every < 1:
-            raise ValueError(f"flush_every must be a positive integer, got {flush_every!r}")
-        self.f = f
-        self.progress = progress
-        self.n = resolve_n(f, n)
-        self.labels = resolve_labels(f, self.n)
-        self.ids = getattr(f, "ids", None)
-        self.store = store if isinstance(store, MaskStore) else MaskStore(store, self.n, meta)
-        if self.store.n != self.n:
-            raise ValueError(f"the store is for n={self.store.n} units, the value function has n={self.n}")
-        self.flush_every = int(flush_every)
-        self.n_evaluations = 0
-        self.n_reused = 0
-        self.n_calls = 0
-
-    def __call__(self, masks: Any) -> np.ndarray:
-        self.n_calls += 1
-        arr = to_mask_array(masks, self.n)
-        found, values = self.store.lookup(arr)
-        todo = np.nonzero(~found)[0]
-        if todo.size:
-            uniq, first, inverse = np.unique(
-                np.packbits(arr[todo], axis=1), axis=0, return_index=True, return_inverse=True
-            )
-            fresh_rows = todo[first]
-            fresh_vals = np.full(fresh_rows.shape[0], np.nan)
-            bar = tqdm(total=fresh_rows.shape[0], disable=not self.progress, desc="evaluating masks", unit="mask")
-            try:
-                for start in range(0, fresh_rows.shape[0], self.flush_every):
-                    rows = fresh_rows[start : start + self.flush_every]
-                    vals = check_values(self.f(arr[rows]), arr[rows])
-                    self.store.append(arr[rows], vals)
-                    fresh_vals[start : start + rows.shape[0]] = vals
-                    self.n_evaluations += rows.shape[0]
-                    bar.update(rows.shape[0])
-            finally:
-                bar.close()
-            if np.isnan(fresh_vals).any():  # pragma: no cover - every row is evaluated above
-                raise RuntimeError("internal error: a mask was left unevaluated")
-            values[todo] = fresh_vals[inverse.reshape(-1)]
-        self.n_reused += int(found.sum())
-        return values
-
-    def spot_check(self, n_random: int = 4, seed: int = 0, rtol: float = 1e-6, atol: float = 1e-9) -> int:
-        """Re-evaluate the all-ones mask (if stored) and up to ``n_random`` other stored masks with the
-        wrapped function; raise :class:`StoreError` naming the masks whose value moved. Returns the number
-        of masks checked. Used by ``--resume`` to catch changed inputs the identity could not see."""
-        masks, values = self.store.load()
-        if not len(masks):
-            return 0
-        rng = np.random.default_rng(seed)
-        full = np.nonzero(masks.all(axis=1))[0]
-        others = np.setdiff1d(np.arange(len(masks)), full)
-        pick = np.concatenate([full, rng.choice(others, size=min(n_random, others.size), replace=False)]).astype(int)
-        fresh = check_values(self.f(masks[pick]), masks[pick])
-        scale = max(1.0, float(np.abs(values[pick]).max()))
-        bad = ~np.isclose(fresh, values[pick], rtol=rtol, atol=atol * scale)
-        if bad.any():
-            i = int(np.nonzero(bad)[0][0])
-            kept = int(masks[pick[i]].sum())
-            what = "the all-ones mask" if masks[pick[i]].all() else f"stored mask row {int(pick[i]) + 1} ({kept} of {self.n} units kept)"
-            raise StoreError(
-                f"--resume: re-evaluating {what} gives {fresh[i]!r}, the store holds {values[pick[i]]!r} "
-                f"({int(bad.sum())} of {len(pick)} checked masks differ): the model or its inputs changed since "
-                "the store was written; use another --out"
-            )
-        return int(len(pick))
