@@ -6,11 +6,12 @@ runs); it knows nothing about games or masks.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import contextlib
+from typing import Any, Iterator, Sequence
 
 import torch
 
-__all__ = ["capture_activations", "run_with_fwd_hooks"]
+__all__ = ["capture_activations", "eval_mode", "run_with_fwd_hooks"]
 
 
 class _StopForward(Exception):
@@ -55,3 +56,26 @@ def capture_activations(
         if missing:
             raise ValueError(f"hook(s) {missing} never fired during the forward pass")
     return store
+
+
+@contextlib.contextmanager
+def eval_mode(model: Any) -> Iterator[None]:
+    """Run the block with ``model`` in eval mode, restoring training mode afterwards if it was on.
+
+    Parameters
+    ----------
+    model : Any
+        A torch module (anything without ``training`` is left alone).
+
+    Yields
+    ------
+    None
+    """
+    was = getattr(model, "training", False)
+    if was and hasattr(model, "eval"):
+        model.eval()
+    try:
+        yield
+    finally:
+        if was and hasattr(model, "train"):
+            model.train(True)

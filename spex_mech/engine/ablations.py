@@ -19,7 +19,7 @@ import torch
 
 from ..capture import capture_activations, run_with_fwd_hooks
 
-__all__ = ["ABLATIONS", "capture_activations", "reference_activations"]
+__all__ = ["ABLATIONS", "capture_activations", "reference_activations", "run_with_fwd_hooks"]
 
 ABLATIONS = ("zero", "mean", "mean_tokenwise", "resample")
 

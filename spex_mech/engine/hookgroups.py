@@ -15,7 +15,7 @@ import torch
 from ..hooks import hook_layer
 from ..units.base import Site, TokenSite
 
-__all__ = ["HookGroup", "mask_hook", "merge_sites", "site_size", "token_plan"]
+__all__ = ["HookGroup", "build_groups", "mask_hook", "merge_sites", "site_size", "token_plan"]
 
 
 @dataclass
@@ -122,6 +122,60 @@ def merge_sites(sites: Sequence[Site], length: int) -> dict[str, dict[str, Any]]
         if len(set(entry["slices"])) != len(entry["slices"]):
             raise ValueError(f"two units mask the same slice of hook {hook!r}")
     return merged
+
+
+def build_groups(
+    merged: dict[str, dict[str, Any]],
+    refs: dict[str, Optional[torch.Tensor]],
+    ablation: str,
+    device: torch.device,
+) -> list[HookGroup]:
+    """Return one :class:`HookGroup` per merged hook, with its replacement checked against the unit set.
+
+    Parameters
+    ----------
+    merged : dict
+        :func:`merge_sites` output.
+    refs : dict
+        Hook → replacement tensor (:func:`~spex_mech.engine.ablations.reference_activations`).
+    ablation : str
+        The game's ablation kind (a site may force its own).
+    device : torch.device
+        Where the index tensors go.
+
+    Returns
+    -------
+    list of HookGroup
+        In the order of ``merged``.
+
+    Raises
+    ------
+    ValueError
+        If a replacement's extent along the sliced dim differs from the unit set's, naming the hook.
+    """
+    groups = []
+    for hook, entry in merged.items():
+        kind = entry["ablation"] or ablation
+        ref = refs.get(hook) if kind != "zero" else None
+        if ref is not None and entry["dim"] is not None and not (entry["dim"] == 1 and kind == "mean"):
+            expect = entry["size"]
+            got = ref.shape[entry["dim"] + 1]
+            if got != expect:
+                raise ValueError(
+                    f"hook {hook!r} has {got} slices along dim {entry['dim']}, but the unit set expects {expect}"
+                )
+        groups.append(
+            HookGroup(
+                hook=hook,
+                dim=entry["dim"],
+                size=entry["size"],
+                slices=torch.tensor(entry["slices"], dtype=torch.long, device=device),
+                columns=torch.tensor(entry["columns"], dtype=torch.long, device=device),
+                ablation=kind,
+                reference=ref,
+            )
+        )
+    return groups
 
 
 def token_plan(

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Sequence
 
+import torch
+
 from ..hooks import EMBED_HOOKS, block_hook, block_layer, hook_tail
 
-__all__ = ["AFTER_BLOCKS", "fallback_message", "first_masked_layer", "sharing_candidates"]
+__all__ = ["AFTER_BLOCKS", "choose_plan", "fallback_message", "first_masked_layer", "sharing_candidates"]
 
 #: hook prefixes of the modules after the last block: a unit there leaves every block unmasked.
 AFTER_BLOCKS = ("ln_final.", "unembed.")
@@ -129,3 +131,53 @@ def fallback_message(key: str, reason: str, *, first: int, n_layers: Optional[in
         f"{length} positions instead of the {k} read position(s) (about {length / k:.0f}x their work "
         f"per masked evaluation); the restricted run failed its exactness check ({reason})"
     )
+
+
+def choose_plan(
+    run: Callable[[Optional[dict[str, Any]], Optional[str]], torch.Tensor],
+    shares: Sequence[dict[str, Any]],
+    slices: Sequence[str],
+) -> tuple[Optional[dict[str, Any]], Optional[str], dict[str, list[str]]]:
+    """Pick the first sharing and slicing options whose logits reproduce the plain forward pass.
+
+    Two runs when the preferred plan works (the plain one and the fast one); the other candidates are
+    tried only if it does not.
+
+    Parameters
+    ----------
+    run : callable
+        ``run(share, slice_hook)``: the logits of a few test masks with that plan (``None, None``: plain).
+    shares : sequence of dict
+        Prefix-sharing candidates (:func:`sharing_candidates`), preferred first.
+    slices : sequence of str
+        Hooks where the read positions may be sliced out before the unembedding, preferred first.
+
+    Returns
+    -------
+    tuple
+        The chosen share (or None), the chosen slice hook (or None), and per option
+        (``"share_prefix"``, ``"restrict_unembed"``) why candidates were refused.
+    """
+    failures: dict[str, list[str]] = {"share_prefix": [], "restrict_unembed": []}
+    plain = run(None, None)
+
+    def agrees(share: Optional[dict[str, Any]], slice_hook: Optional[str], key: str) -> bool:
+        try:
+            fast = run(share, slice_hook)
+        except Exception as exc:  # noqa: BLE001 - any failure means: do not use this option
+            failures[key].append(f"{type(exc).__name__}: {exc}")
+            return False
+        ok = fast.shape == plain.shape and bool(
+            torch.allclose(fast, plain, rtol=1e-4, atol=1e-4 * (1 + float(plain.abs().max())))
+        )
+        if not ok:
+            failures[key].append("its logits differ from the plain forward pass")
+        return ok
+
+    first = (shares[0] if shares else None, slices[0] if slices else None)
+    if agrees(*first, key="share_prefix" if shares else "restrict_unembed"):
+        return first[0], first[1], failures
+    failures["share_prefix"].clear()
+    share = next((c for c in shares if agrees(c, None, "share_prefix")), None)
+    slice_hook = next((h for h in slices if agrees(share, h, "restrict_unembed")), None)
+    return share, slice_hook, failures

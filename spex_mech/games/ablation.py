@@ -19,6 +19,7 @@ Prompts are left-aligned (:mod:`.prompts`): every prompt runs as if alone, paddi
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import warnings
@@ -33,20 +34,13 @@ from ..runtime import interactive, model_device
 from ..hooks import hook_layer
 from ..units.base import Site, UnitSet, model_dims, model_hook_names
 from ..valuefn import PackedMasks, check_values, to_mask_array
-from ..capture import run_with_fwd_hooks
+from ..capture import eval_mode, run_with_fwd_hooks
 from ..engine.ablations import ABLATIONS, reference_activations
-from ..engine.hookgroups import HookGroup, mask_hook, merge_sites, token_plan
+from ..engine.hookgroups import HookGroup, build_groups, mask_hook, merge_sites, token_plan
 from ..engine.precision import check_precision, reduced_precision
-from ..engine.prefix import fallback_message, first_masked_layer, sharing_candidates
-from ..engine.rowbudget import (
-    HEADROOM,
-    MIN_PROBE_ROWS,
-    RowBudget,
-    estimate_bytes_per_row,
-    measure,
-    memory_budget,
-    rows_for,
-)
+from ..engine.prefix import choose_plan, fallback_message, first_masked_layer, sharing_candidates
+from ..engine.rowbudget import MIN_PROBE_ROWS, RowBudget, measure, rows_for
+from ..engine.rowplan import initial_row_budget
 from ..engine.sharing import attention_modules, expand_side_inputs
 from ..metrics import Metric, as_metric
 from ..prompts import Prompts, prepare_prompts, single_token_id
@@ -148,8 +142,10 @@ class AblationGame:
             self.metric.check_vocab(self.dims["d_vocab"])
 
         self._batch_size = batch_size
-        self.row_budget: RowBudget
-        self.rows_per_pass = self._choose_rows(batch_size)
+        self.row_budget = initial_row_budget(
+            batch_size, self.dims, self.length, int(self.metric.positions.shape[1]), self.device
+        )
+        self.rows_per_pass = self.row_budget.rows
         self._probed = False
 
         hook_names = model_hook_names(model)
@@ -215,33 +211,6 @@ class AblationGame:
                 "attended to; pass prompts of equal length"
             )
 
-    def _choose_rows(self, batch_size: int | str) -> int:
-        """Rows (masks × prompts) per forward pass until the first evaluation measures them
-        (:mod:`.rowbudget`): the given ``batch_size``, or an analytic estimate within the memory budget
-        (40% of free GPU memory; on CPU min(2 GiB, RAM/8)) and, on CPU, a speed cap."""
-        if batch_size != "auto":
-            if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-                raise ValueError(f"batch_size must be a positive int or 'auto', got {batch_size!r}")
-            self.row_budget = RowBudget(rows=batch_size, bytes_per_row=0.0, budget_bytes=0, source="fixed")
-            return batch_size
-        d = {k: (v or 0) for k, v in self.dims.items()}
-        d_model = d["d_model"] or 512
-        layers = d["n_layers"] or 1
-        per_row = estimate_bytes_per_row(self.dims, self.length, int(self.metric.positions.shape[1]))
-        flops_per_token = 2 * layers * (4 * d_model**2 + 2 * d_model * d["d_mlp"] + 2 * self.length * d_model)
-        budget = memory_budget(self.device)
-        speed_cap = None
-        if self.device.type != "cuda":
-            # CPU matmuls saturate at a few thousand tokens per pass; tiny models need more rows to
-            # amortise the framework's per-call overhead (~4 GFLOP per pass)
-            tokens = int(np.clip(4e9 / max(flops_per_token, 1), 2048, 32768))
-            speed_cap = max(1, tokens // self.length)
-        rows = rows_for(per_row / HEADROOM, budget, speed_cap if speed_cap is not None else 1 << 30)
-        self.row_budget = RowBudget(
-            rows=rows, bytes_per_row=float(per_row), budget_bytes=budget, source="estimate", speed_cap=speed_cap
-        )
-        return rows
-
     def _shrink_rows(self, rows: int) -> None:
         """After an out-of-memory error: fewer rows per pass from now on."""
         if torch.cuda.is_initialized():
@@ -300,45 +269,10 @@ class AblationGame:
                 )
         elif self.ablation == "resample" and ref is None:
             raise ValueError("ablation='resample' needs reference= corrupted prompts paired with the clean ones")
-        groups = []
-        for hook, entry in merged.items():
-            kind = entry["ablation"] or self.ablation
-            ref = refs.get(hook) if kind != "zero" else None
-            if ref is not None and entry["dim"] is not None and not (entry["dim"] == 1 and kind == "mean"):
-                expect = entry["size"]
-                got = ref.shape[entry["dim"] + 1]
-                if got != expect:
-                    raise ValueError(
-                        f"hook {hook!r} has {got} slices along dim {entry['dim']}, but the unit set expects {expect}"
-                    )
-            groups.append(
-                HookGroup(
-                    hook=hook,
-                    dim=entry["dim"],
-                    size=entry["size"],
-                    slices=torch.tensor(entry["slices"], dtype=torch.long, device=self.device),
-                    columns=torch.tensor(entry["columns"], dtype=torch.long, device=self.device),
-                    ablation=kind,
-                    reference=ref,
-                )
-            )
-        return groups
+        return build_groups(merged, refs, self.ablation, self.device)
 
-    def _eval_mode(self):
-        model = self.model
-
-        class _Ctx:
-            def __enter__(self_inner):
-                self_inner.was = getattr(model, "training", False)
-                if self_inner.was and hasattr(model, "eval"):
-                    model.eval()
-
-            def __exit__(self_inner, *exc):
-                if self_inner.was and hasattr(model, "train"):
-                    model.train(True)
-                return False
-
-        return _Ctx()
+    def _eval_mode(self) -> contextlib.AbstractContextManager:
+        return eval_mode(self.model)
 
     # ------------------------------------------------------------------ forward passes
     def _gather_positions(self, logits: torch.Tensor, prompt_idx: torch.Tensor) -> torch.Tensor:
@@ -433,33 +367,12 @@ class AblationGame:
         test[2] = ~test[1]
         masks = torch.from_numpy(test).to(self.device)
         idx = torch.arange(min(self.n_prompts, 4), device=self.device)
-        failures: dict[str, list[str]] = {"share_prefix": [], "restrict_unembed": []}
-
-        def agrees(share: Optional[dict], slice_hook: Optional[str], key: str) -> bool:
-            try:
-                fast = self._masked_logits(masks, idx, share, slice_hook)
-            except Exception as exc:  # noqa: BLE001 - any failure means: do not use this option
-                failures[key].append(f"{type(exc).__name__}: {exc}")
-                return False
-            ok = fast.shape == plain.shape and bool(
-                torch.allclose(fast, plain, rtol=1e-4, atol=1e-4 * (1 + float(plain.abs().max())))
-            )
-            if not ok:
-                failures[key].append("its logits differ from the plain forward pass")
-            return ok
-
         shares, slices = self._share_candidates, self._slice_candidates
         with torch.inference_mode(), self._eval_mode():
-            plain = self._masked_logits(masks, idx, None, None)
-            first = (shares[0] if shares else None, slices[0] if slices else None)
-            if agrees(*first, key="share_prefix" if shares else "restrict_unembed"):
-                self.plan["share"], self.plan["slice_hook"] = first
-            else:
-                failures["share_prefix"].clear()
-                self.plan["share"] = next((c for c in shares if agrees(c, None, "share_prefix")), None)
-                self.plan["slice_hook"] = next(
-                    (h for h in slices if agrees(self.plan["share"], h, "restrict_unembed")), None
-                )
+            share, slice_hook, failures = choose_plan(
+                lambda share, hook: self._masked_logits(masks, idx, share, hook), shares, slices
+            )
+        self.plan["share"], self.plan["slice_hook"] = share, slice_hook
         self.plan["share_prefix"] = self.plan["share"] is not None
         self.plan["restrict_unembed"] = self.plan["slice_hook"] is not None
         for key, wanted, got, tried in (
