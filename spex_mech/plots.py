@@ -34,6 +34,7 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from .hooks import block_layer, head_of_unit_id
 from .results.interactions import Interactions
 from .results.layers import layer_summary, unit_layers
 
@@ -41,6 +42,7 @@ __all__ = [
     "PER_UNIT_MAX",
     "faithfulness_curves",
     "head_heatmap",
+    "head_units",
     "interaction_graph",
     "layer_figure",
     "pair_heatmap",
@@ -48,11 +50,38 @@ __all__ = [
     "unit_layers",
 ]
 
-_LABEL = re.compile(r"^L(\d+)(H|N)(\d+)$")
+_HEAD_LABEL = re.compile(r"^L(\d+)H(\d+)$")
 PER_UNIT_MAX = 48  # unit × unit pictures show at most this many units
-_HEAD_ID = re.compile(r"^blocks\.(\d+)\.attn\.hook_z\[(\d+)\]$")
 FONT = 10  # points: tick labels and annotations
 TITLE_FONT = 11
+
+
+def head_units(result: Interactions) -> dict[int, tuple[int, int]]:
+    """Return ``{unit: (layer, head)}`` for the attention-head units of ``result``, read from their ids.
+
+    A head's id is its hook name and index (``blocks.1.attn.hook_z[2]``, see :mod:`spex_mech.hooks`).
+    Only a result whose ids are no hook names at all (made without ids, so its ids are its labels) is
+    read from labels like ``L1H2``.
+
+    Parameters
+    ----------
+    result : Interactions
+        The result.
+
+    Returns
+    -------
+    dict
+        Unit index → (layer, head), in unit order.
+    """
+    if any(block_layer(uid) is not None for uid in result.ids):
+        found = {i: head_of_unit_id(uid) for i, uid in enumerate(result.ids)}
+        return {i: place for i, place in found.items() if place is not None}
+    out = {}
+    for i, lab in enumerate(result.labels):
+        m = _HEAD_LABEL.match(lab)
+        if m:
+            out[i] = (int(m.group(1)), int(m.group(2)))
+    return out
 
 
 def _what(metric: Optional[str], ablation: Optional[str]) -> str:
@@ -86,15 +115,7 @@ def head_heatmap(
 ) -> Figure:
     """Layer × head heatmap of first-order attributions of the head units (``shapley`` or ``banzhaf``)."""
     scores = result.shapley_values() if values == "shapley" else result.banzhaf_values()
-    heads = {}
-    for i, lab in enumerate(result.labels):
-        m = _HEAD_ID.match(result.ids[i]) if i < len(result.ids) else None
-        if m:
-            heads[(int(m.group(1)), int(m.group(2)))] = scores[i]
-            continue
-        m = _LABEL.match(lab)
-        if m and m.group(2) == "H":
-            heads[(int(m.group(1)), int(m.group(3)))] = scores[i]
+    heads = {place: scores[i] for i, place in head_units(result).items()}
     if not heads:
         raise ValueError("the result has no attention-head units (labels like L1H2)")
     n_layers = max(l for l, _ in heads) + 1
@@ -134,7 +155,7 @@ def pair_heatmap(
     table = result.mobius() if basis == "mobius" else result.fourier
     title = f"pairwise {basis} interactions"
     if units is None:
-        heads = [i for i, lab in enumerate(result.labels) if (m := _LABEL.match(lab)) and m.group(2) == "H"]
+        heads = sorted(head_units(result))
         if 2 <= len(heads) <= PER_UNIT_MAX:
             units = heads
         elif result.n <= PER_UNIT_MAX:

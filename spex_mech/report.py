@@ -65,7 +65,7 @@ def write_figures(
     }
     if result.n > plots.PER_UNIT_MAX:  # whole-model unit sets: per-layer aggregation (ValueError: no layers)
         makers["layers"] = lambda: plots.layer_figure(result, **ctx)
-    if any(lab.startswith("L") and "H" in lab for lab in result.labels):
+    if plots.head_units(result):
         makers["heads_shapley"] = lambda: plots.head_heatmap(result, "shapley", **ctx)
     if curves:
         makers["faithfulness_curves"] = lambda: plots.faithfulness_curves(curves, n_units=result.n, **ctx)
