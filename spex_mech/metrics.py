@@ -4,8 +4,8 @@ A metric names the prompt positions it reads, so the engine unembeds only those 
 all positions × the whole vocabulary). It receives logits ``[mask, prompt, k, d_vocab]`` for the ``k``
 read positions and returns one value per (mask, prompt); the game averages over prompts.
 
-Positions: an int (``-1`` = each prompt's last real token), a list of ints shared by every prompt, or one list per prompt
-(ragged lists are fine). Targets: an int, one id per prompt, or one list per prompt aligned with its
+Positions: an int (``-1`` = each prompt's last real token), a list of ints shared by every prompt, or
+one list per prompt (ragged lists are fine). Targets: an int, one id per prompt, or one list per prompt aligned with its
 positions, or answer strings (``" good"``) that must each be one token. ``target=None`` means "the
 prompt's own next token" at each read position and, at a prompt's last real token (the default read
 position, where there is no next token), the clean model's own top-1 prediction there.
@@ -99,7 +99,7 @@ def _encode_answers(target: Any, encode: Optional[Callable[[str], int]], what: s
 def _next_tokens(
     positions: torch.Tensor, valid: torch.Tensor, tokens: torch.Tensor, lengths: Optional[torch.Tensor]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The prompt's own next token at each read position, and where there is none (the last real token)."""
+    """Return the prompt's own next token at each read position, and where there is none (the last real token)."""
     ends = torch.full((tokens.shape[0],), tokens.shape[1]) if lengths is None else lengths.cpu()
     nxt = positions + 1
     missing = valid & (nxt >= ends[:, None])
@@ -169,6 +169,7 @@ class Metric(abc.ABC):
         self.positions, self.valid = _resolve_positions(self.position, tokens.shape[0], tokens.shape[1], lengths)
 
     def to(self, device: torch.device) -> "Metric":
+        """Move the metric's tensors to ``device``; return the metric."""
         for key, val in list(vars(self).items()):
             if isinstance(val, torch.Tensor):
                 setattr(self, key, val.to(device))
@@ -184,13 +185,14 @@ class Metric(abc.ABC):
 
     @abc.abstractmethod
     def score(self, logits: torch.Tensor) -> torch.Tensor:
-        """logits [M, P, k, V] at the read positions → values [M, P] (reduced with _reduce)."""
+        """Logits [M, P, k, V] at the read positions → values [M, P] (reduced with _reduce)."""
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
-        """logits [M, P, k, V] → values [M, P] (float32 or wider)."""
+        """Logits [M, P, k, V] → values [M, P] (float32 or wider)."""
         return self.score(logits.float())
 
     def check_vocab(self, d_vocab: int) -> None:
+        """Raise ValueError, naming the metric, if a target id lies outside ``[0, d_vocab)``."""
         for key in ("targets", "correct", "incorrect"):
             val = getattr(self, key, None)
             if isinstance(val, torch.Tensor) and val.numel() and (int(val.max()) >= d_vocab or int(val.min()) < 0):
@@ -306,7 +308,7 @@ def logit_diff(correct: Any, incorrect: Any, position: Any = -1) -> Metric:
 
 
 def logprob(target: Any = None, position: Any = -1) -> Metric:
-    """log p(target) at the read positions.
+    """Log p(target) at the read positions.
 
     ``target``: one answer or one per prompt, as ids or single-token strings (``logprob(" good")``).
     ``None`` scores the prompt's own next token, and at a prompt's last real token (the default read
@@ -331,7 +333,7 @@ def custom(fn: Callable[[torch.Tensor], torch.Tensor], position: Any = -1) -> Me
 
 
 def as_metric(metric: Any) -> Metric:
-    """A :class:`Metric` as is; a plain callable becomes :func:`custom` at the last position."""
+    """Return a :class:`Metric` as is; a plain callable becomes :func:`custom` at the last position."""
     if isinstance(metric, Metric):
         return metric
     if callable(metric):

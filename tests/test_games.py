@@ -1,5 +1,8 @@
-"""Value functions in one place (spex_mech.games): the shared protocol, old import paths, packed masks,
-the store composition, and the import layering (units never import the engine)."""
+"""Value functions in one place (spex_mech.games).
+
+The shared protocol, old import paths, packed masks, the store composition, and the import layering
+(units never import the engine).
+"""
 
 from __future__ import annotations
 
@@ -70,8 +73,10 @@ def test_old_import_paths_name_the_same_objects():
 
 
 def _nodes(tree: ast.AST):
-    """Every node, except the bodies of module ``__getattr__`` functions (lazy re-exports of old names,
-    run only when that name is asked for)."""
+    """Yield every node, except the bodies of module ``__getattr__`` functions.
+
+    Those are lazy re-exports of old names, run only when that name is asked for.
+    """
     for node in ast.iter_child_nodes(tree):
         if isinstance(node, ast.FunctionDef) and node.name == "__getattr__":
             continue

@@ -1,5 +1,7 @@
-"""Hook names (spex_mech.hooks), argument checks (spex_mech.validation), block evaluation (spex_mech.chunked)
-and the engine's prefix-sharing plan read from hook names."""
+"""Hook names, argument checks, block evaluation, and the prefix-sharing plan read from hook names.
+
+Covers spex_mech.hooks, spex_mech.validation, spex_mech.chunked and spex_mech.engine.prefix.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from spex_mech.validation import check_float, check_int
 
 def test_hook_names_round_trip():
     assert hooks.block_hook(3, "hook_resid_pre") == "blocks.3.hook_resid_pre"
-    assert hooks.head_hook(1) == "blocks.1.attn.hook_z" and hooks.head_hook(1, "hook_result") == "blocks.1.attn.hook_result"
+    assert hooks.head_hook(1) == "blocks.1.attn.hook_z"
+    assert hooks.head_hook(1, "hook_result") == "blocks.1.attn.hook_result"
     assert hooks.neuron_hook(0) == "blocks.0.mlp.hook_post"
     for layer in (0, 7, 12):
         for tail in ("attn.hook_z", "mlp.hook_post", "hook_resid_mid"):
@@ -24,7 +27,9 @@ def test_hook_names_round_trip():
     assert hooks.hook_layer("hook_embed") == -1 and hooks.hook_layer("pos_embed.hook_out") == -1
 
 
-@pytest.mark.parametrize("name", ["ln_final.hook_normalized", "unembed.hook_in", "blocks.x.attn.hook_z", "", "blocks.3"])
+@pytest.mark.parametrize(
+    "name", ["ln_final.hook_normalized", "unembed.hook_in", "blocks.x.attn.hook_z", "", "blocks.3"]
+)
 def test_hook_layer_raises_naming_the_hook(name):
     with pytest.raises(ValueError, match=f"cannot read a layer from hook name {name!r}"):
         hooks.hook_layer(name)
@@ -91,7 +96,8 @@ def test_check_int_and_float_accept_numpy_and_bounds():
     assert check_int("n", np.int64(5), low=5, high=5) == 5 and type(check_int("n", np.int32(2))) is int
     assert check_float("a", np.float32(0.5), low=0.0, high=1.0) == 0.5
     assert check_float("a", 3, low=3) == 3.0
-    for bad, kwargs in ((0.0, {"low": 0.0, "low_open": True}), (float("nan"), {}), (np.inf, {}), (False, {}), ("1", {})):
+    bads = ((0.0, {"low": 0.0, "low_open": True}), (float("nan"), {}), (np.inf, {}), (False, {}), ("1", {}))
+    for bad, kwargs in bads:
         with pytest.raises(ValueError, match="^a must be a finite number"):
             check_float("a", bad, **kwargs)
 

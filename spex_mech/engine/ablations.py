@@ -71,7 +71,8 @@ def reference_activations(
     if ref_tokens.shape[0] == 0:
         raise ValueError("the reference prompt set is empty")
     if ref_lengths is None:
-        ref_lengths = lengths if reference is None else torch.full((ref_tokens.shape[0],), ref_tokens.shape[1], dtype=torch.long)
+        full = torch.full((ref_tokens.shape[0],), ref_tokens.shape[1], dtype=torch.long)
+        ref_lengths = lengths if reference is None else full
     if ablation == "mean_tokenwise":
         longest = int(lengths.max())
         if int(ref_lengths.max()) < longest:

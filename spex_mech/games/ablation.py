@@ -280,7 +280,9 @@ class AblationGame:
         pos = self.metric.positions[prompt_idx]
         return torch.gather(logits, 1, pos[..., None].expand(-1, -1, logits.shape[-1]))
 
-    def _plain_logits(self, tokens: torch.Tensor, capture: Optional[dict[str, list[torch.Tensor]]] = None) -> torch.Tensor:
+    def _plain_logits(
+        self, tokens: torch.Tensor, capture: Optional[dict[str, list[torch.Tensor]]] = None
+    ) -> torch.Tensor:
         """Clean logits at the read positions [P, k, V], from ordinary forward passes.
 
         ``capture``: hook name → list, filled with that hook's activations, pass by pass.
@@ -442,7 +444,8 @@ class AblationGame:
             probe = total if total * self.n_prompts >= MIN_PROBE_ROWS else 0
         n_chunks = math.ceil(total / per)
         show = self.progress if self.progress is not None else (None if n_chunks > 8 else False)
-        bar = tqdm(total=total, disable=(show is False) or (show is None and not interactive()), desc="masked evals", unit="mask", leave=False)
+        quiet = (show is False) or (show is None and not interactive())
+        bar = tqdm(total=total, disable=quiet, desc="masked evals", unit="mask", leave=False)
         idx = torch.arange(self.n_prompts, device=self.device)
         try:
             with torch.inference_mode(), self._eval_mode():

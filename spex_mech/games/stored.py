@@ -184,9 +184,29 @@ class StoredValueFunction:
             self.n_evaluations += masks.shape[0]
 
     def spot_check(self, n_random: int = 4, seed: int = 0, rtol: float = 1e-6, atol: float = 1e-9) -> int:
-        """Re-evaluate the all-ones mask (if stored) and up to ``n_random`` other stored masks with the
-        wrapped function; raise :class:`StoreError` naming the masks whose value moved. Returns the number
-        of masks checked. Used by ``--resume`` to catch changed inputs the identity could not see."""
+        """Re-evaluate the all-ones mask (if stored) and up to ``n_random`` other stored masks.
+
+        Used by ``--resume`` to catch changed inputs the identity could not see.
+
+        Parameters
+        ----------
+        n_random : int
+            Stored masks other than the all-ones one to re-evaluate.
+        seed : int
+            Which ones.
+        rtol, atol : float
+            Tolerance (``atol`` scaled by the largest |value| checked, at least 1).
+
+        Returns
+        -------
+        int
+            The number of masks checked.
+
+        Raises
+        ------
+        StoreError
+            Naming a mask whose value moved.
+        """
         masks, values = self.store.load()
         if not len(masks):
             return 0
@@ -200,7 +220,8 @@ class StoredValueFunction:
         if bad.any():
             i = int(np.nonzero(bad)[0][0])
             kept = int(masks[pick[i]].sum())
-            what = "the all-ones mask" if masks[pick[i]].all() else f"stored mask row {int(pick[i]) + 1} ({kept} of {self.n} units kept)"
+            row = f"stored mask row {int(pick[i]) + 1} ({kept} of {self.n} units kept)"
+            what = "the all-ones mask" if masks[pick[i]].all() else row
             raise StoreError(
                 f"--resume: re-evaluating {what} gives {fresh[i]!r}, the store holds {values[pick[i]]!r} "
                 f"({int(bad.sum())} of {len(pick)} checked masks differ): the model or its inputs changed since "

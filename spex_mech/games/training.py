@@ -43,7 +43,7 @@ class RetrainError(RuntimeError):
 
 
 def mask_seed(mask: np.ndarray, seed: int) -> int:
-    """A seed in [0, 2^32) determined by one mask row's bits and the global ``seed`` (nothing else).
+    """Return a seed in [0, 2^32) determined by one mask row's bits and the global ``seed`` (nothing else).
 
     32 bits, so every common seeding API accepts it (NumPy, scikit-learn's ``random_state``, torch).
     """
@@ -163,7 +163,8 @@ class TrainingSubsets:
         self.progress = progress
         self._members = owner  # example -> unit (−1: always kept or never used)
         if store is not None and not isinstance(store, MaskStore):
-            digest = hashlib.blake2b(b"".join(g.tobytes() + b"|" for g in self.groups) + self.always.tobytes(), digest_size=12)
+            text = b"".join(g.tobytes() + b"|" for g in self.groups) + self.always.tobytes()
+            digest = hashlib.blake2b(text, digest_size=12)
             store = MaskStore(
                 store,
                 self.n,
@@ -209,7 +210,7 @@ class TrainingSubsets:
 
     # ------------------------------------------------------------------ masks → training data
     def kept_examples(self, masks: Any) -> np.ndarray:
-        """bool [B, n_examples]: which training examples each mask row keeps (groups + always)."""
+        """Bool [B, n_examples]: which training examples each mask row keeps (groups + always)."""
         arr = to_mask_array(masks, self.n)
         keep = np.zeros((arr.shape[0], self.n_examples), dtype=bool)
         keep[:, self.always] = True
@@ -277,8 +278,10 @@ class TrainingSubsets:
         return done, values, None
 
     def _evaluate_batch(self, rows: np.ndarray) -> np.ndarray:
-        """Values of one batch of distinct new masks; a failure raises :class:`PartialEvaluation` with the
-        rows finished before it (the record keeps them)."""
+        """Return the values of one batch of distinct new masks.
+
+        A failure raises :class:`PartialEvaluation` with the rows finished before it (the record keeps them).
+        """
         done, vals, failure = self._run_chunk(rows)
         bad = done & ~np.isfinite(vals)
         if bad.any() and failure is None:

@@ -1,5 +1,7 @@
-"""Records of evaluated masks: :class:`MaskStore` (SQLite, on disk, with identity and checksums) and
-:class:`MemoryStore` (in memory, same interface).
+"""Records of evaluated masks: :class:`MaskStore` on disk and :class:`MemoryStore` in memory.
+
+:class:`MaskStore` is SQLite with an identity record and checksums; :class:`MemoryStore` has the same
+interface and keeps nothing on disk.
 
 ``StoredValueFunction`` (a value function answering stored masks from such a record) lives in
 :mod:`spex_mech.games` and is still importable from here.

@@ -83,7 +83,9 @@ class MemoryStore:
             key = row.tobytes()
             old = self._values.setdefault(key, value)
             if struct.pack("<d", old) != struct.pack("<d", value):
-                raise StoreError(f"mask already recorded with value {old!r}, now {value!r}: two value functions share it")
+                raise StoreError(
+                    f"mask already recorded with value {old!r}, now {value!r}: two value functions share it"
+                )
 
     def load_packed(self) -> tuple[np.ndarray, np.ndarray]:
         """Return all masks bit-packed (uint8 [N, ⌈n/8⌉], little bit order) and values (float64 [N]), in order.

@@ -1,5 +1,6 @@
-"""A SQLite record of evaluated masks that knows what its values mean, so sweeps lose nothing and
-never reuse a stale or corrupt value.
+"""A SQLite record of evaluated masks that knows what its values mean.
+
+Sweeps lose nothing and never reuse a stale or corrupt value.
 
 ``MaskStore`` keeps one SQLite database (``store.sqlite`` in WAL mode) per value function:
 
@@ -45,8 +46,10 @@ EXPORT_BOOL_CELLS = 1 << 24  # export_npz also writes bool masks up to this many
 
 
 class StoreError(ValueError):
-    """The store cannot be used as asked: a different value function, an old format, a missing
-    identity record, or a damaged file or row. Never recovered from silently."""
+    """The store cannot be used as asked; never recovered from silently.
+
+    A different value function, an old format, a missing identity record, or a damaged file or row.
+    """
 
 
 def _digest(packed_row: bytes) -> bytes:
@@ -58,7 +61,7 @@ def _checksum(packed_row: bytes, value: float) -> int:
 
 
 def _canonical(meta: Optional[Mapping[str, Any]]) -> dict[str, str]:
-    """The identity as a flat {key: JSON text} mapping (what is stored and compared)."""
+    """Return the identity as a flat {key: JSON text} mapping (what is stored and compared)."""
     return {str(k): json.dumps(v, sort_keys=True, default=str) for k, v in (meta or {}).items()}
 
 
@@ -79,7 +82,9 @@ class MaskStore:
     create : if False, a missing database is an error instead of being created.
     """
 
-    def __init__(self, path: str | os.PathLike, n: int, meta: Optional[Mapping[str, Any]] = None, *, create: bool = True):
+    def __init__(
+        self, path: str | os.PathLike, n: int, meta: Optional[Mapping[str, Any]] = None, *, create: bool = True
+    ):
         self.path = Path(path)
         self.n = int(n)
         self.meta = dict(meta or {})
@@ -87,7 +92,8 @@ class MaskStore:
         if (self.path / "records.bin").exists() or (self.path / "meta.json").exists():
             raise StoreError(
                 f"{self.path} holds a store of the old format (records.bin/meta.json) that has no identity or "
-                "checksums; it cannot be verified, so it is not reused: run into a new --out (the old folder is left as it is)"
+                "checksums; it cannot be verified, so it is not reused: run into a new --out "
+                "(the old folder is left as it is)"
             )
         db = self.path / DB_NAME
         existed = db.exists()
@@ -118,7 +124,8 @@ class MaskStore:
             )
             if c.execute("SELECT count(*) FROM identity").fetchone()[0] == 0:
                 header = {"format": json.dumps(_FORMAT), "version": json.dumps(_VERSION), "n": json.dumps(self.n)}
-                rows = {**{f"meta.{k}": v for k, v in _canonical(self.meta).items()}, **{f"store.{k}": v for k, v in header.items()}}
+                rows = {f"meta.{k}": v for k, v in _canonical(self.meta).items()}
+                rows.update({f"store.{k}": v for k, v in header.items()})
                 c.executemany("INSERT INTO identity (key, value) VALUES (?, ?)", sorted(rows.items()))
             c.execute("COMMIT")
         except BaseException:
@@ -148,7 +155,8 @@ class MaskStore:
             diffs = []
             for key in sorted(set(stored) | set(now)):
                 if stored.get(key) != now.get(key):
-                    diffs.append(f"{key} (stored {_short(stored.get(key, 'absent'))}, now {_short(now.get(key, 'absent'))})")
+                    was, now_text = _short(stored.get(key, "absent")), _short(now.get(key, "absent"))
+                    diffs.append(f"{key} (stored {was}, now {now_text})")
             raise StoreError(
                 f"store {self.path} was written for a different value function: " + "; ".join(diffs)
                 + " — its values do not apply; use another --out"
@@ -200,8 +208,10 @@ class MaskStore:
         )
 
     def load_packed(self) -> tuple[np.ndarray, np.ndarray]:
-        """All stored masks bit-packed (uint8 [N, ⌈n/8⌉], little bit order) and values (float64 [N]), in
-        the order they were written. Every row's checksum is verified."""
+        """Return all stored masks bit-packed and their values, in the order they were written.
+
+        Masks are uint8 [N, ⌈n/8⌉] (little bit order), values float64 [N]. Every row's checksum is verified.
+        """
         try:
             rows = self._conn.execute("SELECT id, key, mask, value, checksum FROM evals ORDER BY id").fetchall()
         except sqlite3.DatabaseError as err:
@@ -215,8 +225,10 @@ class MaskStore:
         return packed, values
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
-        """All stored masks (bool [N, n]) and values (float64 [N]), in the order they were written.
-        Every row's checksum is verified."""
+        """Return all stored masks (bool [N, n]) and values (float64 [N]), in the order they were written.
+
+        Every row's checksum is verified.
+        """
         packed, values = self.load_packed()
         if not len(values):
             return np.zeros((0, self.n), dtype=bool), values
@@ -237,8 +249,10 @@ class MaskStore:
             raise StoreError(f"store {self.path / DB_NAME} is damaged ({err}); it is not reused") from err
 
     def lookup(self, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(found bool [B], values float64 [B], NaN where not found) for the given masks.
-        Each hit's mask bytes and checksum are verified."""
+        """Return (found bool [B], values float64 [B], NaN where not found) for the given masks.
+
+        Each hit's mask bytes and checksum are verified.
+        """
         packed = self._pack(masks)
         rows = [r.tobytes() for r in packed]
         keys = [_digest(r) for r in rows]
@@ -259,7 +273,9 @@ class MaskStore:
                 continue
             self._verify(*hit)
             if hit[2] != row:
-                raise StoreError(f"store {self.path / DB_NAME}: row {hit[0]} has the key of another mask (damaged); not reused")
+                raise StoreError(
+                    f"store {self.path / DB_NAME}: row {hit[0]} has the key of another mask (damaged); not reused"
+                )
             found[i] = True
             values[i] = hit[3]
         return found, values
@@ -269,7 +285,8 @@ class MaskStore:
         """Store a batch in one transaction, committed to disk before returning.
 
         A mask already stored with the bit-identical value is skipped; with a different value it is an
-        error (two value functions writing one store)."""
+        error (two value functions writing one store).
+        """
         masks = np.asarray(masks, dtype=bool)
         values = np.asarray(values, dtype=np.float64)
         if masks.ndim != 2 or masks.shape[1] != self.n or values.shape != (masks.shape[0],):

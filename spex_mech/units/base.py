@@ -37,6 +37,7 @@ class Site:
     ablation: Optional[str] = None
 
     def shifted(self, offset: int) -> "Site":
+        """Return the site with its mask columns moved by ``offset`` (for concatenated unit sets)."""
         return replace(self, columns=tuple(c + offset for c in self.columns))
 
     @property
@@ -47,14 +48,17 @@ class Site:
 
 @dataclass(frozen=True)
 class TokenSite:
-    """Masks applied to the input ids: prompt position ``positions[j]`` belongs to unit ``columns[j]``;
-    an ablated unit's positions get ``baseline`` (a token id, or one id per prompt position)."""
+    """Masks applied to the input ids: prompt position ``positions[j]`` belongs to unit ``columns[j]``.
+
+    An ablated unit's positions get ``baseline`` (a token id, or one id per prompt position).
+    """
 
     positions: tuple[int, ...]
     columns: tuple[int, ...]
     baseline: Any
 
     def shifted(self, offset: int) -> "TokenSite":
+        """Return the site with its mask columns moved by ``offset`` (for concatenated unit sets)."""
         return replace(self, columns=tuple(c + offset for c in self.columns))
 
 
@@ -80,6 +84,7 @@ class UnitSet:
 
     @property
     def n(self) -> int:
+        """Number of units."""
         return len(self.ids)
 
     def __add__(self, other: "UnitSet") -> "UnitSet":
@@ -110,7 +115,7 @@ class UnitSet:
 
 
 def model_hook_names(model: Any) -> Optional[set[str]]:
-    """The hook names a model accepts (aliases included), or None when it does not say."""
+    """Return the hook names a model accepts (aliases included), or None when it does not say."""
     hook_dict = getattr(model, "hook_dict", None)
     if hook_dict is None:
         return None

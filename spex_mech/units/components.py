@@ -76,7 +76,8 @@ def AttentionHeads(
         for h in plan[layer]:
             ids.append(f"{hook}[{h}]")
             labels.append(f"L{layer}H{h}")
-        sites.append(Site(hook, dim=2, size=per_layer, slices=tuple(plan[layer]), columns=tuple(range(start, len(ids)))))
+        columns = tuple(range(start, len(ids)))
+        sites.append(Site(hook, dim=2, size=per_layer, slices=tuple(plan[layer]), columns=columns))
     if not ids:
         raise ValueError("no heads selected")
     return UnitSet(ids=ids, labels=labels, sites=sites, model=model)

@@ -95,7 +95,7 @@ def HookUnits(
     size: Optional[int] = None,
     labels: Optional[Sequence[str]] = None,
 ) -> UnitSet:
-    """A custom unit set on any hook point.
+    """Build a custom unit set on any hook point.
 
     Parameters
     ----------
@@ -115,7 +115,8 @@ def HookUnits(
         if groups is not None:
             raise ValueError("groups= needs dim=: which activation dimension the groups index")
         name = labels[0] if labels else hook
-        return UnitSet(ids=[hook], labels=[name], sites=[Site(hook, dim=None, size=1, slices=(0,), columns=(0,))], model=model)
+        site = Site(hook, dim=None, size=1, slices=(0,), columns=(0,))
+        return UnitSet(ids=[hook], labels=[name], sites=[site], model=model)
     if not isinstance(dim, int) or dim < 1:
         raise ValueError(f"dim must be ≥ 1 (dim 0 is the batch), got {dim!r}")
     if size is None and dim >= 2:
@@ -154,7 +155,7 @@ def _span(idx: Sequence[int]) -> str:
 
 
 def _probe_size(model: Any, hook: str, dim: int) -> int:
-    """The hook's extent along ``dim`` from one two-token forward pass (stopped at the hook)."""
+    """Return the hook's extent along ``dim`` from one two-token forward pass (stopped at the hook)."""
     import torch
 
     from ..capture import capture_activations

@@ -40,8 +40,11 @@ SpanLike = Union[int, tuple, Sequence[int], range]
 
 # ---------------------------------------------------------------------------------------------- tokens
 def _as_token_matrix(model: Any, tokens: Any) -> torch.Tensor:
-    """Prompt ids as a LongTensor [P, pos], left-aligned as the engine runs them (strings are tokenized
-    one by one, padding is dropped: position ``i`` is each prompt's ``i``-th real token)."""
+    """Return prompt ids as a LongTensor [P, pos], left-aligned as the engine runs them.
+
+    Strings are tokenized one by one and padding is dropped: position ``i`` is each prompt's ``i``-th
+    real token.
+    """
     from ..prompts import prepare_prompts
 
     if isinstance(tokens, str) or (
@@ -76,6 +79,7 @@ class TeacherForced:
 
     @property
     def n_new(self) -> int:
+        """Number of generated tokens."""
         return int(self.continuation.shape[1])
 
     @property
@@ -90,7 +94,7 @@ class TeacherForced:
         return [row.tolist() for row in self.continuation]
 
     def metric(self, reduce: str = "mean") -> _metrics.Metric:
-        """log p(original output | masked prompt), teacher-forced in one pass.
+        """Log p(original output | masked prompt), teacher-forced in one pass.
 
         ``reduce="mean"``: mean per-token log-prob (:func:`spex_mech.metrics.logprob`); ``"sum"``: the
         sequence log-prob (T × the mean), as SPEX scored its QA answers.
@@ -116,7 +120,7 @@ def original_output(
     *,
     continuation: Optional[Any] = None,
 ) -> TeacherForced:
-    """The model's own greedy output for ``prompt``, appended for teacher forcing.
+    """Return the model's own greedy output for ``prompt``, appended for teacher forcing.
 
     Generation happens once here (``max_new_tokens`` forward passes, no masks); afterwards every masked
     evaluation scores the fixed continuation in a single forward pass. Pass ``continuation`` (ids [T] or
@@ -275,7 +279,7 @@ def _span_id(prefix: str, span: tuple[int, ...]) -> str:
 
 
 def _baseline_id(model: Any, mask: Any) -> Optional[int]:
-    """The replacement token id for ``mask`` ("pad", "unk" or an id); None for "embed_zero"."""
+    """Return the replacement token id for ``mask`` ("pad", "unk" or an id); None for "embed_zero"."""
     if isinstance(mask, str):
         if mask == "embed_zero":
             return None
