@@ -189,7 +189,7 @@ def test_spex_on_a_model_gives_the_same_result_with_packed_masks(tiny_model, tin
 
 
 # ------------------------------------------------------------------------------ the store composition
-def test_stored_value_function_evaluates_new_masks_once_in_the_order_asked():
+def test_stored_value_function_evaluates_new_masks_once_in_the_order_chosen():
     asked = []
 
     def f(masks):
@@ -197,13 +197,17 @@ def test_stored_value_function_evaluates_new_masks_once_in_the_order_asked():
         return masks.sum(axis=1).astype(float)
 
     f.n = 3
-    stored = StoredValueFunction(f, MemoryStore(3), flush_every=2)
     masks = np.array([[1, 1, 0], [0, 0, 1], [1, 1, 0], [1, 0, 0], [0, 0, 1]], dtype=bool)
-    np.testing.assert_array_equal(stored(masks), [2, 1, 2, 1, 1])
-    assert asked == [(1, 1, 0), (0, 0, 1), (1, 0, 0)]
-    assert stored.n_evaluations == 3 and stored.n_reused == 0
-    stored(masks[::-1])
-    assert len(asked) == 3 and stored.n_reused == 5
+    first_asked = [(1, 1, 0), (0, 0, 1), (1, 0, 0)]
+    packed_order = [(0, 0, 1), (1, 0, 0), (1, 1, 0)]  # packbits: 0b00100000 < 0b10000000 < 0b11000000
+    for in_order, expect in ((True, first_asked), (False, packed_order)):
+        asked.clear()
+        stored = StoredValueFunction(f, MemoryStore(3), flush_every=2, in_order=in_order)
+        np.testing.assert_array_equal(stored(masks), [2, 1, 2, 1, 1])
+        assert asked == expect
+        assert stored.n_evaluations == 3 and stored.n_reused == 0
+        stored(masks[::-1])
+        assert len(asked) == 3 and stored.n_reused == 5
 
 
 def test_partial_evaluation_keeps_finished_rows_and_names_the_failing_one():
@@ -213,7 +217,7 @@ def test_partial_evaluation_keeps_finished_rows_and_names_the_failing_one():
         raise PartialEvaluation(done, np.where(done, 4.0, np.nan), 1, RuntimeError("boom"))
 
     f.n = 2
-    stored = StoredValueFunction(f, MemoryStore(2), flush_every=8)
+    stored = StoredValueFunction(f, MemoryStore(2), flush_every=8, in_order=True)
     masks = np.array([[1, 1], [1, 1], [0, 1], [1, 0]], dtype=bool)
     with pytest.raises(PartialEvaluation) as err:
         stored(masks)

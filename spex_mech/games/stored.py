@@ -2,7 +2,7 @@
 
 :class:`StoredValueFunction` wraps any ``f(masks) -> values`` over a :class:`~spex_mech.store.MaskStore`
 (on disk) or :class:`~spex_mech.store.MemoryStore`: it looks masks up, evaluates each distinct new mask
-once (in the order first asked), in batches of ``flush_every``, and records each finished batch before
+once (in packed-byte order, or ``in_order`` as first asked), in batches of ``flush_every``, and records each finished batch before
 the next starts. A wrapped function that fails part-way through a batch may raise
 :class:`PartialEvaluation` to have the rows it did finish recorded before the failure propagates.
 """
@@ -73,6 +73,10 @@ class StoredValueFunction:
         Show a progress bar; None: only for calls of more than four batches on a terminal.
     desc : str
         The progress bar's label.
+    in_order : bool
+        Evaluate new masks in the order first asked. Default: in the order of their packed bytes, which
+        decides which masks share a batch, so values of a game whose batches are not row-independent to
+        the last bit (float32 forward passes) stay those every earlier store recorded.
     """
 
     def __init__(
@@ -85,6 +89,7 @@ class StoredValueFunction:
         flush_every: int = 512,
         progress: Optional[bool] = False,
         desc: str = "evaluating masks",
+        in_order: bool = False,
     ):
         try:
             self.flush_every = check_int("flush_every", flush_every, low=1)
@@ -93,6 +98,7 @@ class StoredValueFunction:
         self.f = f
         self.progress = progress
         self.desc = desc
+        self.in_order = bool(in_order)
         self.n = resolve_n(f, n)
         self.labels = resolve_labels(f, self.n)
         self.ids = resolve_ids(f)
@@ -144,7 +150,8 @@ class StoredValueFunction:
             _, first, inverse = np.unique(
                 np.packbits(arr[todo], axis=1), axis=0, return_index=True, return_inverse=True
             )
-            order = np.argsort(first, kind="stable")  # distinct masks in the order first asked
+            # distinct masks in packed-byte order, or in the order first asked
+            order = np.argsort(first, kind="stable") if self.in_order else np.arange(first.size)
             rank = np.empty_like(order)
             rank[order] = np.arange(order.size)
             fresh_rows = todo[first[order]]

@@ -186,6 +186,7 @@ class TrainingSubsets:
             flush_every=self.batch_size,
             progress=progress,
             desc="retrainings",
+            in_order=True,
         )
 
     @property
