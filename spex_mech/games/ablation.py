@@ -14,7 +14,13 @@ Both are checked against the plain forward pass when the game is built (``"auto"
 with a warning saying what was switched off and what it costs if the model does not allow them (e.g.
 a model whose blocks take batch-shaped side inputs the engine does not know).
 
-Prompts are left-aligned (:mod:`.prompts`): every prompt runs as if alone, padding is never read.
+Prompts are left-aligned (:mod:`spex_mech.prompts`): every prompt runs as if alone, padding is never
+read.
+
+The module is about 480 lines, one class: what is left here is the game's state and the passes that
+read it (set-up checks, clean and masked forward passes, the evaluation loop with its probe and
+out-of-memory retry); hook groups, prefix sharing, the starting row budget and ablation references live
+in :mod:`spex_mech.engine` (``hookgroups``, ``prefix``, ``rowplan``, ``ablations``).
 """
 
 from __future__ import annotations
