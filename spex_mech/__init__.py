@@ -33,7 +33,7 @@ _LAZY = {
     "banzhaf_sampling": "spex_mech.algorithms.baselines",
     "TokenUnits": "spex_mech.units.tokens",
     "refine_units": "spex_mech.units.refine",
-    "TrainingSubsets": "spex_mech.units.data",
+    "TrainingSubsets": "spex_mech.games",
     "load_run": "spex_mech.runrecord",
     "RunRecord": "spex_mech.runrecord",
 }

@@ -34,6 +34,7 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from .hooks import block_layer, head_of_unit_id
 from .results.interactions import Interactions
 from .results.layers import layer_summary, unit_layers
 
@@ -41,6 +42,7 @@ __all__ = [
     "PER_UNIT_MAX",
     "faithfulness_curves",
     "head_heatmap",
+    "head_units",
     "interaction_graph",
     "layer_figure",
     "pair_heatmap",
@@ -48,11 +50,38 @@ __all__ = [
     "unit_layers",
 ]
 
-_LABEL = re.compile(r"^L(\d+)(H|N)(\d+)$")
+_HEAD_LABEL = re.compile(r"^L(\d+)H(\d+)$")
 PER_UNIT_MAX = 48  # unit × unit pictures show at most this many units
-_HEAD_ID = re.compile(r"^blocks\.(\d+)\.attn\.hook_z\[(\d+)\]$")
 FONT = 10  # points: tick labels and annotations
 TITLE_FONT = 11
+
+
+def head_units(result: Interactions) -> dict[int, tuple[int, int]]:
+    """Return ``{unit: (layer, head)}`` for the attention-head units of ``result``, read from their ids.
+
+    A head's id is its hook name and index (``blocks.1.attn.hook_z[2]``, see :mod:`spex_mech.hooks`).
+    Only a result whose ids are no hook names at all (made without ids, so its ids are its labels) is
+    read from labels like ``L1H2``.
+
+    Parameters
+    ----------
+    result : Interactions
+        The result.
+
+    Returns
+    -------
+    dict
+        Unit index → (layer, head), in unit order.
+    """
+    if any(block_layer(uid) is not None for uid in result.ids):
+        found = {i: head_of_unit_id(uid) for i, uid in enumerate(result.ids)}
+        return {i: place for i, place in found.items() if place is not None}
+    out = {}
+    for i, lab in enumerate(result.labels):
+        m = _HEAD_LABEL.match(lab)
+        if m:
+            out[i] = (int(m.group(1)), int(m.group(2)))
+    return out
 
 
 def _what(metric: Optional[str], ablation: Optional[str]) -> str:
@@ -86,15 +115,7 @@ def head_heatmap(
 ) -> Figure:
     """Layer × head heatmap of first-order attributions of the head units (``shapley`` or ``banzhaf``)."""
     scores = result.shapley_values() if values == "shapley" else result.banzhaf_values()
-    heads = {}
-    for i, lab in enumerate(result.labels):
-        m = _HEAD_ID.match(result.ids[i]) if i < len(result.ids) else None
-        if m:
-            heads[(int(m.group(1)), int(m.group(2)))] = scores[i]
-            continue
-        m = _LABEL.match(lab)
-        if m and m.group(2) == "H":
-            heads[(int(m.group(1)), int(m.group(3)))] = scores[i]
+    heads = {place: scores[i] for i, place in head_units(result).items()}
     if not heads:
         raise ValueError("the result has no attention-head units (labels like L1H2)")
     n_layers = max(l for l, _ in heads) + 1
@@ -128,13 +149,15 @@ def pair_heatmap(
     metric: Optional[str] = None,
     ablation: Optional[str] = None,
 ) -> Figure:
-    """Unit × unit heatmap of order-2 interactions (Möbius by default) over ``units``: by default the heads
-    if any, else every unit when there are at most ``PER_UNIT_MAX``, else the units of the largest order-2
-    terms (at most ``PER_UNIT_MAX // 2``; ValueError if there is none)."""
+    """Draw a unit × unit heatmap of order-2 interactions (Möbius by default) over ``units``.
+
+    By default the units are the heads if any, else every unit when there are at most ``PER_UNIT_MAX``,
+    else the units of the largest order-2 terms (at most ``PER_UNIT_MAX // 2``; ValueError if there is none).
+    """
     table = result.mobius() if basis == "mobius" else result.fourier
     title = f"pairwise {basis} interactions"
     if units is None:
-        heads = [i for i, lab in enumerate(result.labels) if (m := _LABEL.match(lab)) and m.group(2) == "H"]
+        heads = sorted(head_units(result))
         if 2 <= len(heads) <= PER_UNIT_MAX:
             units = heads
         elif result.n <= PER_UNIT_MAX:
@@ -184,9 +207,11 @@ def layer_figure(
     metric: Optional[str] = None,
     ablation: Optional[str] = None,
 ) -> Figure:
-    """Per-layer aggregation (:func:`~spex_mech.results.layers.layer_summary`): left, each layer's summed
-    Möbius share and summed Shapley value; right, the layer × layer interaction mass of terms of order ≥ 2.
-    ValueError when no unit has a layer."""
+    """Draw the per-layer aggregation (:func:`~spex_mech.results.layers.layer_summary`).
+
+    Left, each layer's summed Möbius share and summed Shapley value; right, the layer × layer interaction
+    mass of terms of order ≥ 2. ValueError when no unit has a layer.
+    """
     summary = layer_summary(result)
     names = summary.names
     g = len(names)
@@ -210,7 +235,8 @@ def layer_figure(
     im = right.imshow(summary.pair_mass, cmap="Greys", vmin=0.0, vmax=float(summary.pair_mass.max()) or 1.0)
     right.set_xticks(range(g), names, rotation=90, fontsize=FONT)
     right.set_yticks(range(g), names, fontsize=FONT)
-    right.set_title("interaction mass between layers\nΣ|a(S)| over terms of order ≥ 2, per pair of members", fontsize=TITLE_FONT)
+    title = "interaction mass between layers\nΣ|a(S)| over terms of order ≥ 2, per pair of members"
+    right.set_title(title, fontsize=TITLE_FONT)
     bar = fig.colorbar(im, ax=right, shrink=0.85)
     bar.set_label(_with_what("Σ |Möbius dividend|", metric, ablation), fontsize=FONT)
     fig.tight_layout()
@@ -254,9 +280,10 @@ def interaction_graph(
     describe: Optional[Callable[[int], str]] = None,
     max_nodes: int = 40,
 ) -> Figure:
-    """Units placed by layer (x) and index (y); the ``k`` largest interactions of order ≥ 2 drawn as
-    edges (pairs) or hyperedges (a diamond hub linked to each member, labelled with its members and value);
-    line width ∝ |value|, node size ∝ |first-order term|.
+    """Draw units placed by layer (x) and index (y), with the largest interactions as (hyper)edges.
+
+    The ``k`` largest interactions of order ≥ 2 are drawn as edges (pairs) or hyperedges (a diamond hub
+    linked to each member, labelled with its members and value); line width ∝ |value|, node size ∝ |first-order term|.
 
     ``units`` restricts the picture to a circuit's units; the title then says how many of the overall
     top-``k`` terms fall outside and are not drawn (and names the largest). ``describe(i)`` replaces a
@@ -296,10 +323,12 @@ def interaction_graph(
             for p in pts:
                 ax.plot([hub[0], p[0]], [hub[1], p[1]], color=color, lw=lw * 0.6, alpha=0.7, zorder=1, ls="--")
             ax.scatter([hub[0]], [hub[1]], s=60, color=color, zorder=2, marker="D")
-            ax.annotate(f"{'×'.join(t.labels)} {t.value:+.2g}", hub, xytext=(6, 4), textcoords="offset points", fontsize=FONT - 1, color=color, zorder=5)
+            text = f"{'×'.join(t.labels)} {t.value:+.2g}"
+            ax.annotate(text, hub, xytext=(6, 4), textcoords="offset points", fontsize=FONT - 1, color=color, zorder=5)
     biggest_single = max([abs(v) for v in singles.values()] + [0.0]) or 1.0
     sizes = [500 + 1400 * abs(singles.get(u, 0.0)) / biggest_single for u in shown]
-    ax.scatter([xy[u][0] for u in shown], [xy[u][1] for u in shown], s=sizes, color="#f4f6f7", edgecolors="#34495e", zorder=3)
+    xs, ys = [xy[u][0] for u in shown], [xy[u][1] for u in shown]
+    ax.scatter(xs, ys, s=sizes, color="#f4f6f7", edgecolors="#34495e", zorder=3)
     for u in shown:
         name = describe(u) if describe is not None else result.labels[u]
         ax.annotate(name.replace(" ", "\n"), xy[u], ha="center", va="center", fontsize=FONT - 1, zorder=4)
@@ -337,8 +366,11 @@ def faithfulness_curves(
     ablation: Optional[str] = None,
     n_units: Optional[int] = None,
 ) -> Figure:
-    """Measured faithfulness versus circuit size, one line per ranking: left keep only the circuit (MIB's
-    faithfulness, CPR/CMD in the legend), right ablate the circuit. ``curves``: {name: FaithfulnessCurve}."""
+    """Draw measured faithfulness versus circuit size, one line per ranking.
+
+    Left keep only the circuit (MIB's faithfulness, CPR/CMD in the legend), right ablate the circuit.
+    ``curves``: {name: FaithfulnessCurve}.
+    """
     fig = _new_figure((13.0, 6.5 + 0.22 * max(len(curves) - 4, 0)))
     left, right = fig.subplots(1, 2)
     what = _what(metric, ablation)
@@ -354,12 +386,14 @@ def faithfulness_curves(
     for ax_, kind, ratio in panels:
         ax_.axhline(1.0, color="grey", lw=0.8, ls=":")
         ax_.axhline(0.0, color="grey", lw=0.8, ls=":")
-        ax_.set_xlabel(f"circuit size, % of {n} units (top-ranked first)" if n else "circuit size, % of units", fontsize=FONT)
+        xlabel = f"circuit size, % of {n} units (top-ranked first)" if n else "circuit size, % of units"
+        ax_.set_xlabel(xlabel, fontsize=FONT)
         ax_.set_ylabel(f"{kind}\n{what}" if what else kind, fontsize=FONT)
         ax_.tick_params(labelsize=FONT)
         ax_.set_title(ratio, fontsize=TITLE_FONT)
     fig.legend(loc="lower center", ncol=2, fontsize=FONT - 1, frameon=False)
-    fig.suptitle("measured faithfulness versus circuit size (C: the top-ranked units; N: all units; ∅: none)", fontsize=TITLE_FONT)
+    suptitle = "measured faithfulness versus circuit size (C: the top-ranked units; N: all units; ∅: none)"
+    fig.suptitle(suptitle, fontsize=TITLE_FONT)
     fig.tight_layout(rect=(0, 0.02 + 0.026 * ((len(curves) + 1) // 2), 1, 1))
     return fig
 
@@ -372,8 +406,11 @@ def _fig_ax(ax: Optional[Axes], size: tuple[float, float]) -> tuple[Figure, Axes
 
 
 def _new_figure(size: tuple[float, float]) -> Figure:
-    """A pyplot figure if the caller already uses pyplot or runs in a Jupyter kernel (so notebooks show it
-    inline, with the kernel's own backend), else a plain Figure that no backend knows about."""
+    """Return a pyplot figure in pyplot sessions and Jupyter kernels, else a plain Figure.
+
+    Pyplot when the caller already uses it or runs in a Jupyter kernel (so notebooks show it inline, with
+    the kernel's own backend); otherwise a plain Figure that no backend knows about.
+    """
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is None and "ipykernel" in sys.modules:
         import matplotlib.pyplot as plt  # the kernel's configured (inline) backend; nothing is forced

@@ -16,7 +16,7 @@ __all__ = ["write_figures", "write_report", "summary_table"]
 
 
 def summary_table(result: Interactions, k: int = 10, basis: str = "mobius") -> str:
-    """The top-k terms as a fixed-width text table (what the command line prints)."""
+    """Return the top-k terms as a fixed-width text table (what the command line prints)."""
     terms = result.top(k, basis=basis)
     width = max([len(" × ".join(t.labels)) for t in terms] + [12])
     lines = [f"{'rank':>4}  {'interaction':<{width}}  {'order':>5}  {basis:>10}"]
@@ -65,7 +65,7 @@ def write_figures(
     }
     if result.n > plots.PER_UNIT_MAX:  # whole-model unit sets: per-layer aggregation (ValueError: no layers)
         makers["layers"] = lambda: plots.layer_figure(result, **ctx)
-    if any(lab.startswith("L") and "H" in lab for lab in result.labels):
+    if plots.head_units(result):
         makers["heads_shapley"] = lambda: plots.head_heatmap(result, "shapley", **ctx)
     if curves:
         makers["faithfulness_curves"] = lambda: plots.faithfulness_curves(curves, n_units=result.n, **ctx)
@@ -125,7 +125,8 @@ def write_report(
     folder.mkdir(parents=True, exist_ok=True)
     terms = result.top(k)
     name = (lambda lab: roles.describe(lab)) if roles is not None else (lambda lab: lab)
-    what = ", ".join(x for x in (f"metric: {metric}" if metric else "", f"{ablation} ablation" if ablation else "") if x)
+    described = (f"metric: {metric}" if metric else "", f"{ablation} ablation" if ablation else "")
+    what = ", ".join(x for x in described if x)
     parts = [
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{result.n} units · algorithm <b>{html.escape(result.algorithm)}</b> · "
@@ -135,13 +136,17 @@ def write_report(
         + "</p>",
         "<h2>Top interactions (Möbius)</h2>",
         _table(
-            [(r, " × ".join(name(lab) for lab in t.labels), t.order, f"{t.value:+.4g}") for r, t in enumerate(terms, 1)],
+            [
+                (r, " × ".join(name(lab) for lab in t.labels), t.order, f"{t.value:+.4g}")
+                for r, t in enumerate(terms, 1)
+            ],
             ["rank", "interaction", "order", "value"],
         ),
     ]
     energy = result.energy_by_order("mobius")
     if energy:
-        parts += ["<h2>Energy by order (Möbius)</h2>", _table([(o, f"{e:.3f}") for o, e in sorted(energy.items())], ["order", "share"])]
+        shares = _table([(o, f"{e:.3f}") for o, e in sorted(energy.items())], ["order", "share"])
+        parts += ["<h2>Energy by order (Möbius)</h2>", shares]
     if minimal is not None:
         rows = [
             ("units", name_list([name(lab) for lab in minimal.labels])),
@@ -149,13 +154,20 @@ def write_report(
             ("keep only the circuit: faithfulness (measured)", f"{minimal.keep:.3f}"),
             ("ablate the circuit: effect left (measured)", f"{minimal.ablate:.3f}"),
             ("clean / everything ablated", f"{minimal.clean:.4g} / {minimal.empty:.4g}"),
-            ("search", f"{minimal.search}; {minimal.candidates_measured} candidates, {minimal.n_evaluations} model evaluations"),
+            (
+                "search",
+                f"{minimal.search}; {minimal.candidates_measured} candidates, "
+                f"{minimal.n_evaluations} model evaluations",
+            ),
         ]
         head = "Minimal faithful circuit" if minimal.found else "No circuit reached the target"
         parts += [f"<h2>{head} (target {minimal.target})</h2>", _warnings_box(minimal.warnings), _table(rows, ["", ""])]
     if circuit is not None:
         m = circuit.measured
-        rows = [("units", name_list([name(lab) for lab in circuit.labels])), ("predicted share of the effect", f"{circuit.predicted_fraction:.3f}")]
+        rows = [
+            ("units", name_list([name(lab) for lab in circuit.labels])),
+            ("predicted share of the effect", f"{circuit.predicted_fraction:.3f}"),
+        ]
         msgs: tuple[str, ...] = ()
         if m:
             rows += [
@@ -184,7 +196,10 @@ def write_report(
             _table(rows, ["ranking", "CPR", "CMD", "ablate area", "sizes", "evaluations"]),
         ]
     if roles is not None and roles.roles:
-        rows = [(lab, ", ".join(r), ", ".join(f"{k} {v:.2f}" for k, v in roles.scores[lab].items())) for lab, r in roles.roles.items()]
+        rows = [
+            (lab, ", ".join(r), ", ".join(f"{k} {v:.2f}" for k, v in roles.scores[lab].items()))
+            for lab, r in roles.roles.items()
+        ]
         parts += ["<h2>Head roles (attention patterns)</h2>", _table(rows, ["head", "role", "scores"])]
     if stability is not None:
         rows = [(a, b, f"{v:.2f}") for a, b, v in stability.pairs]
@@ -194,16 +209,19 @@ def write_report(
             _table(rows, ["seed", "seed", "overlap"]),
         ]
     for fig_name, file in (figures or {}).items():
-        parts.append(f"<h3>{html.escape(fig_name.replace('_', ' '))}</h3><img src='{html.escape(file)}' alt='{html.escape(fig_name)}'>")
+        heading = html.escape(fig_name.replace("_", " "))
+        parts.append(f"<h3>{heading}</h3><img src='{html.escape(file)}' alt='{html.escape(fig_name)}'>")
     if run_info:
-        parts += ["<h2>Run</h2>", f"<pre>{html.escape(json.dumps(abbreviate(run_info), indent=2, default=str, ensure_ascii=False))}</pre>"]
+        text = json.dumps(abbreviate(run_info), indent=2, default=str, ensure_ascii=False)
+        parts += ["<h2>Run</h2>", f"<pre>{html.escape(text)}</pre>"]
     style = (
         "body{font-family:system-ui,sans-serif;font-size:16px;max-width:1100px;margin:2em auto;color:#222}"
         "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}"
         "img{max-width:100%;border:1px solid #eee}pre{background:#f7f7f7;padding:1em;overflow:auto}"
         ".warn{background:#fff4e5;border-left:4px solid #e67e22;padding:0.4em 1em;margin:0.5em 0}"
     )
-    page = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style></head><body>{''.join(parts)}</body></html>"
+    page_head = f"<meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style>"
+    page = f"<!doctype html><html><head>{page_head}</head><body>{''.join(parts)}</body></html>"
     path = folder / "report.html"
     path.write_text(page, encoding="utf-8")
     return path

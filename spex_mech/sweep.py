@@ -206,7 +206,7 @@ def _sweep(
     from .config import ConfigError
     from .report import summary_table, write_figures, write_report
     from .results.interactions import jsonable
-    from .store import StoredValueFunction
+    from .games import StoredValueFunction
     from .valuefn import uniform_masks
 
     n = len(resolved.units)

@@ -93,7 +93,7 @@ def check_float(
     Raises
     ------
     ValueError
-        If ``value`` is not a real number, is a bool or NaN, or lies outside the bounds.
+        If ``value`` is not a real number, is a bool, NaN or infinite, or lies outside the bounds.
 
     Examples
     --------
@@ -109,6 +109,8 @@ def check_float(
     number = float(value)
     if math.isnan(number):
         raise ValueError(f"{name} must be a number, not NaN; got {value!r}")
+    if math.isinf(number):
+        raise ValueError(f"{name} must be a finite number; got {value!r}")
     if low is not None and (number <= low if low_open else number < low):
         raise ValueError(f"{name} must be a number {'>' if low_open else '>='} {low:g}; got {value!r}")
     if high is not None and number > high:

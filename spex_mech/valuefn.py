@@ -76,19 +76,19 @@ class PackedMasks:
         return int(self.bits.shape[0])
 
     def __getitem__(self, index: Union[int, slice]) -> Union[np.ndarray, "PackedMasks"]:
-        """An integer gives that row unpacked (bool ``[n]``); a slice gives the rows still packed."""
+        """Return row ``index`` unpacked (bool ``[n]``) for an integer, the rows still packed for a slice."""
         if isinstance(index, slice):
             return PackedMasks(self.bits[index], self.n)
         row = self.bits[int(index)]
         return np.unpackbits(row, count=self.n, bitorder="little").view(bool)
 
     def unpack(self) -> np.ndarray:
-        """bool ``[B, n]``."""
+        """Return the masks unpacked, bool ``[B, n]``."""
         return np.unpackbits(self.bits, axis=1, count=self.n, bitorder="little").view(bool)
 
 
 def resolve_n(f: Any, n: Optional[int]) -> int:
-    """The number of units: the ``n=`` argument, else ``f.n``; a clear error if neither is known."""
+    """Return the number of units: the ``n=`` argument, else ``f.n``; a clear error if neither is known."""
     f_n = getattr(f, "n", None)
     if n is None:
         if f_n is None:
@@ -105,7 +105,7 @@ def resolve_n(f: Any, n: Optional[int]) -> int:
 
 
 def resolve_labels(f: Any, n: int) -> list[str]:
-    """Unit labels from ``f.labels`` (or ``f.units.labels``), else ``u0 … u{n-1}``."""
+    """Return unit labels from ``f.labels`` (or ``f.units.labels``), else ``u0 … u{n-1}``."""
     labels = getattr(f, "labels", None)
     if labels is None and getattr(f, "units", None) is not None:
         labels = getattr(f.units, "labels", None)
@@ -118,7 +118,7 @@ def resolve_labels(f: Any, n: int) -> list[str]:
 
 
 def resolve_ids(f: Any) -> Optional[list[str]]:
-    """Stable unit ids from ``f.ids`` (or ``f.units.ids``), else None."""
+    """Return stable unit ids from ``f.ids`` (or ``f.units.ids``), else None."""
     ids = getattr(f, "ids", None)
     if ids is None and getattr(f, "units", None) is not None:
         ids = getattr(f.units, "ids", None)
@@ -197,10 +197,11 @@ class ValueFunction:
         return bool(getattr(self.f, "accepts_packed", False))
 
     def provenance(self) -> dict[str, Any]:
-        """What every result carries from its value function: unit labels, ids, evaluations so far."""
+        """Return what every result carries from its value function: unit labels, ids, evaluations so far."""
         return {"labels": self.labels, "ids": self.ids, "n_evaluations": self.n_evaluations}
 
     def __call__(self, masks: Any) -> np.ndarray:
+        """Return ``f``'s values on ``masks`` (bool, 0/1 or :class:`PackedMasks`), float64 [B]."""
         packed = isinstance(masks, PackedMasks)
         if packed:
             if masks.n != self.n:

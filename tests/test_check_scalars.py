@@ -45,6 +45,8 @@ def test_check_float_accepts_real_numbers(value):
         (True, {}, "x must be a number; got True"),
         ("1", {}, "x must be a number; got '1'"),
         (float("nan"), {}, "x must be a number, not NaN; got nan"),
+        (float("inf"), {}, "x must be a finite number; got inf"),
+        (-np.inf, {"low": 0}, "x must be a finite number; got -inf"),
         (-1, {"low": 0}, "x must be a number >= 0; got -1"),
         (0, {"low": 0, "low_open": True}, "x must be a number > 0; got 0"),
         (1.5, {"high": 1}, "x must be a number <= 1; got 1.5"),

@@ -17,53 +17,11 @@ from typing import Any, Optional, Sequence
 
 import torch
 
-__all__ = ["ABLATIONS", "capture_activations", "reference_activations"]
+from ..capture import capture_activations, run_with_fwd_hooks
+
+__all__ = ["ABLATIONS", "capture_activations", "reference_activations", "run_with_fwd_hooks"]
 
 ABLATIONS = ("zero", "mean", "mean_tokenwise", "resample")
-
-
-class _StopForward(Exception):
-    """Raised inside the deepest capture hook: nothing after it is needed."""
-
-
-def run_with_fwd_hooks(model: Any, tokens: torch.Tensor, hooks: Sequence[tuple[str, Any]]) -> Any:
-    """Run ``model(tokens)`` with temporary forward hooks that are removed even if the run raises."""
-    if hasattr(model, "hooks"):
-        with model.hooks(fwd_hooks=list(hooks)):
-            return model(tokens)
-    return model.run_with_hooks(tokens, fwd_hooks=list(hooks))
-
-
-def capture_activations(
-    model: Any, tokens: torch.Tensor, hooks: Sequence[str], rows_per_pass: int
-) -> dict[str, list[torch.Tensor]]:
-    """Activations at ``hooks`` for every prompt, in passes of ``rows_per_pass`` prompts.
-
-    The forward pass stops after the deepest requested hook.
-    """
-    hooks = list(dict.fromkeys(hooks))
-    store: dict[str, list[torch.Tensor]] = {h: [] for h in hooks}
-    passes = [0]
-
-    def make(name: str):
-        def fn(act: torch.Tensor, hook: Any = None) -> None:
-            store[name].append(act.detach())
-            if all(len(store[h]) == passes[0] for h in hooks):
-                raise _StopForward  # every requested hook has fired: the rest of the pass is not needed
-
-        return fn
-
-    fwd = [(h, make(h)) for h in hooks]
-    for start in range(0, tokens.shape[0], max(1, rows_per_pass)):
-        passes[0] += 1
-        try:
-            run_with_fwd_hooks(model, tokens[start : start + rows_per_pass], fwd)
-        except _StopForward:
-            pass
-        missing = [h for h in hooks if len(store[h]) != passes[0]]
-        if missing:
-            raise ValueError(f"hook(s) {missing} never fired during the forward pass")
-    return store
 
 
 def reference_activations(
@@ -113,7 +71,8 @@ def reference_activations(
     if ref_tokens.shape[0] == 0:
         raise ValueError("the reference prompt set is empty")
     if ref_lengths is None:
-        ref_lengths = lengths if reference is None else torch.full((ref_tokens.shape[0],), ref_tokens.shape[1], dtype=torch.long)
+        full = torch.full((ref_tokens.shape[0],), ref_tokens.shape[1], dtype=torch.long)
+        ref_lengths = lengths if reference is None else full
     if ablation == "mean_tokenwise":
         longest = int(lengths.max())
         if int(ref_lengths.max()) < longest:

@@ -8,23 +8,12 @@ one hook point (a :class:`Site`), or to prompt positions whose token ids are rep
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional, Sequence
 
+from ..hooks import hook_layer
+
 __all__ = ["Site", "TokenSite", "UnitSet", "hook_layer", "model_hook_names", "model_dims"]
-
-_LAYER_RE = re.compile(r"^blocks\.(\d+)\.")
-
-
-def hook_layer(hook: str) -> int:
-    """Block index of a hook name (``blocks.3.attn.hook_z`` → 3); −1 for hooks before the blocks."""
-    match = _LAYER_RE.match(hook)
-    if match:
-        return int(match.group(1))
-    if hook in ("hook_embed", "hook_pos_embed", "embed.hook_out", "pos_embed.hook_out", "hook_tokens"):
-        return -1
-    return 10**9  # unknown or after the blocks: no prefix can be shared before it
 
 
 @dataclass(frozen=True)
@@ -48,23 +37,28 @@ class Site:
     ablation: Optional[str] = None
 
     def shifted(self, offset: int) -> "Site":
+        """Return the site with its mask columns moved by ``offset`` (for concatenated unit sets)."""
         return replace(self, columns=tuple(c + offset for c in self.columns))
 
     @property
     def layer(self) -> int:
+        """Block index of the site's hook (:func:`spex_mech.hooks.hook_layer`; ValueError if it has none)."""
         return hook_layer(self.hook)
 
 
 @dataclass(frozen=True)
 class TokenSite:
-    """Masks applied to the input ids: prompt position ``positions[j]`` belongs to unit ``columns[j]``;
-    an ablated unit's positions get ``baseline`` (a token id, or one id per prompt position)."""
+    """Masks applied to the input ids: prompt position ``positions[j]`` belongs to unit ``columns[j]``.
+
+    An ablated unit's positions get ``baseline`` (a token id, or one id per prompt position).
+    """
 
     positions: tuple[int, ...]
     columns: tuple[int, ...]
     baseline: Any
 
     def shifted(self, offset: int) -> "TokenSite":
+        """Return the site with its mask columns moved by ``offset`` (for concatenated unit sets)."""
         return replace(self, columns=tuple(c + offset for c in self.columns))
 
 
@@ -90,6 +84,7 @@ class UnitSet:
 
     @property
     def n(self) -> int:
+        """Number of units."""
         return len(self.ids)
 
     def __add__(self, other: "UnitSet") -> "UnitSet":
@@ -120,7 +115,7 @@ class UnitSet:
 
 
 def model_hook_names(model: Any) -> Optional[set[str]]:
-    """The hook names a model accepts (aliases included), or None when it does not say."""
+    """Return the hook names a model accepts (aliases included), or None when it does not say."""
     hook_dict = getattr(model, "hook_dict", None)
     if hook_dict is None:
         return None

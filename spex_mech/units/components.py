@@ -9,20 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Sequence
 
+from ..hooks import head_hook, neuron_hook
 from .base import Site, UnitSet, as_index_list, model_dims, require_hook
 
 __all__ = ["AttentionHeads", "MLPNeurons", "head_hook", "neuron_hook"]
 
 
 HEAD_HOOKS = ("hook_z", "hook_result")
-
-
-def head_hook(layer: int, at: str = "hook_z") -> str:
-    return f"blocks.{layer}.attn.{at}"
-
-
-def neuron_hook(layer: int) -> str:
-    return f"blocks.{layer}.mlp.hook_post"
 
 
 def _need(value: Optional[int], name: str, hint: str) -> int:
@@ -83,7 +76,8 @@ def AttentionHeads(
         for h in plan[layer]:
             ids.append(f"{hook}[{h}]")
             labels.append(f"L{layer}H{h}")
-        sites.append(Site(hook, dim=2, size=per_layer, slices=tuple(plan[layer]), columns=tuple(range(start, len(ids)))))
+        columns = tuple(range(start, len(ids)))
+        sites.append(Site(hook, dim=2, size=per_layer, slices=tuple(plan[layer]), columns=columns))
     if not ids:
         raise ValueError("no heads selected")
     return UnitSet(ids=ids, labels=labels, sites=sites, model=model)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
+from ..hooks import block_hook
 from .base import Site, UnitSet, as_index_list, model_dims, require_hook
 
 __all__ = ["AttentionLayers", "HookUnits", "MLPLayers", "ResidualPositions"]
@@ -40,7 +41,7 @@ def _layers(model: Any, layers: Optional[Sequence[int] | int]) -> list[int]:
 def _whole_layer_units(model: Any, layers: Optional[Sequence[int] | int], hook_tail: str, tag: str) -> UnitSet:
     ids, labels, sites = [], [], []
     for col, layer in enumerate(_layers(model, layers)):
-        hook = f"blocks.{layer}.{hook_tail}"
+        hook = block_hook(layer, hook_tail)
         require_hook(model, hook)
         ids.append(hook)
         labels.append(f"L{layer}{tag}")
@@ -127,7 +128,7 @@ def ResidualPositions(model: Any, layer: int, positions: Sequence[int] | int) ->
         raise ValueError(f"residual positions count from the prompt start and must be ≥ 0, got {pos}")
     if len(set(pos)) != len(pos):
         raise ValueError(f"position indices repeat: {pos}")
-    hook = f"blocks.{layer}.hook_resid_pre"
+    hook = block_hook(layer, "hook_resid_pre")
     require_hook(model, hook)
     ids = [f"{hook}[:, {p}]" for p in pos]
     labels = [f"L{layer}P{p}" for p in pos]
@@ -225,7 +226,7 @@ def _probe_size(model: Any, hook: str, dim: int) -> int:
     """Read the hook's extent along ``dim`` from one two-token forward pass (stopped at the hook)."""
     import torch
 
-    from ..engine.ablations import capture_activations
+    from ..capture import capture_activations
 
     try:
         device = next(model.parameters()).device

@@ -26,8 +26,8 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from .. import metrics as _metrics
 from ..runtime import model_device
-from ..engine import metrics as _metrics
 from .base import Site, TokenSite, UnitSet, model_dims, require_hook
 
 __all__ = ["TokenUnits", "TeacherForced", "original_output", "word_spans", "resolve_spans", "EMBED_HOOK"]
@@ -40,9 +40,12 @@ SpanLike = Union[int, tuple, Sequence[int], range]
 
 # ---------------------------------------------------------------------------------------------- tokens
 def _as_token_matrix(model: Any, tokens: Any) -> torch.Tensor:
-    """Prompt ids as a LongTensor [P, pos], left-aligned as the engine runs them (strings are tokenized
-    one by one, padding is dropped: position ``i`` is each prompt's ``i``-th real token)."""
-    from ..engine.prompts import prepare_prompts
+    """Return prompt ids as a LongTensor [P, pos], left-aligned as the engine runs them.
+
+    Strings are tokenized one by one and padding is dropped: position ``i`` is each prompt's ``i``-th
+    real token.
+    """
+    from ..prompts import prepare_prompts
 
     if isinstance(tokens, str) or (
         isinstance(tokens, (list, tuple)) and tokens and all(isinstance(t, str) for t in tokens)
@@ -76,6 +79,7 @@ class TeacherForced:
 
     @property
     def n_new(self) -> int:
+        """Number of generated tokens."""
         return int(self.continuation.shape[1])
 
     @property
@@ -90,7 +94,7 @@ class TeacherForced:
         return [row.tolist() for row in self.continuation]
 
     def metric(self, reduce: str = "mean") -> _metrics.Metric:
-        """log p(original output | masked prompt), teacher-forced in one pass.
+        """Log p(original output | masked prompt), teacher-forced in one pass.
 
         ``reduce="mean"``: mean per-token log-prob (:func:`spex_mech.metrics.logprob`); ``"sum"``: the
         sequence log-prob (T × the mean), as SPEX scored its QA answers.
@@ -116,13 +120,13 @@ def original_output(
     *,
     continuation: Optional[Any] = None,
 ) -> TeacherForced:
-    """The model's own greedy output for ``prompt``, appended for teacher forcing.
+    """Return the model's own greedy output for ``prompt``, appended for teacher forcing.
 
     Generation happens once here (``max_new_tokens`` forward passes, no masks); afterwards every masked
     evaluation scores the fixed continuation in a single forward pass. Pass ``continuation`` (ids [T] or
     [P, T]) to score a given output instead of generating one.
     """
-    from ..engine.prompts import prepare_prompts
+    from ..prompts import prepare_prompts
 
     lengths = prepare_prompts(model, prompt, what="prompt").lengths
     if bool((lengths != lengths.max()).any()):
@@ -275,7 +279,7 @@ def _span_id(prefix: str, span: tuple[int, ...]) -> str:
 
 
 def _baseline_id(model: Any, mask: Any) -> Optional[int]:
-    """The replacement token id for ``mask`` ("pad", "unk" or an id); None for "embed_zero"."""
+    """Return the replacement token id for ``mask`` ("pad", "unk" or an id); None for "embed_zero"."""
     if isinstance(mask, str):
         if mask == "embed_zero":
             return None

@@ -198,7 +198,7 @@ def lens(
     TrainingSubsets
         The game; its ``test_index``, ``data`` and ``learner`` are attached.
     """
-    from ..units.data import TrainingSubsets
+    from ..games import TrainingSubsets
 
     data = load_data(n_train, n_components, seed)
     if test_index is None:
@@ -284,7 +284,7 @@ def planted_lens(
     ValueError
         If the classes are equal or the groups do not fit in the training images.
     """
-    from ..units.data import TrainingSubsets
+    from ..games import TrainingSubsets
 
     if planted_class == other_class:
         raise ValueError("planted_class and other_class must differ")

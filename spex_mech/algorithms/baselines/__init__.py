@@ -14,6 +14,7 @@ All of them evaluate the game through :class:`~spex_mech.ValueFunction` in large
 """
 
 from .attribution import attribution_patching, attribution_scores, gradient_screen
+from .datamodel import linear_datamodel
 from .lasso import lasso, lasso_memory_bytes
 from .marginal import banzhaf_sampling, shapley_sampling, shapley_sampling_evaluations
 from .monomials import count_monomials
@@ -27,6 +28,7 @@ __all__ = [
     "pairwise_evaluations",
     "lasso",
     "lasso_memory_bytes",
+    "linear_datamodel",
     "count_monomials",
     "shapley_sampling",
     "shapley_sampling_evaluations",

@@ -104,7 +104,7 @@ def _gradients(game: Any, at: str) -> tuple[np.ndarray, float]:
             return ref + w * (act - ref)
 
         hooks.append((group.hook, fn))
-    from ...engine.ablations import run_with_fwd_hooks
+    from ...capture import run_with_fwd_hooks
 
     idx = torch.arange(g.n_prompts, device=g.device)
     with torch.enable_grad(), g._eval_mode():

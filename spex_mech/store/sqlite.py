@@ -1,5 +1,6 @@
-"""A SQLite record of evaluated masks that knows what its values mean, so sweeps lose nothing and
-never reuse a stale or corrupt value.
+"""A SQLite record of evaluated masks that knows what its values mean.
+
+Sweeps lose nothing and never reuse a stale or corrupt value.
 
 ``MaskStore`` keeps one SQLite database (``store.sqlite`` in WAL mode) per value function:
 
@@ -16,8 +17,9 @@ Each :meth:`MaskStore.append` is one transaction, committed (and fsynced by SQLi
 a crash at any moment leaves either the whole batch or none of it. Query a run with SQL, e.g.
 ``sqlite3 OUT/store/store.sqlite "select count(*), avg(value) from evals"``.
 
-``StoredValueFunction`` wraps any value function: masks already in the store are answered from it,
-only new ones are evaluated, and each finished batch is committed before the next starts.
+:class:`~spex_mech.games.StoredValueFunction` wraps any value function over such a store: masks already
+in it are answered from it, only new ones are evaluated, and each finished batch is committed before
+the next starts.
 """
 
 from __future__ import annotations
@@ -30,14 +32,11 @@ import sqlite3
 import struct
 import zlib
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from .valuefn import check_values, resolve_labels, resolve_n, to_mask_array
-
-__all__ = ["MaskStore", "StoreError", "StoredValueFunction", "DB_NAME"]
+__all__ = ["DB_NAME", "MaskStore", "StoreError"]
 
 DB_NAME = "store.sqlite"
 _FORMAT = "spex_mech.MaskStore"
@@ -47,8 +46,10 @@ EXPORT_BOOL_CELLS = 1 << 24  # export_npz also writes bool masks up to this many
 
 
 class StoreError(ValueError):
-    """The store cannot be used as asked: a different value function, an old format, a missing
-    identity record, or a damaged file or row. Never recovered from silently."""
+    """The store cannot be used as asked; never recovered from silently.
+
+    A different value function, an old format, a missing identity record, or a damaged file or row.
+    """
 
 
 def _digest(packed_row: bytes) -> bytes:
@@ -60,7 +61,7 @@ def _checksum(packed_row: bytes, value: float) -> int:
 
 
 def _canonical(meta: Optional[Mapping[str, Any]]) -> dict[str, str]:
-    """The identity as a flat {key: JSON text} mapping (what is stored and compared)."""
+    """Return the identity as a flat {key: JSON text} mapping (what is stored and compared)."""
     return {str(k): json.dumps(v, sort_keys=True, default=str) for k, v in (meta or {}).items()}
 
 
@@ -81,7 +82,9 @@ class MaskStore:
     create : if False, a missing database is an error instead of being created.
     """
 
-    def __init__(self, path: str | os.PathLike, n: int, meta: Optional[Mapping[str, Any]] = None, *, create: bool = True):
+    def __init__(
+        self, path: str | os.PathLike, n: int, meta: Optional[Mapping[str, Any]] = None, *, create: bool = True
+    ):
         self.path = Path(path)
         self.n = int(n)
         self.meta = dict(meta or {})
@@ -89,7 +92,8 @@ class MaskStore:
         if (self.path / "records.bin").exists() or (self.path / "meta.json").exists():
             raise StoreError(
                 f"{self.path} holds a store of the old format (records.bin/meta.json) that has no identity or "
-                "checksums; it cannot be verified, so it is not reused: run into a new --out (the old folder is left as it is)"
+                "checksums; it cannot be verified, so it is not reused: run into a new --out "
+                "(the old folder is left as it is)"
             )
         db = self.path / DB_NAME
         existed = db.exists()
@@ -120,7 +124,8 @@ class MaskStore:
             )
             if c.execute("SELECT count(*) FROM identity").fetchone()[0] == 0:
                 header = {"format": json.dumps(_FORMAT), "version": json.dumps(_VERSION), "n": json.dumps(self.n)}
-                rows = {**{f"meta.{k}": v for k, v in _canonical(self.meta).items()}, **{f"store.{k}": v for k, v in header.items()}}
+                rows = {f"meta.{k}": v for k, v in _canonical(self.meta).items()}
+                rows.update({f"store.{k}": v for k, v in header.items()})
                 c.executemany("INSERT INTO identity (key, value) VALUES (?, ?)", sorted(rows.items()))
             c.execute("COMMIT")
         except BaseException:
@@ -150,7 +155,8 @@ class MaskStore:
             diffs = []
             for key in sorted(set(stored) | set(now)):
                 if stored.get(key) != now.get(key):
-                    diffs.append(f"{key} (stored {_short(stored.get(key, 'absent'))}, now {_short(now.get(key, 'absent'))})")
+                    was, now_text = _short(stored.get(key, "absent")), _short(now.get(key, "absent"))
+                    diffs.append(f"{key} (stored {was}, now {now_text})")
             raise StoreError(
                 f"store {self.path} was written for a different value function: " + "; ".join(diffs)
                 + " — its values do not apply; use another --out"
@@ -202,8 +208,10 @@ class MaskStore:
         )
 
     def load_packed(self) -> tuple[np.ndarray, np.ndarray]:
-        """All stored masks bit-packed (uint8 [N, ⌈n/8⌉], little bit order) and values (float64 [N]), in
-        the order they were written. Every row's checksum is verified."""
+        """Return all stored masks bit-packed and their values, in the order they were written.
+
+        Masks are uint8 [N, ⌈n/8⌉] (little bit order), values float64 [N]. Every row's checksum is verified.
+        """
         try:
             rows = self._conn.execute("SELECT id, key, mask, value, checksum FROM evals ORDER BY id").fetchall()
         except sqlite3.DatabaseError as err:
@@ -217,8 +225,10 @@ class MaskStore:
         return packed, values
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
-        """All stored masks (bool [N, n]) and values (float64 [N]), in the order they were written.
-        Every row's checksum is verified."""
+        """Return all stored masks (bool [N, n]) and values (float64 [N]), in the order they were written.
+
+        Every row's checksum is verified.
+        """
         packed, values = self.load_packed()
         if not len(values):
             return np.zeros((0, self.n), dtype=bool), values
@@ -239,8 +249,10 @@ class MaskStore:
             raise StoreError(f"store {self.path / DB_NAME} is damaged ({err}); it is not reused") from err
 
     def lookup(self, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(found bool [B], values float64 [B], NaN where not found) for the given masks.
-        Each hit's mask bytes and checksum are verified."""
+        """Return (found bool [B], values float64 [B], NaN where not found) for the given masks.
+
+        Each hit's mask bytes and checksum are verified.
+        """
         packed = self._pack(masks)
         rows = [r.tobytes() for r in packed]
         keys = [_digest(r) for r in rows]
@@ -261,7 +273,9 @@ class MaskStore:
                 continue
             self._verify(*hit)
             if hit[2] != row:
-                raise StoreError(f"store {self.path / DB_NAME}: row {hit[0]} has the key of another mask (damaged); not reused")
+                raise StoreError(
+                    f"store {self.path / DB_NAME}: row {hit[0]} has the key of another mask (damaged); not reused"
+                )
             found[i] = True
             values[i] = hit[3]
         return found, values
@@ -271,7 +285,8 @@ class MaskStore:
         """Store a batch in one transaction, committed to disk before returning.
 
         A mask already stored with the bit-identical value is skipped; with a different value it is an
-        error (two value functions writing one store)."""
+        error (two value functions writing one store).
+        """
         masks = np.asarray(masks, dtype=bool)
         values = np.asarray(values, dtype=np.float64)
         if masks.ndim != 2 or masks.shape[1] != self.n or values.shape != (masks.shape[0],):
@@ -345,90 +360,3 @@ class MaskStore:
 
     def __setstate__(self, state):
         self.__init__(state["path"], state["n"], state["meta"], create=False)
-
-
-class StoredValueFunction:
-    """A value function that answers stored masks from a :class:`MaskStore` and stores new ones.
-
-    New masks are evaluated in batches of ``flush_every`` rows; each finished batch is on disk before
-    the next starts. ``n_evaluations`` counts fresh evaluations, ``n_reused`` answers from the store,
-    ``n_calls`` the calls received.
-    """
-
-    def __init__(
-        self,
-        f: Callable[[np.ndarray], Any],
-        store: MaskStore | str | os.PathLike,
-        *,
-        n: Optional[int] = None,
-        meta: Optional[Mapping[str, Any]] = None,
-        flush_every: int = 512,
-        progress: bool = False,
-    ):
-        if isinstance(flush_every, bool) or not isinstance(flush_every, (int, np.integer)) or flush_every < 1:
-            raise ValueError(f"flush_every must be a positive integer, got {flush_every!r}")
-        self.f = f
-        self.progress = progress
-        self.n = resolve_n(f, n)
-        self.labels = resolve_labels(f, self.n)
-        self.ids = getattr(f, "ids", None)
-        self.store = store if isinstance(store, MaskStore) else MaskStore(store, self.n, meta)
-        if self.store.n != self.n:
-            raise ValueError(f"the store is for n={self.store.n} units, the value function has n={self.n}")
-        self.flush_every = int(flush_every)
-        self.n_evaluations = 0
-        self.n_reused = 0
-        self.n_calls = 0
-
-    def __call__(self, masks: Any) -> np.ndarray:
-        self.n_calls += 1
-        arr = to_mask_array(masks, self.n)
-        found, values = self.store.lookup(arr)
-        todo = np.nonzero(~found)[0]
-        if todo.size:
-            uniq, first, inverse = np.unique(
-                np.packbits(arr[todo], axis=1), axis=0, return_index=True, return_inverse=True
-            )
-            fresh_rows = todo[first]
-            fresh_vals = np.full(fresh_rows.shape[0], np.nan)
-            bar = tqdm(total=fresh_rows.shape[0], disable=not self.progress, desc="evaluating masks", unit="mask")
-            try:
-                for start in range(0, fresh_rows.shape[0], self.flush_every):
-                    rows = fresh_rows[start : start + self.flush_every]
-                    vals = check_values(self.f(arr[rows]), arr[rows])
-                    self.store.append(arr[rows], vals)
-                    fresh_vals[start : start + rows.shape[0]] = vals
-                    self.n_evaluations += rows.shape[0]
-                    bar.update(rows.shape[0])
-            finally:
-                bar.close()
-            if np.isnan(fresh_vals).any():  # pragma: no cover - every row is evaluated above
-                raise RuntimeError("internal error: a mask was left unevaluated")
-            values[todo] = fresh_vals[inverse.reshape(-1)]
-        self.n_reused += int(found.sum())
-        return values
-
-    def spot_check(self, n_random: int = 4, seed: int = 0, rtol: float = 1e-6, atol: float = 1e-9) -> int:
-        """Re-evaluate the all-ones mask (if stored) and up to ``n_random`` other stored masks with the
-        wrapped function; raise :class:`StoreError` naming the masks whose value moved. Returns the number
-        of masks checked. Used by ``--resume`` to catch changed inputs the identity could not see."""
-        masks, values = self.store.load()
-        if not len(masks):
-            return 0
-        rng = np.random.default_rng(seed)
-        full = np.nonzero(masks.all(axis=1))[0]
-        others = np.setdiff1d(np.arange(len(masks)), full)
-        pick = np.concatenate([full, rng.choice(others, size=min(n_random, others.size), replace=False)]).astype(int)
-        fresh = check_values(self.f(masks[pick]), masks[pick])
-        scale = max(1.0, float(np.abs(values[pick]).max()))
-        bad = ~np.isclose(fresh, values[pick], rtol=rtol, atol=atol * scale)
-        if bad.any():
-            i = int(np.nonzero(bad)[0][0])
-            kept = int(masks[pick[i]].sum())
-            what = "the all-ones mask" if masks[pick[i]].all() else f"stored mask row {int(pick[i]) + 1} ({kept} of {self.n} units kept)"
-            raise StoreError(
-                f"--resume: re-evaluating {what} gives {fresh[i]!r}, the store holds {values[pick[i]]!r} "
-                f"({int(bad.sum())} of {len(pick)} checked masks differ): the model or its inputs changed since "
-                "the store was written; use another --out"
-            )
-        return int(len(pick))
