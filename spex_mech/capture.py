@@ -19,7 +19,25 @@ class _StopForward(Exception):
 
 
 def run_with_fwd_hooks(model: Any, tokens: torch.Tensor, hooks: Sequence[tuple[str, Any]]) -> Any:
-    """Run ``model(tokens)`` with temporary forward hooks that are removed even if the run raises."""
+    """Run ``model(tokens)`` with temporary forward hooks that are removed even if the run raises.
+
+    Uses ``model.hooks(fwd_hooks=...)`` when the model has it (TransformerLens), else
+    ``model.run_with_hooks(tokens, fwd_hooks=...)``.
+
+    Parameters
+    ----------
+    model : Any
+        A TransformerLens model, or anything with ``hooks()`` or ``run_with_hooks``.
+    tokens : torch.Tensor
+        The model input.
+    hooks : sequence of (str, callable)
+        ``(hook name, hook function)`` pairs.
+
+    Returns
+    -------
+    Any
+        What ``model(tokens)`` returns (the logits for a TransformerLens model).
+    """
     if hasattr(model, "hooks"):
         with model.hooks(fwd_hooks=list(hooks)):
             return model(tokens)
@@ -29,9 +47,30 @@ def run_with_fwd_hooks(model: Any, tokens: torch.Tensor, hooks: Sequence[tuple[s
 def capture_activations(
     model: Any, tokens: torch.Tensor, hooks: Sequence[str], rows_per_pass: int
 ) -> dict[str, list[torch.Tensor]]:
-    """Activations at ``hooks`` for every prompt, in passes of ``rows_per_pass`` prompts.
+    """Return the activations at ``hooks`` for every prompt, in passes of ``rows_per_pass`` prompts.
 
     The forward pass stops after the deepest requested hook.
+
+    Parameters
+    ----------
+    model : Any
+        A TransformerLens model, or anything :func:`run_with_fwd_hooks` can run.
+    tokens : torch.Tensor
+        Prompts ``[P, pos]``; passes take consecutive slices of rows.
+    hooks : sequence of str
+        Hook names (repeats are recorded once).
+    rows_per_pass : int
+        Prompts per forward pass.
+
+    Returns
+    -------
+    dict of str to list of torch.Tensor
+        For each hook, its detached activations, one tensor per pass, in prompt order.
+
+    Raises
+    ------
+    ValueError
+        If a requested hook did not fire (once) during a pass.
     """
     hooks = list(dict.fromkeys(hooks))
     store: dict[str, list[torch.Tensor]] = {h: [] for h in hooks}

@@ -75,7 +75,7 @@ def evaluate_blocks(
     Returns
     -------
     numpy.ndarray
-        float64 ``[total]``.
+        Float64 ``[total]``.
     """
     out = np.empty(total, dtype=np.float64)
     for start, stop in block_spans(total, rows):

@@ -35,12 +35,18 @@ class PackedMasks:
     last byte are zero. ``np.unpackbits(bits, axis=1, count=n, bitorder="little")`` recovers the 0/1
     masks, as does :meth:`unpack`.
 
-    Parameters
+    Attributes
     ----------
-    bits:
-        uint8 ``[B, ceil(n / 8)]``.
-    n:
+    bits : numpy.ndarray
+        Uint8 ``[B, ceil(n / 8)]``.
+    n : int
         The number of units (mask width).
+
+    Raises
+    ------
+    ValueError
+        If ``bits`` is not a 2-d uint8 array, its width is not ``ceil(n / 8)`` bytes, or a row sets a bit
+        beyond unit ``n - 1``.
     """
 
     bits: np.ndarray
@@ -63,7 +69,18 @@ class PackedMasks:
 
     @classmethod
     def from_bool(cls, masks: np.ndarray) -> "PackedMasks":
-        """Pack bool or 0/1 masks ``[B, n]``."""
+        """Pack bool or 0/1 masks ``[B, n]``.
+
+        Parameters
+        ----------
+        masks : numpy.ndarray
+            Bool or 0/1 ``[B, n]`` (any nonzero entry counts as kept).
+
+        Returns
+        -------
+        PackedMasks
+            The packed masks, with ``n`` the input's width.
+        """
         arr = np.asarray(masks)
         return cls(np.packbits(arr.astype(bool, copy=False), axis=1, bitorder="little"), int(arr.shape[1]))
 
@@ -88,7 +105,25 @@ class PackedMasks:
 
 
 def resolve_n(f: Any, n: Optional[int]) -> int:
-    """Return the number of units: the ``n=`` argument, else ``f.n``; a clear error if neither is known."""
+    """Return the number of units: the ``n=`` argument, else ``f.n``; a clear error if neither is known.
+
+    Parameters
+    ----------
+    f : Any
+        The value function; its ``n`` attribute is read if present.
+    n : int, optional
+        The number of units given by the caller.
+
+    Returns
+    -------
+    int
+        The number of units, at least 1.
+
+    Raises
+    ------
+    ValueError
+        If neither is known, the two disagree, or the number is below 1.
+    """
     f_n = getattr(f, "n", None)
     if n is None:
         if f_n is None:
@@ -105,7 +140,25 @@ def resolve_n(f: Any, n: Optional[int]) -> int:
 
 
 def resolve_labels(f: Any, n: int) -> list[str]:
-    """Return unit labels from ``f.labels`` (or ``f.units.labels``), else ``u0 … u{n-1}``."""
+    """Return unit labels from ``f.labels`` (or ``f.units.labels``), else ``u0 … u{n-1}``.
+
+    Parameters
+    ----------
+    f : Any
+        The value function.
+    n : int
+        The number of units.
+
+    Returns
+    -------
+    list of str
+        ``n`` labels.
+
+    Raises
+    ------
+    ValueError
+        If the value function has a different number of labels than ``n``.
+    """
     labels = getattr(f, "labels", None)
     if labels is None and getattr(f, "units", None) is not None:
         labels = getattr(f.units, "labels", None)
@@ -118,7 +171,18 @@ def resolve_labels(f: Any, n: int) -> list[str]:
 
 
 def resolve_ids(f: Any) -> Optional[list[str]]:
-    """Return stable unit ids from ``f.ids`` (or ``f.units.ids``), else None."""
+    """Return stable unit ids from ``f.ids`` (or ``f.units.ids``), else None.
+
+    Parameters
+    ----------
+    f : Any
+        The value function.
+
+    Returns
+    -------
+    list of str or None
+        The ids as strings, or None if the value function has none.
+    """
     ids = getattr(f, "ids", None)
     if ids is None and getattr(f, "units", None) is not None:
         ids = getattr(f.units, "ids", None)
@@ -126,7 +190,26 @@ def resolve_ids(f: Any) -> Optional[list[str]]:
 
 
 def to_mask_array(masks: Any, n: int) -> np.ndarray:
-    """Validate a 0/1 or bool mask matrix [B, n] (numpy, torch or nested lists) into bool numpy."""
+    """Validate a 0/1 or bool mask matrix [B, n] (numpy, torch or nested lists) into bool numpy.
+
+    Parameters
+    ----------
+    masks : array-like
+        0/1 or bool ``[B, n]`` (numpy, torch or nested lists); a single row ``[n]`` is read as ``[1, n]``.
+    n : int
+        The number of units (mask width).
+
+    Returns
+    -------
+    numpy.ndarray
+        Bool ``[B, n]`` (the input itself when it already is a bool numpy array).
+
+    Raises
+    ------
+    ValueError
+        If the masks are not 2-d, have another width than ``n``, are not numeric or bool, or hold
+        entries other than 0 and 1 (naming the first rows and units).
+    """
     if hasattr(masks, "detach") and hasattr(masks, "cpu"):  # torch tensor, without importing torch
         masks = masks.detach().cpu().numpy()
     arr = np.asarray(masks)
@@ -149,7 +232,27 @@ def to_mask_array(masks: Any, n: int) -> np.ndarray:
 
 
 def check_values(values: Any, masks: np.ndarray, what: str = "value function") -> np.ndarray:
-    """Values as float64 [B]; wrong shapes and NaN/inf are errors that name the mask rows."""
+    """Return values as float64 [B]; wrong shapes and NaN/inf are errors that name the mask rows.
+
+    Parameters
+    ----------
+    values : Any
+        What the value function returned (numpy, torch or a sequence); ``[B]`` or ``[B, 1]``.
+    masks : numpy.ndarray
+        The masks it was called with, ``[B, n]``; ablated units of offending rows are named.
+    what : str, default "value function"
+        How the error messages name the source of the values.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float64 ``[B]``.
+
+    Raises
+    ------
+    ValueError
+        If the shape is neither ``[B]`` nor ``[B, 1]``, or a value is NaN or infinite.
+    """
     if hasattr(values, "detach") and hasattr(values, "cpu"):
         values = values.detach().cpu().numpy()
     out = np.asarray(values, dtype=np.float64)
@@ -177,6 +280,23 @@ class ValueFunction:
     Calls ``f`` with bool numpy arrays in slices of at most ``max_batch`` rows (all rows at once by
     default) and always returns float64 numpy values. Given :class:`PackedMasks`, it passes them on
     packed when ``f.accepts_packed`` is true and unpacks them slice by slice otherwise.
+
+    Parameters
+    ----------
+    f : callable
+        The value function ``f(masks[B, n]) -> values[B]``; a :class:`ValueFunction` is unwrapped to the
+        function it wraps.
+    n : int, optional
+        The number of units (default: ``f.n``).
+    max_batch : int, optional
+        Most rows per call of ``f`` (default: all rows at once).
+
+    Raises
+    ------
+    TypeError
+        If ``f`` is not callable.
+    ValueError
+        If the number of units is unknown or disagrees with ``f.n``, or the labels do not match it.
     """
 
     def __init__(self, f: Callable[[np.ndarray], Any], n: Optional[int] = None, max_batch: Optional[int] = None):
@@ -230,7 +350,20 @@ class ValueFunction:
 
 
 def as_value_function(f: Any, n: Optional[int] = None) -> ValueFunction:
-    """Wrap any callable (or an existing :class:`ValueFunction`) for use by an algorithm."""
+    """Wrap any callable (or an existing :class:`ValueFunction`) for use by an algorithm.
+
+    Parameters
+    ----------
+    f : Any
+        The value function; a :class:`ValueFunction` is unwrapped and wrapped anew (its count restarts).
+    n : int, optional
+        The number of units (default: ``f.n``).
+
+    Returns
+    -------
+    ValueFunction
+        A new wrapper with no batch limit.
+    """
     return ValueFunction(f, n)
 
 
@@ -238,11 +371,25 @@ MASK_BLOCK_CELLS = 1 << 22  # uniform draws per block of uniform_masks (float64:
 
 
 def uniform_masks(n: int, n_samples: int, seed: Optional[int] | np.random.Generator = 0) -> np.ndarray:
-    """``n_samples`` i.i.d. uniform masks (each unit kept with probability ½), bool [n_samples, n].
+    """Return ``n_samples`` i.i.d. uniform masks (each unit kept with probability ½), bool [n_samples, n].
 
     The uniform draws are made in row blocks of about ``MASK_BLOCK_CELLS`` cells, never as one float64
     [n_samples, n] array; a generator's draws come out in the same order either way, so the masks are
     the same as from one ``rng.random((n_samples, n)) < 0.5``.
+
+    Parameters
+    ----------
+    n : int
+        The number of units (mask width).
+    n_samples : int
+        The number of masks.
+    seed : int, None or numpy.random.Generator, default 0
+        A seed for ``numpy.random.default_rng``, or a generator that is used (and advanced) as it is.
+
+    Returns
+    -------
+    numpy.ndarray
+        Bool ``[n_samples, n]``.
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     out = np.empty((n_samples, n), dtype=bool)

@@ -35,12 +35,49 @@ def reference_activations(
     ref_lengths: Optional[torch.Tensor] = None,
     captured: Optional[dict[str, list[torch.Tensor]]] = None,
 ) -> dict[str, Optional[torch.Tensor]]:
-    """Per-hook replacement tensors, shaped to broadcast against activations viewed [mask, prompt, ...].
+    """Return per-hook replacement tensors, shaped to broadcast against activations viewed [mask, prompt, ...].
 
     zero → None; mean → [1, 1, 1, *rest]; mean_tokenwise → [1, 1, pos, *rest]; resample → [1, P, pos, *rest].
 
     Prompts are left-aligned; ``lengths`` / ``ref_lengths`` give each prompt's real length (None: all
     positions are real). Only real positions enter a mean; a resample pair must have equal lengths.
+
+    Parameters
+    ----------
+    model : Any
+        The model the references are recorded from (unused when ``captured`` is given).
+    hooks : sequence of str
+        Hook names needing a reference (repeats are read once).
+    ablation : str
+        One of :data:`ABLATIONS`.
+    tokens : torch.Tensor
+        The evaluated prompts ``[P, pos]``.
+    reference : torch.Tensor, optional
+        Reference prompts for the means (None: ``tokens`` themselves), or for ``resample`` the
+        corrupted prompts ``[P, pos]``, row-paired with ``tokens`` (required).
+    rows_per_pass : int
+        Prompts per forward pass when recording.
+    lengths : torch.Tensor, optional
+        Real length of each prompt in ``tokens`` ``[P]``.
+    ref_lengths : torch.Tensor, optional
+        Real length of each reference prompt (default: ``lengths`` when ``reference`` is None, else the
+        full width of ``reference``).
+    captured : dict of str to list of torch.Tensor, optional
+        The reference prompts' activations already recorded, one tensor per pass for each hook (as
+        :func:`capture_activations` returns them); its hooks are used instead of recording ``hooks``.
+
+    Returns
+    -------
+    dict of str to torch.Tensor or None
+        One entry per hook: None for ``zero``, else the replacement in the activation's dtype (means
+        are accumulated in float64 over real positions only).
+
+    Raises
+    ------
+    ValueError
+        On an unknown ablation, ``resample`` without a reference or with a reference not paired row for
+        row and length for length, an empty reference set, ``mean_tokenwise`` references shorter than
+        the longest prompt, or a hook that never fires while recording.
     """
     if ablation not in ABLATIONS:
         raise ValueError(f"unknown ablation {ablation!r}; choose one of {', '.join(ABLATIONS)}")

@@ -239,7 +239,7 @@ def mask_hook(
     group : HookGroup
         The hook's slices and reference.
     keep : torch.Tensor
-        bool ``[M, size]``: which of this hook's slices each mask keeps.
+        Bool ``[M, size]``: which of this hook's slices each mask keeps.
     n_masks, n_prompts : int
         The activation arrives with ``n_masks · n_prompts`` rows, mask-major.
     expand : bool

@@ -22,7 +22,29 @@ __all__ = ["lds", "lds_masks"]
 
 
 def lds_masks(n: int, n_masks: int = 100, alpha: float = 0.5, seed: int = 12345) -> np.ndarray:
-    """``n_masks`` random masks that each keep exactly ``round(alpha · n)`` of the ``n`` units (bool)."""
+    """Return ``n_masks`` random masks that each keep exactly ``round(alpha · n)`` of the ``n`` units (bool).
+
+    Parameters
+    ----------
+    n : int
+        The number of units (mask width).
+    n_masks : int, default 100
+        The number of held-out masks (at least 3).
+    alpha : float, default 0.5
+        The fraction of units each mask keeps, in (0, 1).
+    seed : int, default 12345
+        Seed for ``numpy.random.default_rng``; each row's kept units are drawn without replacement.
+
+    Returns
+    -------
+    numpy.ndarray
+        Bool ``[n_masks, n]``.
+
+    Raises
+    ------
+    ValueError
+        If ``alpha`` is not in (0, 1) or ``n_masks`` is below 3.
+    """
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     if n_masks < 3:
@@ -56,11 +78,40 @@ def lds(
     alpha: float = 0.5,
     seed: int = 12345,
 ) -> float:
-    """Spearman correlation between ``surrogate`` predictions and true values on held-out α-subsets.
+    """Return the Spearman correlation between ``surrogate`` predictions and true values on held-out α-subsets.
 
-    ``surrogate``: an object with ``predict(masks)`` (e.g. :class:`~spex_mech.Interactions`), a callable
-    on masks, or a vector τ of per-unit linear scores. Give ``values`` (true outcomes on ``masks``) to reuse
-    retrainings across surrogates; otherwise ``f`` is evaluated on ``masks`` (default: :func:`lds_masks`).
+    Give ``values`` (true outcomes on ``masks``) to reuse retrainings across surrogates; otherwise ``f``
+    is evaluated on ``masks`` (default: :func:`lds_masks`).
+
+    Parameters
+    ----------
+    surrogate : Any
+        An object with ``predict(masks)`` (e.g. :class:`~spex_mech.Interactions`), a callable on masks,
+        or a vector τ of per-unit linear scores (prediction: the sum of the kept units' scores).
+    f : callable, optional
+        The value function giving the true outcomes; needed when ``values`` is not given.
+    masks : array-like, optional
+        0/1 or bool held-out masks ``[m, n]``; default: :func:`lds_masks` with ``n`` from
+        ``surrogate.n``, ``f.n`` or the length of the score vector.
+    values : sequence of float, optional
+        True outcomes on ``masks``, one per row.
+    n_masks : int, default 100
+        Number of default masks.
+    alpha : float, default 0.5
+        Fraction of units the default masks keep.
+    seed : int, default 12345
+        Seed of the default masks.
+
+    Returns
+    -------
+    float
+        The Spearman rank correlation; NaN if the true values or the predictions are all equal.
+
+    Raises
+    ------
+    ValueError
+        If neither ``f`` nor ``values`` is given, ``values`` has another length than the masks, a score
+        vector has the wrong length, or the masks or default-mask settings are invalid.
     """
     from scipy.stats import spearmanr
 

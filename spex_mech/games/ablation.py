@@ -61,29 +61,57 @@ class AblationGame:
 
     Parameters
     ----------
-    model : TransformerLens model (``TransformerBridge`` 4.x, ``HookedTransformer`` 2.x) or anything with
+    model : Any
+        TransformerLens model (``TransformerBridge`` 4.x, ``HookedTransformer`` 2.x) or anything with
         the same hook names and ``hooks()`` / ``run_with_hooks``.
-    units : a :class:`~spex_mech.units.UnitSet` (``AttentionHeads``, ``MLPNeurons``, ``TokenUnits``, or a sum).
-    tokens : prompts: strings (of any lengths, if the model has a tokenizer), ids [P, pos] padded on the
+    units : UnitSet
+        A :class:`~spex_mech.units.UnitSet` (``AttentionHeads``, ``MLPNeurons``, ``TokenUnits``, or a sum).
+    tokens : Any
+        Prompts: strings (of any lengths, if the model has a tokenizer), ids [P, pos] padded on the
         tokenizer's padding side, ragged id lists, or a :class:`~spex_mech.engine.prompts.Prompts`. Every
         prompt is evaluated as if it ran alone: padding is never read, attended to or averaged.
-    metric : a :mod:`spex_mech.metrics` metric, or a callable on logits ``[mask, prompt, k, d_vocab]``.
-    ablation : ``"mean"`` (default), ``"zero"``, ``"mean_tokenwise"`` or ``"resample"``.
-    reference : reference prompts for mean ablation (default: the prompts themselves) or the
+    metric : Any
+        A :mod:`spex_mech.metrics` metric, or a callable on logits ``[mask, prompt, k, d_vocab]``.
+    ablation : str, default "mean"
+        ``"mean"``, ``"zero"``, ``"mean_tokenwise"`` or ``"resample"``.
+    reference : Any, optional
+        Reference prompts for mean ablation (default: the prompts themselves) or the
         corrupted prompts, row-paired with ``tokens``, for resample ablation.
-    batch_size : rows (masks × prompts) per forward pass, or ``"auto"``: measured on first use (the first
+    batch_size : int or str, default "auto"
+        Rows (masks × prompts) per forward pass, or ``"auto"``: measured on first use (the first
         pass's memory peak gives the bytes per row, see :mod:`spex_mech.engine.rowbudget`); ``row_budget``
         says how the rows were chosen. Values do not depend on it.
-    device : where to run; defaults to the model's device.
-    progress : show a tqdm bar (``None``: only for long calls on a terminal).
-    share_prefix, restrict_unembed : ``"auto"`` (verify, then use), ``True`` or ``False``.
-    attention_mask : optional 0/1 ``[P, pos]`` mask for id prompts (1 = real token), instead of
+    device : str or torch.device, optional
+        Where to run; defaults to the model's device (it must be of the same type).
+    progress : bool, optional
+        Show a tqdm bar (``None``: only for long calls on a terminal).
+    share_prefix : bool or str, default "auto"
+        Run everything before the first masked hook once per prompt: ``"auto"`` (verify, then use),
+        ``True`` (an error if it cannot be used) or ``False``.
+    restrict_unembed : bool or str, default "auto"
+        Unembed only the positions the metric reads: ``"auto"`` (verify, then use), ``True`` (an error
+        if it cannot be used) or ``False``.
+    attention_mask : Any, optional
+        Optional 0/1 ``[P, pos]`` mask for id prompts (1 = real token), instead of
         recognising pad ids.
-    precision : ``"fp32"`` (default: exact), or opt-in reduced precision for the masked passes
+    precision : str, default "fp32"
+        ``"fp32"`` (exact), or opt-in reduced precision for the masked passes
         (:mod:`.precision`): ``"tf32"`` (CUDA TF32 matmuls) or ``"bf16"`` (bfloat16 autocast, CPU or
         CUDA). The clean run, the ablation references and the metric stay float32;
         ``clean_value`` is the float32 clean metric.
 
+    Raises
+    ------
+    TypeError
+        If ``units`` is not a :class:`~spex_mech.units.UnitSet`.
+    ValueError
+        On an empty unit set, an unknown ablation, a device of another type than the model's, token ids
+        outside the vocabulary, a missing hook point, ``resample`` without ``reference``,
+        ``share_prefix=True`` / ``restrict_unembed=True`` that cannot be honoured, or a clean metric that
+        is not finite.
+
+    Examples
+    --------
     >>> game = AblationGame(model, AttentionHeads(model), tokens, metrics.logprob(position=-2))
     >>> game(np.ones((1, game.n)))          # the clean metric
     """

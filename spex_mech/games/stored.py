@@ -2,8 +2,8 @@
 
 :class:`StoredValueFunction` wraps any ``f(masks) -> values`` over a :class:`~spex_mech.store.MaskStore`
 (on disk) or :class:`~spex_mech.store.MemoryStore`: it looks masks up, evaluates each distinct new mask
-once (in packed-byte order, or ``in_order`` as first asked), in batches of ``flush_every``, and records each finished batch before
-the next starts. A wrapped function that fails part-way through a batch may raise
+once (in packed-byte order, or ``in_order`` as first asked), in batches of ``flush_every``, and records
+each finished batch before the next starts. A wrapped function that fails part-way through a batch may raise
 :class:`PartialEvaluation` to have the rows it did finish recorded before the failure propagates.
 """
 
@@ -32,9 +32,9 @@ class PartialEvaluation(Exception):
     Parameters
     ----------
     done : numpy.ndarray
-        bool ``[b]``: which rows of the batch finished.
+        Bool ``[b]``: which rows of the batch finished.
     values : numpy.ndarray
-        float64 ``[b]``: their values (finite where ``done``).
+        Float64 ``[b]``: their values (finite where ``done``).
     local_row : int
         The failing row, counted within the batch.
     cause : BaseException

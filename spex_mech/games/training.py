@@ -33,7 +33,19 @@ __all__ = ["RetrainError", "TrainingSubsets", "mask_seed"]
 
 
 class RetrainError(RuntimeError):
-    """A retraining (or its evaluation) failed for one mask; ``row``, ``mask`` and ``units`` say which."""
+    """A retraining (or its evaluation) failed for one mask; ``row``, ``mask`` and ``units`` say which.
+
+    Parameters
+    ----------
+    message : str
+        The error message.
+    row : int
+        Index of the failing mask row in the call's masks.
+    mask : numpy.ndarray
+        That mask row, bool ``[n]``.
+    units : list of str
+        Labels of the units the mask ablates (its zero entries).
+    """
 
     def __init__(self, message: str, row: int, mask: np.ndarray, units: list[str]):
         super().__init__(message)
@@ -46,6 +58,19 @@ def mask_seed(mask: np.ndarray, seed: int) -> int:
     """Return a seed in [0, 2^32) determined by one mask row's bits and the global ``seed`` (nothing else).
 
     32 bits, so every common seeding API accepts it (NumPy, scikit-learn's ``random_state``, torch).
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        One mask row, read as bool and flattened; its bits and its length enter the hash.
+    seed : int
+        The global seed (a signed 64-bit integer).
+
+    Returns
+    -------
+    int
+        The first four bytes of a BLAKE2b digest of the packed row, its length and ``seed``, read as an
+        unsigned little-endian integer.
     """
     row = np.asarray(mask, dtype=bool).reshape(-1)
     digest = hashlib.blake2b(
@@ -84,21 +109,44 @@ class TrainingSubsets:
 
     Parameters
     ----------
-    groups : an int N (each of N training examples is a unit) or a list of index lists (each a unit).
+    groups : int or sequence of sequence of int
+        An int N (each of N training examples is a unit) or a list of index lists (each a unit).
         Indices address the training set that ``train_fn`` closes over; groups may not overlap.
-    train_fn : ``batched=False``: ``train_fn(indices, seed) -> model`` with the kept example indices
+    train_fn : callable
+        ``batched=False``: ``train_fn(indices, seed) -> model`` with the kept example indices
         (sorted int array) and this mask's seed. ``batched=True``: ``train_fn(keep, seeds) -> models``
         with ``keep`` bool [b, n_examples] (one row per mask) and ``seeds`` int64 [b] (each in [0, 2^32)).
-    eval_fn : ``eval_fn(model) -> float`` (``batched=False``) or ``eval_fn(models) -> [b]``.
-    batched : train a batch of masks per call.
-    batch_size : masks per ``train_fn`` call when batched; otherwise masks between flushes to disk.
-    seed : global seed; each mask's own seed is :func:`mask_seed` of its bits and this.
-    store : a folder or :class:`~spex_mech.store.MaskStore` keeping every finished retraining.
-    labels : unit labels (default ``ex{i}`` for single examples, ``g{j}`` for groups).
-    always : example indices kept in every retraining (the base set; may not overlap the groups).
-    n_examples : size of the training set (default: 1 + the largest index mentioned).
-    meta : extra description stored with the results (a store refuses to mix different meta).
-    progress : show a progress bar (None: only for long calls on a terminal).
+    eval_fn : callable
+        ``eval_fn(model) -> float`` (``batched=False``) or ``eval_fn(models) -> [b]`` (or ``[b, 1]``).
+    batched : bool, default False
+        Train a batch of masks per call.
+    batch_size : int, default 64
+        Masks per ``train_fn`` call when batched; otherwise masks between flushes to the record.
+    seed : int, default 0
+        Global seed; each mask's own seed is :func:`mask_seed` of its bits and this.
+    store : str, os.PathLike or MaskStore, optional
+        A folder or :class:`~spex_mech.store.MaskStore` keeping every finished retraining (default: an
+        in-memory record, lost with this object).
+    labels : sequence of str, optional
+        Unit labels (default ``ex{i}`` for single examples, ``g{j}`` for groups).
+    always : sequence of int, optional
+        Example indices kept in every retraining (the base set; may not overlap the groups).
+    n_examples : int, optional
+        Size of the training set (default: 1 + the largest index mentioned).
+    meta : mapping, optional
+        Extra description stored with the results when ``store`` is a folder (a store refuses to mix
+        different meta).
+    progress : bool, optional
+        Show a progress bar (None: only for long calls on a terminal).
+
+    Raises
+    ------
+    TypeError
+        If ``train_fn`` or ``eval_fn`` is not callable, or ``groups`` is neither an int nor a list of
+        integer index lists.
+    ValueError
+        On a bad ``batch_size``, empty, overlapping or out-of-range groups or ``always`` indices, a label
+        count that differs from the unit count, or a store over another number of units.
     """
 
     def __init__(
@@ -211,7 +259,18 @@ class TrainingSubsets:
 
     # ------------------------------------------------------------------ masks → training data
     def kept_examples(self, masks: Any) -> np.ndarray:
-        """Bool [B, n_examples]: which training examples each mask row keeps (groups + always)."""
+        """Return which training examples each mask row keeps (groups + always).
+
+        Parameters
+        ----------
+        masks : array-like
+            0/1 or bool ``[B, n]``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Bool ``[B, n_examples]``.
+        """
         arr = to_mask_array(masks, self.n)
         keep = np.zeros((arr.shape[0], self.n_examples), dtype=bool)
         keep[:, self.always] = True
@@ -220,7 +279,18 @@ class TrainingSubsets:
         return keep
 
     def seeds(self, masks: Any) -> np.ndarray:
-        """Per-row seeds int64 [B] (:func:`mask_seed` of each row and the global seed)."""
+        """Return the per-row seeds (:func:`mask_seed` of each row and the global seed).
+
+        Parameters
+        ----------
+        masks : array-like
+            0/1 or bool ``[B, n]``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Int64 ``[B]``, each in [0, 2^32).
+        """
         arr = to_mask_array(masks, self.n)
         return np.array([mask_seed(row, self.seed) for row in arr], dtype=np.int64)
 

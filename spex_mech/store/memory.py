@@ -44,7 +44,7 @@ class MemoryStore:
         Parameters
         ----------
         masks : numpy.ndarray
-            bool ``[B, n]``.
+            Bool ``[B, n]``.
 
         Returns
         -------
@@ -62,9 +62,9 @@ class MemoryStore:
         Parameters
         ----------
         masks : numpy.ndarray
-            bool ``[B, n]``.
+            Bool ``[B, n]``.
         values : numpy.ndarray
-            float64 ``[B]``, finite.
+            Float64 ``[B]``, finite.
 
         Raises
         ------

@@ -74,12 +74,23 @@ class MaskStore:
 
     Parameters
     ----------
-    path : folder of the store (created if missing); the database is ``path/store.sqlite``.
-    n : number of units (mask width).
-    meta : the identity of the value function: a mapping of JSON-able values (for sweeps,
+    path : str or os.PathLike
+        Folder of the store (created if missing); the database is ``path/store.sqlite``.
+    n : int
+        Number of units (mask width).
+    meta : mapping, optional
+        The identity of the value function: a mapping of JSON-able values (for sweeps,
         :func:`spex_mech.identity.game_identity`). Reopening a store with a different ``n`` or
         ``meta`` raises :class:`StoreError` naming the keys that differ.
-    create : if False, a missing database is an error instead of being created.
+    create : bool, default True
+        If False, a missing database is an error instead of being created.
+
+    Raises
+    ------
+    StoreError
+        If ``path`` holds a store of the old format, the database is missing and ``create`` is False,
+        the database is damaged or not a spex-mech store, or its format, version, ``n`` or identity
+        differ from the ones given.
     """
 
     def __init__(
@@ -172,11 +183,18 @@ class MaskStore:
 
         Parameters
         ----------
-        path : folder of the store (holding ``store.sqlite``).
+        path : str or os.PathLike
+            Folder of the store (holding ``store.sqlite``).
 
         Returns
         -------
         MaskStore
+            The opened store, with ``create=False``.
+
+        Raises
+        ------
+        StoreError
+            If the store is missing, damaged or has no identity record.
         """
         db = Path(path) / DB_NAME
         if not db.is_file():
@@ -211,6 +229,16 @@ class MaskStore:
         """Return all stored masks bit-packed and their values, in the order they were written.
 
         Masks are uint8 [N, ⌈n/8⌉] (little bit order), values float64 [N]. Every row's checksum is verified.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            ``packed`` and ``values``.
+
+        Raises
+        ------
+        StoreError
+            If the database is damaged or a row fails its type, checksum or key check.
         """
         try:
             rows = self._conn.execute("SELECT id, key, mask, value, checksum FROM evals ORDER BY id").fetchall()
@@ -228,6 +256,16 @@ class MaskStore:
         """Return all stored masks (bool [N, n]) and values (float64 [N]), in the order they were written.
 
         Every row's checksum is verified.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            ``masks`` and ``values``.
+
+        Raises
+        ------
+        StoreError
+            If the database is damaged or a row fails its type, checksum or key check.
         """
         packed, values = self.load_packed()
         if not len(values):
@@ -252,6 +290,21 @@ class MaskStore:
         """Return (found bool [B], values float64 [B], NaN where not found) for the given masks.
 
         Each hit's mask bytes and checksum are verified.
+
+        Parameters
+        ----------
+        masks : numpy.ndarray
+            Bool (or 0/1) ``[B, n]``.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            ``found`` and ``values``.
+
+        Raises
+        ------
+        StoreError
+            If the database is damaged, or a hit fails its checks or holds another mask's bytes.
         """
         packed = self._pack(masks)
         rows = [r.tobytes() for r in packed]
@@ -286,6 +339,21 @@ class MaskStore:
 
         A mask already stored with the bit-identical value is skipped; with a different value it is an
         error (two value functions writing one store).
+
+        Parameters
+        ----------
+        masks : numpy.ndarray
+            Bool (or 0/1) ``[B, n]``.
+        values : numpy.ndarray
+            Float64 ``[B]``, finite.
+
+        Raises
+        ------
+        ValueError
+            If the shapes disagree or a value is not finite.
+        StoreError
+            If a mask is already stored with a different value, or the write fails (the batch is rolled
+            back).
         """
         masks = np.asarray(masks, dtype=bool)
         values = np.asarray(values, dtype=np.float64)
@@ -341,6 +409,16 @@ class MaskStore:
         ``np.unpackbits(masks_packed, axis=1, count=n, bitorder="little")``) and, when the bool array
         has at most ``EXPORT_BOOL_CELLS`` cells, ``masks`` (bool [N, n]) as well — whole-model unit sets
         (tens of thousands of units) are exported packed only, eight times smaller and faster.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (``numpy.savez_compressed`` appends ``.npz`` if it is missing).
+
+        Raises
+        ------
+        StoreError
+            If the database is damaged or a row fails its checks.
         """
         packed, values = self.load_packed()
         arrays = {"values": values, "n": np.int64(self.n), "masks_packed": packed}
