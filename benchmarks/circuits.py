@@ -88,13 +88,26 @@ def main() -> None:
         "game": repr(game),
         "seconds": round(seconds, 1),
         "curves": {
-            k: {"ranking": [labels[i] for i in c.ranking], "keep": c.keep, "ablate": c.ablate, "cpr": c.cpr, "cmd": c.cmd,
-                "ablate_area": c.ablate_area, "evaluations_to_rank": budgets[k]}
+            k: {
+                "ranking": [labels[i] for i in c.ranking],
+                "keep": c.keep,
+                "ablate": c.ablate,
+                "cpr": c.cpr,
+                "cmd": c.cmd,
+                "ablate_area": c.ablate_area,
+                "evaluations_to_rank": budgets[k],
+            }
             for k, c in curves.items()
         },
-        "minimal": {"units": list(minimal.labels), "keep": minimal.keep, "ablate": minimal.ablate,
-                    "n_evaluations": minimal.n_evaluations, "candidates": minimal.candidates_measured, "found": minimal.found,
-                    "warnings": list(minimal.warnings)},
+        "minimal": {
+            "units": list(minimal.labels),
+            "keep": minimal.keep,
+            "ablate": minimal.ablate,
+            "n_evaluations": minimal.n_evaluations,
+            "candidates": minimal.candidates_measured,
+            "found": minimal.found,
+            "warnings": list(minimal.warnings),
+        },
         "roles": {k: list(v) for k, v in roles.roles.items()},
         "attribution_gradients_clean": dict(zip(labels, atp_clean.params["gradients"])),
         "attribution_gradients_ablated": dict(zip(labels, atp_ablated.params["gradients"])),
@@ -105,8 +118,10 @@ def main() -> None:
         "# Circuits on the trained induction model: measured faithfulness curves, CPR and CMD",
         "",
         f"`PYTHONPATH=. python benchmarks/circuits.py` ({seconds:.0f} s on this machine's CPU). Game: {repr(game)}.",
-        "Units: the 8 heads; curves at every size 1…8 (x = k/8); keep = only the top-k kept, ablate = the top-k ablated.",
-        "CPR/CMD are MIB's trapezoid areas over x of the keep curve (and of |1 − keep|); ablate area: under the ablate curve.",
+        "Units: the 8 heads; curves at every size 1…8 (x = k/8); "
+        "keep = only the top-k kept, ablate = the top-k ablated.",
+        "CPR/CMD are MIB's trapezoid areas over x of the keep curve (and of |1 − keep|); "
+        "ablate area: under the ablate curve.",
         "",
         "| ranking | evaluations to rank | order (top first) | CPR ↑ | CMD ↓ | ablate area ↓ |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -126,7 +141,8 @@ def main() -> None:
     lines += [
         "",
         f"Minimal faithful circuit (target 0.9, sufficient and complete, guided by the exact spectrum): "
-        f"{', '.join(roles.describe(l) for l in minimal.labels)} — keep {minimal.keep:.3f}, effect left after ablating it "
+        f"{', '.join(roles.describe(l) for l in minimal.labels)} — keep {minimal.keep:.3f}, "
+        "effect left after ablating it "
         f"{minimal.ablate:.3f}; {minimal.candidates_measured} candidates, {minimal.n_evaluations} evaluations."
         + (f" Warnings: {'; '.join(minimal.warnings)}" if minimal.warnings else ""),
         "",

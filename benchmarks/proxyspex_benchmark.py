@@ -24,9 +24,9 @@ Usage:
   python benchmarks/proxyspex_benchmark.py                 # curves + timings → benchmarks/results/proxyspex.{md,json}
   python benchmarks/proxyspex_benchmark.py --hpo           # lean search vs grid → proxyspex_hpo.{md,json}
   python benchmarks/proxyspex_benchmark.py --induction --induction-seeds 0 1 2 3 4 5 6 7 8 9
-                                                           # vs SPEX on the demo induction model → proxyspex_induction.{md,json}
+      # vs SPEX on the demo induction model → proxyspex_induction.{md,json}
   python benchmarks/proxyspex_benchmark.py --fifth --seeds 0 1 2 3 4 5 6 7 8 9
-                                                           # at 1/5 of SPEX's evaluations, many seeds → proxyspex_fifth.{md,json}
+      # at 1/5 of SPEX's evaluations, many seeds → proxyspex_fifth.{md,json}
   python benchmarks/proxyspex_benchmark.py --quick         # small smoke run
 """
 
@@ -132,7 +132,13 @@ def shapiq_runs(f, n: int, test_masks, jobs: list[dict], peer: Path, log: Path) 
         )
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         with open(log, "a", encoding="utf-8") as fh:
-            subprocess.run([str(peer), str(HERE / "_shapiq_proxyspex_worker.py"), str(job), str(out)], check=True, stdout=fh, stderr=fh, env=env)
+            subprocess.run(
+                [str(peer), str(HERE / "_shapiq_proxyspex_worker.py"), str(job), str(out)],
+                check=True,
+                stdout=fh,
+                stderr=fh,
+                env=env,
+            )
         return json.loads(out.read_text())
 
 
@@ -161,7 +167,9 @@ def curves(configs: dict, seeds: list[int], peer: Path, proxies: list[str], log:
             for b in bs:
                 rows.append(spex_run(f, test_masks, test_values, b, seed))
                 print(json.dumps({"n": n, **rows[-1]}), flush=True)
-                fifth = rows[-1]["n_evaluations"] // 5  # the issue's check: ProxySPEX at exactly 1/5 of SPEX's evaluations
+                fifth = (
+                    rows[-1]["n_evaluations"] // 5
+                )  # the issue's check: ProxySPEX at exactly 1/5 of SPEX's evaluations
                 if fifth >= MIN_BUDGET and fifth not in budgets:
                     for proxy in proxies:
                         rows.append(ours(f, test_masks, test_values, fifth, seed, proxy))
@@ -204,7 +212,11 @@ def hpo_compare(seeds: list[int], quick: bool, induction_seeds: list[int]) -> li
             f = planted(n, n_terms, seed)
             test_masks = uniform_masks(n, 1000, TEST_SEED)
             test_values = f.clean(test_masks)
-            for label, proxy in (("lean_lightgbm", "lightgbm"), ("lean_sklearn", "sklearn"), ("grid_lightgbm", grid_proxy(seed))):
+            for label, proxy in (
+                ("lean_lightgbm", "lightgbm"),
+                ("lean_sklearn", "sklearn"),
+                ("grid_lightgbm", grid_proxy(seed)),
+            ):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     res = proxyspex(f, budget=budget, seed=seed, proxy=proxy)
@@ -224,7 +236,11 @@ def hpo_compare(seeds: list[int], quick: bool, induction_seeds: list[int]) -> li
     game, masks, table = heads_game()
     for budget in ([64, 128] if not quick else [64]):
         for seed in induction_seeds:
-            for label, proxy in (("lean_lightgbm", "lightgbm"), ("lean_sklearn", "sklearn"), ("grid_lightgbm", grid_proxy(seed))):
+            for label, proxy in (
+                ("lean_lightgbm", "lightgbm"),
+                ("lean_sklearn", "sklearn"),
+                ("grid_lightgbm", grid_proxy(seed)),
+            ):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     res = proxyspex(game, budget=budget, seed=seed, proxy=proxy)
@@ -312,7 +328,13 @@ def induction_compare(seeds: list[int], proxies: list[str]) -> list[dict]:
                     records.append(rec)
                     print(json.dumps(rec), flush=True)
                 if masks.shape[0] == 1 << game.n:  # exact values everywhere: an upper bound for these designs
-                    rec = {"case": case, "method": "oracle_support", "b": b, "seed": seed, "n_evaluations": max(10, evals // 5)}
+                    rec = {
+                        "case": case,
+                        "method": "oracle_support",
+                        "b": b,
+                        "seed": seed,
+                        "n_evaluations": max(10, evals // 5),
+                    }
                     rec["faithfulness"] = oracle_support_r2(game, masks, values, rec["n_evaluations"], seed)
                     records.append(rec)
                     print(json.dumps(rec), flush=True)
@@ -358,7 +380,9 @@ def oracle_support_r2(game, masks: np.ndarray, values: np.ndarray, budget: int, 
         A_all = np.concatenate([np.ones((masks.shape[0], 1)), spec.and_features(keys, masks, game.n)], axis=1)
         for alpha in (1e-6, 1e-4, 1e-3, 1e-2, 0.1, 1.0):
             penalty = np.sqrt(alpha * budget) * np.eye(A.shape[1])[1:]
-            beta = np.linalg.lstsq(np.concatenate([A, penalty]), np.concatenate([y, np.zeros(A.shape[1] - 1)]), rcond=None)[0]
+            beta = np.linalg.lstsq(
+                np.concatenate([A, penalty]), np.concatenate([y, np.zeros(A.shape[1] - 1)]), rcond=None
+            )[0]
             best = max(best, 1.0 - float(np.mean((A_all @ beta - values) ** 2)) / float(np.var(values)))
     return best
 
@@ -379,7 +403,8 @@ def induction_markdown(records: list[dict], command: str) -> str:
         "design. `from ∅`: runs whose support came from the growth search started from nothing "
         "(`params['support_search'] == 'growth'`) rather than from the proxy's read-out.",
         "",
-        "| game | b | SPEX evaluations (mean) | SPEX R² (mean) | ProxySPEX | evaluations (mean) | R² (mean) | R² (min) | from ∅ | within 0.05 |",
+        "| game | b | SPEX evaluations (mean) | SPEX R² (mean) | ProxySPEX | evaluations (mean) "
+        "| R² (mean) | R² (min) | from ∅ | within 0.05 |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for case, b in sorted({(r["case"], r["b"]) for r in records}, key=lambda cb: (cb[0][0] != "8", cb[1])):
@@ -395,7 +420,8 @@ def induction_markdown(records: list[dict], command: str) -> str:
             name = method.rsplit("_", 1)[-1] if method.startswith("spex_mech") else "oracle"
             lines.append(
                 f"| {case} | {b} | {_mean(sp, 'n_evaluations'):.0f} | {r2_spex:.4f} | {name} | "
-                f"{_mean(group, 'n_evaluations'):.0f} | {mean:.4f} | {low:.4f} | {grown if name != 'oracle' else '–'}/{len(group)} | {ok} |"
+                f"{_mean(group, 'n_evaluations'):.0f} | {mean:.4f} | "
+                f"{low:.4f} | {grown if name != 'oracle' else '–'}/{len(group)} | {ok} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -409,7 +435,8 @@ def fifth_markdown(records: list[dict], command: str) -> str:
         f"Command: `{command}`",
         "",
         f"Issue 4's check: ProxySPEX's faithfulness R² within 0.05 of SPEX's using ≤ 1/5 of its evaluations. For each "
-        f"function seed s ({len(seeds)} seeds, {seeds[0]}–{seeds[-1]}) and SPEX design size b, SPEX (max_order 4, seed s) "
+        f"function seed s ({len(seeds)} seeds, {seeds[0]}–{seeds[-1]}) and SPEX design size b, "
+        "SPEX (max_order 4, seed s) "
         "and ProxySPEX (seed s, exactly 1/5 of that SPEX run's evaluations) on the same planted function (Möbius "
         f"AND terms of orders {ORDERS}, amplitudes log-uniform in [0.01, 1], noise-free), R² on the same 1,000 uniform "
         "test masks; means over seeds on both sides. The seed-to-seed spread is large at the smallest budgets "
@@ -417,7 +444,10 @@ def fifth_markdown(records: list[dict], command: str) -> str:
         "`proxyspex.md`) moves by about ±0.1; the last columns show that 3-seed view. `from ∅`: runs whose "
         "support came from the growth search started from nothing rather than from the proxy's read-out.",
         "",
-        f"| n | b | SPEX evaluations | SPEX R² | proxy | ProxySPEX evaluations | R² (mean) | R² (min) | from ∅ | within 0.05 | SPEX R², seeds {first[0] if first else '–'}–{first[-1] if first else '–'} | ProxySPEX R², same seeds | within |",
+        "| n | b | SPEX evaluations | SPEX R² | proxy | ProxySPEX evaluations | R² (mean) | R² (min) | from ∅ "
+        "| within 0.05 | "
+        f"SPEX R², seeds {first[0] if first else '–'}–{first[-1] if first else '–'} "
+        "| ProxySPEX R², same seeds | within |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n in sorted({r["n"] for r in records}):
@@ -433,9 +463,16 @@ def fifth_markdown(records: list[dict], command: str) -> str:
                 g_first = [r for r in group if r["function_seed"] in first]
                 grown = sum(r.get("support_search") == "growth" for r in group)
                 cells = [
-                    str(n), str(b), f"{_mean(sp, 'n_evaluations'):.0f}", f"{r2_spex:.4f}", method.rsplit("_", 1)[-1],
-                    f"{_mean(group, 'n_evaluations'):.0f}", f"{mean:.4f}", f"{min(r['faithfulness'] for r in group):.4f}",
-                    f"{grown}/{len(group)}", "yes" if mean >= r2_spex - 0.05 else "no",
+                    str(n),
+                    str(b),
+                    f"{_mean(sp, 'n_evaluations'):.0f}",
+                    f"{r2_spex:.4f}",
+                    method.rsplit("_", 1)[-1],
+                    f"{_mean(group, 'n_evaluations'):.0f}",
+                    f"{mean:.4f}",
+                    f"{min(r['faithfulness'] for r in group):.4f}",
+                    f"{grown}/{len(group)}",
+                    "yes" if mean >= r2_spex - 0.05 else "no",
                 ]
                 if g_first:
                     r2a, r2b = _mean(sp_first, "faithfulness"), _mean(g_first, "faithfulness")
@@ -475,7 +512,12 @@ def curves_markdown(records: list[dict], command: str) -> str:
     methods = sorted({r["method"] for r in records})
     for n in sorted({r["n"] for r in records}):
         rows = [r for r in records if r["n"] == n]
-        lines += [f"## n = {n} ({rows[0]['n_terms']} planted terms)", "", "| method | budget / b | evaluations | R² | fit + extraction (s) |", "|---|---|---|---|---|"]
+        lines += [
+            f"## n = {n} ({rows[0]['n_terms']} planted terms)",
+            "",
+            "| method | budget / b | evaluations | R² | fit + extraction (s) |",
+            "|---|---|---|---|---|",
+        ]
         for m in methods:
             mrows = [r for r in rows if r["method"] == m]
             keyname = "b" if m == "spex_mech_spex" else "budget"
@@ -483,7 +525,8 @@ def curves_markdown(records: list[dict], command: str) -> str:
                 group = [r for r in mrows if r[keyname] == key]
                 label = f"b={key}" if keyname == "b" else str(key)
                 lines.append(
-                    f"| {m} | {label} | {_mean(group, 'n_evaluations'):.0f} | {_mean(group, 'faithfulness'):.4f} | {_mean(group, 'fit_extract_seconds'):.2f} |"
+                    f"| {m} | {label} | {_mean(group, 'n_evaluations'):.0f} | "
+                    f"{_mean(group, 'faithfulness'):.4f} | {_mean(group, 'fit_extract_seconds'):.2f} |"
                 )
         lines.append("")
         lines += _goal_lines(rows)
@@ -510,7 +553,9 @@ def _goal_lines(rows: list[dict]) -> list[str]:
                 if same:
                     ratio = _mean(ref, "fit_extract_seconds") / max(1e-9, _mean(same, "fit_extract_seconds"))
                     parts.append(
-                        f"time at {budget}: shapiq {_mean(ref, 'fit_extract_seconds'):.2f} s vs ours {_mean(same, 'fit_extract_seconds'):.2f} s ({ratio:.1f}× faster)"
+                        f"time at {budget}: shapiq {_mean(ref, 'fit_extract_seconds'):.2f} s "
+                        f"vs ours {_mean(same, 'fit_extract_seconds'):.2f} s "
+                        f"({ratio:.1f}× faster)"
                     )
                 out.append("; ".join(parts))
     out += [
@@ -564,7 +609,9 @@ def hpo_markdown(records: list[dict], command: str) -> str:
             group = [r for r in records if r["case"] == case and r["budget"] == budget and r["search"] == search]
             if group:
                 lines.append(
-                    f"| {case} | {budget} | {search} | {_mean(group, 'faithfulness'):.4f} | {min(r['faithfulness'] for r in group):.4f} | {_mean(group, 'fit_seconds'):.2f} |"
+                    f"| {case} | {budget} | {search} | {_mean(group, 'faithfulness'):.4f} | "
+                    f"{min(r['faithfulness'] for r in group):.4f} | "
+                    f"{_mean(group, 'fit_seconds'):.2f} |"
                 )
     return "\n".join(lines) + "\n"
 
@@ -573,11 +620,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small smoke run")
     ap.add_argument("--hpo", action="store_true", help="compare the lean proxy search with the published grid")
-    ap.add_argument("--induction", action="store_true", help="ProxySPEX at 1/5 of SPEX's evaluations on the demo induction model")
-    ap.add_argument("--fifth", action="store_true", help="ProxySPEX at 1/5 of SPEX's evaluations on the planted functions (no shapiq)")
+    ap.add_argument(
+        "--induction", action="store_true", help="ProxySPEX at 1/5 of SPEX's evaluations on the demo induction model"
+    )
+    ap.add_argument(
+        "--fifth",
+        action="store_true",
+        help="ProxySPEX at 1/5 of SPEX's evaluations on the planted functions (no shapiq)",
+    )
     ap.add_argument("--n", type=int, nargs="*", help="subset of n values (default 64 256 1024)")
     ap.add_argument("--seeds", type=int, nargs="*", default=[0], help="function/design seeds")
-    ap.add_argument("--induction-seeds", type=int, nargs="*", default=[0, 1, 2], help="design seeds on the induction model (--hpo)")
+    ap.add_argument(
+        "--induction-seeds", type=int, nargs="*", default=[0, 1, 2], help="design seeds on the induction model (--hpo)"
+    )
     ap.add_argument("--proxies", nargs="*", default=["sklearn", "lightgbm"], help="our proxy backends to run")
     ap.add_argument("--peer-python", type=Path, default=Path(os.environ.get("SHAPIQ_PYTHON", DEFAULT_PEER)))
     ap.add_argument("--out", type=Path, default=RESULTS)

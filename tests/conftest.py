@@ -56,7 +56,9 @@ def reference_masked_values(model, tokens, masks, head_units, neuron_units, abla
     head_units: list of (layer, head); neuron_units: list of (layer, neuron); columns follow that order.
     value_fn(full_logits [P, pos, V]) -> per-prompt values [P].
     """
-    hooks_needed = sorted({f"blocks.{l}.attn.hook_z" for l, _ in head_units} | {f"blocks.{l}.mlp.hook_post" for l, _ in neuron_units})
+    hooks_needed = sorted(
+        {f"blocks.{l}.attn.hook_z" for l, _ in head_units} | {f"blocks.{l}.mlp.hook_post" for l, _ in neuron_units}
+    )
     refs = {}
     if ablation != "zero":
         cache = {}

@@ -94,7 +94,9 @@ def test_logprob_without_target_scores_clean_top1_at_the_last_token(model):
     assert game.clean_value == pytest.approx(np.mean(want), rel=1e-5)
     assert game.metric.targets[:, 0].tolist() == top
     masks = _masks(game.n)
-    np.testing.assert_allclose(game(masks), sm.AblationGame(model, sm.AttentionHeads(model), PROMPTS, metrics.logprob(top))(masks), rtol=1e-6)
+    np.testing.assert_allclose(
+        game(masks), sm.AblationGame(model, sm.AttentionHeads(model), PROMPTS, metrics.logprob(top))(masks), rtol=1e-6
+    )
     # earlier positions keep the prompt's own next token
     nxt = sm.AblationGame(model, sm.AttentionHeads(model), PROMPTS, metrics.logprob(position=[1, -1]))
     assert nxt.metric.targets[:, 0].tolist() == [model.to_tokens(s)[0, 2].item() for s in PROMPTS]

@@ -41,7 +41,9 @@ def test_head_scores_equal_transformer_lens_attribution_patching(model, pairs):
     # run is our clean one, and the score is −∂f/∂x_i summed over positions, averaged over pairs
     theirs = np.zeros(game.n)
     for p in range(clean.shape[0]):
-        res = tl_ap.attribution_patch(model, corrupt[p : p + 1], clean[p : p + 1], lambda lg: lg[0, -1, 5] - lg[0, -1, 7])
+        res = tl_ap.attribution_patch(
+            model, corrupt[p : p + 1], clean[p : p + 1], lambda lg: lg[0, -1, 5] - lg[0, -1, 7]
+        )
         for node, score in res.node_scores.items():
             if node.kind == "attn_head_out":
                 theirs[node.layer * CFG["n_heads"] + node.head] -= score / clean.shape[0]
@@ -115,6 +117,11 @@ def test_gradient_screen_misses_a_pure_interaction():
 
 def test_token_units_are_refused(model, pairs):
     clean, _ = pairs
-    game = sm.AblationGame(model, sm.TokenUnits(model, clean[:1], mask=0, decode=[str(i) for i in range(64)]), clean[:1], sm.metrics.logit_diff(5, 7))
+    game = sm.AblationGame(
+        model,
+        sm.TokenUnits(model, clean[:1], mask=0, decode=[str(i) for i in range(64)]),
+        clean[:1],
+        sm.metrics.logit_diff(5, 7),
+    )
     with pytest.raises(ValueError, match="token units"):
         attribution_scores(game)

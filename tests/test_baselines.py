@@ -37,7 +37,9 @@ class Recorder:
 def pairwise_game(n=10, seed=1):
     """A game whose Möbius terms all have order ≤ 2 (so does its ablation expansion)."""
     n_terms = min(25, n + comb(n, 2) - 2)
-    return random_sparse_function(n, n_terms, orders=(1, 2), basis="mobius", amplitudes=(0.1, 1.0), constant=0.7, seed=seed)
+    return random_sparse_function(
+        n, n_terms, orders=(1, 2), basis="mobius", amplitudes=(0.1, 1.0), constant=0.7, seed=seed
+    )
 
 
 def higher_order_game(n=8, seed=3):
@@ -125,7 +127,9 @@ def test_pairwise_screening_keeps_the_largest_single_effects():
     assert set(pair_terms) <= {p for p in combinations(range(4), 2)}
     for pair in combinations(range(4), 2):
         assert pair_terms.get(pair, 0.0) == pytest.approx(oracle.get(pair, 0.0), abs=1e-12)
-    masks = np.array([ablated(n, ())] + [ablated(n, (i,)) for i in range(n)] + [ablated(n, p) for p in combinations(range(4), 2)])
+    masks = np.array(
+        [ablated(n, ())] + [ablated(n, (i,)) for i in range(n)] + [ablated(n, p) for p in combinations(range(4), 2)]
+    )
     np.testing.assert_allclose(result.predict(masks), g(masks), atol=1e-12)
 
 
@@ -223,7 +227,10 @@ def test_antithetic_shapley_is_exact_on_pairwise_games_and_converges_otherwise()
     np.testing.assert_allclose(r.shapley_values(), sm.exhaustive(f).shapley_values(), atol=1e-12)
     g = higher_order_game()
     exact = sm.exhaustive(g).shapley_values()
-    errors = [np.abs(sm.shapley_sampling(g, budget=b, seed=1).shapley_values() - exact).max() for b in (2 + 7 * 32, 2 + 7 * 2048)]
+    errors = [
+        np.abs(sm.shapley_sampling(g, budget=b, seed=1).shapley_values() - exact).max()
+        for b in (2 + 7 * 32, 2 + 7 * 2048)
+    ]
     assert errors[1] < errors[0] / 3
 
 

@@ -74,19 +74,49 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 @pytest.mark.parametrize(
     "body, message",
     [
-        ('[model]\nzoo = "induction"\n[algorithm]\nname = "spex"\nbudgte = 10\n', "unknown key 'budgte' in [algorithm]; did you mean 'budget'?"),
-        ('[model]\nzoo = "induction"\n[algoritm]\nname = "spex"\n', "unknown section [algoritm]; did you mean 'algorithm'?"),
-        ('[model]\nzoo = "induction"\n[units]\nheads = { layers = [5] }\n[algorithm]\nname = "spex"\n', "[units]: unknown layer index 5: the model has 2 layers"),
-        ('[model]\nzoo = "induction"\n[units]\nneurons = [{ layer = 0 }]\n[algorithm]\nname = "spex"\n', "[units]: the model has no MLP neurons"),
+        (
+            '[model]\nzoo = "induction"\n[algorithm]\nname = "spex"\nbudgte = 10\n',
+            "unknown key 'budgte' in [algorithm]; did you mean 'budget'?",
+        ),
+        (
+            '[model]\nzoo = "induction"\n[algoritm]\nname = "spex"\n',
+            "unknown section [algoritm]; did you mean 'algorithm'?",
+        ),
+        (
+            '[model]\nzoo = "induction"\n[units]\nheads = { layers = [5] }\n[algorithm]\nname = "spex"\n',
+            "[units]: unknown layer index 5: the model has 2 layers",
+        ),
+        (
+            '[model]\nzoo = "induction"\n[units]\nneurons = [{ layer = 0 }]\n[algorithm]\nname = "spex"\n',
+            "[units]: the model has no MLP neurons",
+        ),
         ('[model]\nhf = "no_such_folder"\n[algorithm]\nname = "spex"\n', "[model] hf: no Hugging Face model folder"),
-        ('[model]\nzoo = "inductoin"\n[algorithm]\nname = "spex"\n', "[model] zoo: unknown zoo model 'inductoin'; did you mean 'induction'?"),
+        (
+            '[model]\nzoo = "inductoin"\n[algorithm]\nname = "spex"\n',
+            "[model] zoo: unknown zoo model 'inductoin'; did you mean 'induction'?",
+        ),
         ('[model]\nzoo = "induction"\n[algorithm]\nname = "spex"\nmax_order = 3\nbudget = 50\n', "[algorithm] budget:"),
         # the limit is proxyspex's own (the registry asks the function), not a second copy in the CLI
-        ('[model]\nzoo = "induction"\n[algorithm]\nname = "proxyspex"\nbudget = 9\n', "[algorithm] budget: budget must be an integer ≥ 10, got 9 (proxyspex with 8 units)"),
-        ('[model]\nzoo = "induction"\n[algorithm]\nname = "spexx"\n', "[algorithm] name: unknown algorithm 'spexx'; did you mean 'spex'?"),
-        ('[model]\nzoo = "induction"\n[algorithm]\nname = "spex"\nbudget = "lots"\n', "[algorithm] budget must be model evaluations"),
-        ('[model]\nzoo = "induction"\n[ablation]\nkind = "mean_tokenwize"\n[algorithm]\nname = "spex"\n', "[ablation] kind: unknown ablation 'mean_tokenwize'"),
-        ('[model]\nentry = "nowhere:load"\n[algorithm]\nname = "spex"\n', "[model] entry: cannot import module 'nowhere'"),
+        (
+            '[model]\nzoo = "induction"\n[algorithm]\nname = "proxyspex"\nbudget = 9\n',
+            "[algorithm] budget: budget must be an integer ≥ 10, got 9 (proxyspex with 8 units)",
+        ),
+        (
+            '[model]\nzoo = "induction"\n[algorithm]\nname = "spexx"\n',
+            "[algorithm] name: unknown algorithm 'spexx'; did you mean 'spex'?",
+        ),
+        (
+            '[model]\nzoo = "induction"\n[algorithm]\nname = "spex"\nbudget = "lots"\n',
+            "[algorithm] budget must be model evaluations",
+        ),
+        (
+            '[model]\nzoo = "induction"\n[ablation]\nkind = "mean_tokenwize"\n[algorithm]\nname = "spex"\n',
+            "[ablation] kind: unknown ablation 'mean_tokenwize'",
+        ),
+        (
+            '[model]\nentry = "nowhere:load"\n[algorithm]\nname = "spex"\n',
+            "[model] entry: cannot import module 'nowhere'",
+        ),
         (
             '[model]\nzoo = "induction"\n[algorithm]\nname = "proxyspex"\nbudget = 100\noptions = { depth = 4 }\n',
             "[algorithm] options: proxyspex has no option 'depth'; did you mean 'depths'?",
@@ -95,7 +125,10 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
             '[model]\nzoo = "induction"\n[algorithm]\nname = "spex"\nseed = 1\noptions = { seed = 2 }\n',
             "[algorithm] options: 'seed' is also set as [algorithm] seed; give it once",
         ),
-        ('[model]\nzoo = "induction"\n[algorithm]\nname = "exhaustive"\noptions = { n = 3 }\n', "[algorithm] options: 'n' is set by the sweep"),
+        (
+            '[model]\nzoo = "induction"\n[algorithm]\nname = "exhaustive"\noptions = { n = 3 }\n',
+            "[algorithm] options: 'n' is set by the sweep",
+        ),
     ],
 )
 def test_bad_config_rejected_before_compute(tmp_path, capsys, body, message):
@@ -110,10 +143,18 @@ def test_bad_config_rejected_before_compute(tmp_path, capsys, body, message):
 def test_option_value_refused_by_the_algorithm_leaves_no_run_folder(tmp_path, capsys):
     """An option value the algorithm rejects before asking for any value: a config error carrying the
     algorithm's message, and no store or run folder left behind (a folder that already existed stays)."""
-    cfg = write(tmp_path, "cfg.toml", '[model]\nzoo = "induction"\n[algorithm]\nname = "proxyspex"\nbudget = 100\nmax_order = 3\noptions = { depths = [3, 6] }\n')
+    cfg = write(
+        tmp_path,
+        "cfg.toml",
+        '[model]\nzoo = "induction"\n[algorithm]\nname = "proxyspex"\nbudget = 100\n'
+        'max_order = 3\noptions = { depths = [3, 6] }\n',
+    )
     out = tmp_path / "out"
     assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 2
-    assert "config error: [algorithm] options.depths: depths (3, 6) exceed max_order=3 (proxyspex with 8 units)" in capsys.readouterr().err
+    assert (
+        "config error: [algorithm] options.depths: depths (3, 6) exceed max_order=3 (proxyspex with 8 units)"
+        in capsys.readouterr().err
+    )
     assert not out.exists()
     kept = tmp_path / "kept"
     kept.mkdir()
@@ -132,8 +173,12 @@ def test_model_errors_during_the_run_are_not_config_errors(tmp_path):
         "        raise ValueError('broken forward')\n"
         "    return logits[..., 0, 1] - logits[..., 0, 0]\n"
     )
-    body = SLOW_CONFIG.replace('[model]\nentry = "slow_planted:load"', '[model]\nzoo = "planted"').replace("budget = 3000", "budget = 600")
-    body = body.replace('kind = "logit_diff"\ncorrect = 1\nincorrect = 0', 'kind = "entry"\nentry = "broken_metric:metric"')
+    body = SLOW_CONFIG.replace('[model]\nentry = "slow_planted:load"', '[model]\nzoo = "planted"').replace(
+        "budget = 3000", "budget = 600"
+    )
+    body = body.replace(
+        'kind = "logit_diff"\ncorrect = 1\nincorrect = 0', 'kind = "entry"\nentry = "broken_metric:metric"'
+    )
     cfg = write(tmp_path, "cfg.toml", body)
     with pytest.raises(ValueError, match="broken forward") as caught:
         run_sweep(str(cfg), str(tmp_path / "out"), quiet=True)
@@ -159,7 +204,9 @@ def test_sigkill_then_resume_gives_same_result_without_reevaluation(tmp_path):
     cfg = write(tmp_path, "sweep.toml", SLOW_CONFIG)
     killed_out = tmp_path / "killed"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "spex_mech.cli", "run", str(cfg), "--out", str(killed_out), "--quiet"], env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spex_mech.cli", "run", str(cfg), "--out", str(killed_out), "--quiet"], env=env
+    )
     deadline = time.time() + 120
     while _records(killed_out) < 80 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
@@ -178,7 +225,9 @@ def test_sigkill_then_resume_gives_same_result_without_reevaluation(tmp_path):
     assert resumed["fresh_evaluations"] == reference["fresh_evaluations"] - stored
     with sqlite3.connect(killed_out / "store" / "store.sqlite") as conn:
         masks = [m for (m,) in conn.execute("select mask from evals")]
-    assert len(set(masks)) == len(masks) == resumed["stored_before"] + resumed["fresh_evaluations"]  # no mask evaluated twice
+    assert (
+        len(set(masks)) == len(masks) == resumed["stored_before"] + resumed["fresh_evaluations"]
+    )  # no mask evaluated twice
     a = json.loads((killed_out / "results.json").read_text())["interactions"]["fourier"]
     b = json.loads((tmp_path / "reference" / "results.json").read_text())["interactions"]["fourier"]
     assert a == b
@@ -187,7 +236,11 @@ def test_sigkill_then_resume_gives_same_result_without_reevaluation(tmp_path):
 
 def test_existing_store_needs_resume(tmp_path, capsys):
     write(tmp_path, "slow_planted.py", SLOW_MODEL.replace("0.02", "0.0"))
-    cfg = write(tmp_path, "sweep.toml", SLOW_CONFIG.replace("budget = 3000", "budget = 600").replace("max_order = 4", "max_order = 2"))
+    cfg = write(
+        tmp_path,
+        "sweep.toml",
+        SLOW_CONFIG.replace("budget = 3000", "budget = 600").replace("max_order = 4", "max_order = 2"),
+    )
     out = tmp_path / "o"
     run_sweep(str(cfg), str(out), quiet=True)
     assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 2

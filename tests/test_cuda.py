@@ -35,9 +35,18 @@ def tokens():
 
 @pytest.mark.parametrize("ablation", ["zero", "mean", "resample"])
 def test_cuda_batch_equals_single_mask_runs(cuda_model, tokens, ablation):
-    ref = torch.randint(0, 40, tokens.shape, generator=torch.Generator().manual_seed(2)) if ablation == "resample" else None
+    ref = (
+        torch.randint(0, 40, tokens.shape, generator=torch.Generator().manual_seed(2))
+        if ablation == "resample"
+        else None
+    )
     game = sm.AblationGame(
-        cuda_model, units_for(cuda_model), tokens, metrics.logprob(target=7, position=-2), ablation=ablation, reference=ref
+        cuda_model,
+        units_for(cuda_model),
+        tokens,
+        metrics.logprob(target=7, position=-2),
+        ablation=ablation,
+        reference=ref,
     )
     assert game.device.type == "cuda"
     masks = random_masks(game.n, 24)
@@ -77,7 +86,9 @@ def test_cuda_hooks_removed_on_error(cuda_model, tokens):
             raise RuntimeError("metric exploded")
         return logits[..., -1, 0]
 
-    game = sm.AblationGame(cuda_model, units_for(cuda_model), tokens, metrics.custom(exploding), share_prefix=False, restrict_unembed=False)
+    game = sm.AblationGame(
+        cuda_model, units_for(cuda_model), tokens, metrics.custom(exploding), share_prefix=False, restrict_unembed=False
+    )
     with pytest.raises(RuntimeError, match="metric exploded"):
         game(random_masks(game.n, 5))
     assert _hook_count(cuda_model) == before

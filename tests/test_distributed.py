@@ -49,7 +49,15 @@ def build_game(kind: str = "heads"):
         units, ablation = sm.MLPNeurons(model, 1, neurons=list(range(0, 48, 3))), "mean_tokenwise"
     else:
         units, ablation = TokenUnits(model, tokens, spans=[0, (1, 3), 4, 5, (6, 9), 10], mask=0), "zero"
-    return sm.AblationGame(model, units, tokens, sm.metrics.logprob(target=3, position=-1), ablation=ablation, batch_size=40, progress=False)
+    return sm.AblationGame(
+        model,
+        units,
+        tokens,
+        sm.metrics.logprob(target=3, position=-1),
+        ablation=ablation,
+        batch_size=40,
+        progress=False,
+    )
 
 
 class SlowGame:
@@ -141,7 +149,9 @@ def _killer(marks: Path, kills: int, done: threading.Event, killed: list[int]) -
         if not killed:
             target = next(iter(busy()), None)
         else:
-            restarted = [a for a in state.actors().values() if a["State"] == "ALIVE" and a["NumRestarts"] == len(killed)]
+            restarted = [
+                a for a in state.actors().values() if a["State"] == "ALIVE" and a["NumRestarts"] == len(killed)
+            ]
             target = restarted[0]["Pid"] if restarted and restarted[0]["Pid"] in busy() else None
         if target is not None:
             os.kill(target, signal.SIGKILL)
@@ -257,6 +267,9 @@ def test_game_raising_on_an_actor_is_one_line_and_not_retried(local_ray):
         with pytest.raises(ClusterError) as caught:
             game(bad)
         assert "\n" not in str(caught.value)
-        assert str(caught.value) == "the game raised on actor 0 (rows 1..1 of this call): ValueError: unit 2 cannot be ablated"
+        assert (
+            str(caught.value)
+            == "the game raised on actor 0 (rows 1..1 of this call): ValueError: unit 2 cannot be ablated"
+        )
         assert game.n_failed_chunks == 0
     assert _alive_actors() == 0

@@ -41,7 +41,12 @@ def test_batch_equals_single_mask_runs(tiny_model, tiny_tokens, ablation):
     g = torch.Generator().manual_seed(2)
     ref = torch.randint(0, 40, tiny_tokens.shape, generator=g) if ablation == "resample" else None
     game = sm.AblationGame(
-        tiny_model, units_for(tiny_model), tiny_tokens, metrics.logprob(target=7, position=-2), ablation=ablation, reference=ref
+        tiny_model,
+        units_for(tiny_model),
+        tiny_tokens,
+        metrics.logprob(target=7, position=-2),
+        ablation=ablation,
+        reference=ref,
     )
     masks = random_masks(game.n, 24)
     got = game(masks)
@@ -137,7 +142,14 @@ def test_hooks_removed_after_calls_and_errors(tiny_model, tiny_tokens):
             raise RuntimeError("metric exploded")
         return logits[..., -1, 0]
 
-    bad = sm.AblationGame(tiny_model, units_for(tiny_model), tiny_tokens, metrics.custom(flaky), share_prefix=False, restrict_unembed=False)
+    bad = sm.AblationGame(
+        tiny_model,
+        units_for(tiny_model),
+        tiny_tokens,
+        metrics.custom(flaky),
+        share_prefix=False,
+        restrict_unembed=False,
+    )
     with pytest.raises(RuntimeError, match="metric exploded"):
         bad(random_masks(bad.n, 5))
     assert _hook_count(tiny_model) == before_hooks
@@ -153,15 +165,23 @@ def test_metrics_match_manual(tiny_model, tiny_tokens):
     ones = np.ones((1, len(units)))
     lp = torch.log_softmax(logits, -1)
     cases = [
-        (metrics.logit_diff(correct=3, incorrect=[1, 2, 3, 4, 5], position=-1), (logits[:, -1, 3] - logits[torch.arange(5), -1, torch.tensor([1, 2, 3, 4, 5])]).mean()),
+        (
+            metrics.logit_diff(correct=3, incorrect=[1, 2, 3, 4, 5], position=-1),
+            (logits[:, -1, 3] - logits[torch.arange(5), -1, torch.tensor([1, 2, 3, 4, 5])]).mean(),
+        ),
         (metrics.prob(target=6, position=[2, 5]), lp[:, [2, 5], 6].exp().mean()),
-        (metrics.logprob(position=[[1, 2], [3], [4, 5, 6], [0], [10]]), torch.stack([
-            lp[0, [1, 2], tiny_tokens[0, [2, 3]]].mean(),
-            lp[1, 3, tiny_tokens[1, 4]],
-            lp[2, [4, 5, 6], tiny_tokens[2, [5, 6, 7]]].mean(),
-            lp[3, 0, tiny_tokens[3, 1]],
-            lp[4, 10, tiny_tokens[4, 11]],
-        ]).mean()),
+        (
+            metrics.logprob(position=[[1, 2], [3], [4, 5, 6], [0], [10]]),
+            torch.stack(
+                [
+                    lp[0, [1, 2], tiny_tokens[0, [2, 3]]].mean(),
+                    lp[1, 3, tiny_tokens[1, 4]],
+                    lp[2, [4, 5, 6], tiny_tokens[2, [5, 6, 7]]].mean(),
+                    lp[3, 0, tiny_tokens[3, 1]],
+                    lp[4, 10, tiny_tokens[4, 11]],
+                ]
+            ).mean(),
+        ),
         (metrics.custom(lambda lg: lg[..., 0, 11] * 2), (logits[:, -1, 11] * 2).mean()),
     ]
     for metric, expected in cases:
@@ -190,7 +210,9 @@ def test_boot_transformers_local_folder(tmp_path):
     transformers = pytest.importorskip("transformers")
     from transformer_lens.model_bridge import TransformerBridge
 
-    cfg = transformers.GPT2Config(n_layer=2, n_embd=32, n_head=4, vocab_size=50, n_positions=32, bos_token_id=0, eos_token_id=0)
+    cfg = transformers.GPT2Config(
+        n_layer=2, n_embd=32, n_head=4, vocab_size=50, n_positions=32, bos_token_id=0, eos_token_id=0
+    )
     torch.manual_seed(0)
     transformers.GPT2LMHeadModel(cfg).save_pretrained(tmp_path)
     model = TransformerBridge.boot_transformers(str(tmp_path), device="cpu")
@@ -199,7 +221,9 @@ def test_boot_transformers_local_folder(tmp_path):
     game = sm.AblationGame(model, units, toks, metrics.logprob(target=4, position=-1), ablation="mean")
     masks = random_masks(game.n, 10)
     heads = [(l, h) for l in range(2) for h in range(4)]
-    oracle = reference_masked_values(model, toks, masks, heads, [(1, 0), (1, 1), (1, 2)], "mean", toks, logprob_at(-1, 4))
+    oracle = reference_masked_values(
+        model, toks, masks, heads, [(1, 0), (1, 1), (1, 2)], "mean", toks, logprob_at(-1, 4)
+    )
     np.testing.assert_allclose(game(masks), oracle, rtol=1e-5, atol=1e-5)
 
 
@@ -207,6 +231,8 @@ def test_bfloat16_model_masks_cast_to_activation_dtype():
     model = build_tiny(seed=1)
     model.to(torch.bfloat16)
     toks = torch.randint(0, 40, (2, 8), generator=torch.Generator().manual_seed(0))
-    game = sm.AblationGame(model, sm.AttentionHeads(model) + sm.MLPNeurons(model, 0, neurons=[1, 2]), toks, metrics.logprob(target=1))
+    game = sm.AblationGame(
+        model, sm.AttentionHeads(model) + sm.MLPNeurons(model, 0, neurons=[1, 2]), toks, metrics.logprob(target=1)
+    )
     vals = game(random_masks(game.n, 6))
     assert np.all(np.isfinite(vals)) and np.ptp(vals) > 0

@@ -65,7 +65,9 @@ def test_attention_only_model_has_no_neurons():
 
 def test_empty_prompt_set(tiny_model):
     with pytest.raises(ValueError, match="prompt set is empty"):
-        sm.AblationGame(tiny_model, sm.AttentionHeads(tiny_model), torch.zeros((0, 5), dtype=torch.long), metrics.logprob(target=1))
+        sm.AblationGame(
+            tiny_model, sm.AttentionHeads(tiny_model), torch.zeros((0, 5), dtype=torch.long), metrics.logprob(target=1)
+        )
 
 
 def test_metric_nan_reports_rows(tiny_model, tiny_tokens):
@@ -76,33 +78,56 @@ def test_metric_nan_reports_rows(tiny_model, tiny_tokens):
         v = logits[..., -1, 0]
         return torch.where((v - clean[None]).abs() > 1e-4, torch.full_like(v, float("nan")), v)
 
-    bad = sm.AblationGame(tiny_model, sm.AttentionHeads(tiny_model), tiny_tokens, metrics.custom(poisoned), ablation="zero")
+    bad = sm.AblationGame(
+        tiny_model, sm.AttentionHeads(tiny_model), tiny_tokens, metrics.custom(poisoned), ablation="zero"
+    )
     masks = np.ones((4, 8), dtype=bool)
     masks[2, 1] = False
     masks[3, 5] = False
-    with pytest.raises(ValueError, match=r"non-finite value\(s\): row 2: nan \(ablated units \[1\]\); row 3: nan \(ablated units \[5\]\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"non-finite value\(s\): row 2: nan \(ablated units \[1\]\); row 3: nan \(ablated units \[5\]\)",
+    ):
         bad(masks)
 
 
 def test_metric_nan_on_clean_model(tiny_model, tiny_tokens):
     with pytest.raises(ValueError, match="not finite on the clean model"):
-        sm.AblationGame(tiny_model, sm.AttentionHeads(tiny_model), tiny_tokens, metrics.custom(lambda lg: lg[..., -1, 0] * float("inf")))
+        sm.AblationGame(
+            tiny_model,
+            sm.AttentionHeads(tiny_model),
+            tiny_tokens,
+            metrics.custom(lambda lg: lg[..., -1, 0] * float("inf")),
+        )
 
 
 def test_resample_needs_paired_reference(tiny_model, tiny_tokens):
     with pytest.raises(ValueError, match="needs reference="):
-        sm.AblationGame(tiny_model, sm.AttentionHeads(tiny_model), tiny_tokens, metrics.logprob(target=1), ablation="resample")
+        sm.AblationGame(
+            tiny_model, sm.AttentionHeads(tiny_model), tiny_tokens, metrics.logprob(target=1), ablation="resample"
+        )
     with pytest.raises(ValueError, match="pair one corrupted prompt with each clean prompt"):
-        sm.AblationGame(tiny_model, sm.AttentionHeads(tiny_model), tiny_tokens, metrics.logprob(target=1), ablation="resample", reference=tiny_tokens[:2])
+        sm.AblationGame(
+            tiny_model,
+            sm.AttentionHeads(tiny_model),
+            tiny_tokens,
+            metrics.logprob(target=1),
+            ablation="resample",
+            reference=tiny_tokens[:2],
+        )
 
 
 def test_unknown_ablation_and_bad_positions(tiny_model, tiny_tokens):
     with pytest.raises(ValueError, match="unknown ablation 'median'"):
-        sm.AblationGame(tiny_model, sm.AttentionHeads(tiny_model), tiny_tokens, metrics.logprob(target=1), ablation="median")
+        sm.AblationGame(
+            tiny_model, sm.AttentionHeads(tiny_model), tiny_tokens, metrics.logprob(target=1), ablation="median"
+        )
     with pytest.raises(ValueError, match="metric position 30 is outside prompt 0"):
         sm.AblationGame(tiny_model, sm.AttentionHeads(tiny_model), tiny_tokens, metrics.logprob(target=1, position=30))
     with pytest.raises(ValueError, match="has no next token"):
-        sm.AblationGame(tiny_model, sm.AttentionHeads(tiny_model), tiny_tokens, metrics.logit_diff(None, 1, position=-1))
+        sm.AblationGame(
+            tiny_model, sm.AttentionHeads(tiny_model), tiny_tokens, metrics.logit_diff(None, 1, position=-1)
+        )
     with pytest.raises(ValueError, match="outside the vocabulary"):
         sm.AblationGame(tiny_model, sm.AttentionHeads(tiny_model), tiny_tokens, metrics.logprob(target=99))
 

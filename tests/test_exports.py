@@ -116,7 +116,9 @@ def test_mib_node_scores_follow_the_schema(tmp_path):
 
     model = induction.load()
     units = sm.AttentionHeads(model)
-    r = sm.Interactions.from_mobius({(0, 6): 1.5, (1,): -0.5, (1, 6): 0.25}, len(units), labels=units.labels, ids=units.ids)
+    r = sm.Interactions.from_mobius(
+        {(0, 6): 1.5, (1,): -0.5, (1, 6): 0.25}, len(units), labels=units.labels, ids=units.ids
+    )
     doc = r.to_mib(mib_cfg(model), path=str(tmp_path / "mib.json"))
     _validate_mib(doc)
     assert json.loads((tmp_path / "mib.json").read_text()) == doc
@@ -141,8 +143,12 @@ def test_mib_refuses_units_without_a_node_and_the_neuron_level():
 
 
 def test_dataframe_has_basis_order_labels_and_hook_ids():
-    r = sm.Interactions.from_mobius({(): 1.0, (0, 2): -0.5, (1,): 0.25}, 3, labels=["A", "B", "C"],
-                                    ids=["blocks.0.attn.hook_z[0]", "blocks.0.attn.hook_z[1]", "blocks.1.attn.hook_z[0]"])
+    r = sm.Interactions.from_mobius(
+        {(): 1.0, (0, 2): -0.5, (1,): 0.25},
+        3,
+        labels=["A", "B", "C"],
+        ids=["blocks.0.attn.hook_z[0]", "blocks.0.attn.hook_z[1]", "blocks.1.attn.hook_z[0]"],
+    )
     df = r.to_dataframe()
     assert list(df.columns) == ["units", "labels", "order", "value", "basis", "ids"]
     row = df[df["order"] == 2].iloc[0]

@@ -61,7 +61,9 @@ def make_toy():
 def test_plain_hooked_root_module():
     model = make_toy()
     toks = torch.randint(0, 20, (4, 7), generator=torch.Generator().manual_seed(1))
-    units = sm.AttentionHeads(model, n_heads=3, n_layers=2, layers=[1]) + sm.MLPNeurons(model, 1, neurons=[2, 4], d_mlp=10)
+    units = sm.AttentionHeads(model, n_heads=3, n_layers=2, layers=[1]) + sm.MLPNeurons(
+        model, 1, neurons=[2, 4], d_mlp=10
+    )
     game = sm.AblationGame(model, units, toks, metrics.logprob(target=3, position=-1), ablation="mean")
     assert game.plan["share_prefix"]  # blocks.1.hook_resid_pre exists and reproduces the plain forward
     assert not game.plan["restrict_unembed"]  # no unembed hook on this model: full logits, then positions
@@ -71,5 +73,7 @@ def test_plain_hooked_root_module():
     def value(logits):
         return torch.log_softmax(logits[:, -1].double(), -1)[:, 3]
 
-    oracle = reference_masked_values(model, toks, masks, [(1, 0), (1, 1), (1, 2)], [(1, 2), (1, 4)], "mean", toks, value)
+    oracle = reference_masked_values(
+        model, toks, masks, [(1, 0), (1, 1), (1, 2)], [(1, 2), (1, 4)], "mean", toks, value
+    )
     np.testing.assert_allclose(game(masks), oracle, rtol=1e-5, atol=1e-6)

@@ -51,7 +51,9 @@ def test_sharing_on_and_exact_against_per_mask_hooks(hf_model, kind, ablation):
         game = sm.AblationGame(model, units, toks, metrics.logprob(target=5), ablation=ablation, reference=ref)
     assert game.plan["share_prefix"] and game.plan["restrict_unembed"], (name, game.plan)
     masks = np.random.default_rng(0).random((8, game.n)) < 0.5
-    oracle = reference_masked_values(model, toks, masks, heads, neurons, ablation, toks if ref is None else ref, _logprob_at_last(5))
+    oracle = reference_masked_values(
+        model, toks, masks, heads, neurons, ablation, toks if ref is None else ref, _logprob_at_last(5)
+    )
     np.testing.assert_allclose(game(masks), oracle, rtol=1e-5, atol=1e-5)
 
 
@@ -123,13 +125,17 @@ def test_model_that_cannot_share_warns_in_words():
     model = _side_input_model()
     toks = torch.randint(0, 20, (3, 6), generator=torch.Generator().manual_seed(0))
     units = sm.AttentionHeads(model, layers=[1], n_heads=3, n_layers=2)
-    with pytest.warns(UserWarning, match=r"prefix sharing is off for this model: every mask re-runs the embeddings and layers 0\.\.0") as rec:
+    with pytest.warns(
+        UserWarning, match=r"prefix sharing is off for this model: every mask re-runs the embeddings and layers 0\.\.0"
+    ) as rec:
         game = sm.AblationGame(model, units, toks, metrics.logprob(target=2))
     text = " ".join(str(w.message) for w in rec)
     assert "once per prompt" in text and "exactness check" in text
     assert not game.plan["share_prefix"]
     masks = np.random.default_rng(1).random((6, game.n)) < 0.5
-    oracle = reference_masked_values(model, toks, masks, [(1, h) for h in range(3)], [], "mean", toks, _logprob_at_last(2))
+    oracle = reference_masked_values(
+        model, toks, masks, [(1, h) for h in range(3)], [], "mean", toks, _logprob_at_last(2)
+    )
     np.testing.assert_allclose(game(masks), oracle, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="prefix sharing is off"):
         sm.AblationGame(model, units, toks, metrics.logprob(target=2), share_prefix=True)

@@ -28,7 +28,9 @@ def test_cv_mse_equals_ridge_fitted_fold_by_fold(alpha):
     err = 0.0
     for train, held in folds:
         penalty = np.sqrt(alpha * train.shape[0]) * np.eye(k + 1)[1:]
-        beta = np.linalg.lstsq(np.concatenate([A[train], penalty]), np.concatenate([y[train], np.zeros(k)]), rcond=None)[0]
+        beta = np.linalg.lstsq(
+            np.concatenate([A[train], penalty]), np.concatenate([y[train], np.zeros(k)]), rcond=None
+        )[0]
         err += np.sum((y[held] - A[held] @ beta) ** 2)
     assert cv_mse(A, y, folds, alpha) == pytest.approx(err / m, rel=1e-9)
 
@@ -84,7 +86,9 @@ def test_growth_gain_is_not_positive_where_the_growth_only_fits_noise():
     masks = uniform_masks(200, 150, seed=4)
     values = f(masks)
     on_all = grow_and_terms(f.truth.mobius(), masks, values, folds_of(150), max_order=4)
-    assert on_all is not None and on_all["mse_after"] < on_all["mse_before"]  # looks like a gain when grown on all masks
+    assert (
+        on_all is not None and on_all["mse_after"] < on_all["mse_before"]
+    )  # looks like a gain when grown on all masks
     assert growth_gain(f.truth.mobius(), masks, values, folds_of(150), max_order=4) < 0.0
 
 
@@ -185,7 +189,9 @@ def test_pair_search_agrees_with_scoring_every_pair_one_by_one():
 
 
 def _pair_and_friends() -> SparseFunction:
-    return SparseFunction(64, {(7, 40): 1.0, (7,): -0.5, (40,): -0.5, (3,): 0.3, (5, 9): 0.4, (5,): 0.2}, basis="mobius")
+    return SparseFunction(
+        64, {(7, 40): 1.0, (7,): -0.5, (40,): -0.5, (3,): 0.3, (5, 9): 0.4, (5,): 0.2}, basis="mobius"
+    )
 
 
 def test_proxyspex_takes_the_growth_from_nothing_when_it_validates_better():

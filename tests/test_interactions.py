@@ -248,7 +248,9 @@ def test_top_and_labels():
 
 
 def test_json_and_dataframe_round_trip(tmp_path):
-    res = sm.Interactions.from_fourier({(0, 4): 0.25, (3,): -1.5, (): 2.0}, 6, labels=list("abcdef"), n_evaluations=77, algorithm="x", params={"b": 3})
+    res = sm.Interactions.from_fourier(
+        {(0, 4): 0.25, (3,): -1.5, (): 2.0}, 6, labels=list("abcdef"), n_evaluations=77, algorithm="x", params={"b": 3}
+    )
     again = sm.Interactions.from_json(res.to_json())
     assert again.fourier == res.fourier and again.labels == res.labels and again.n_evaluations == 77
     assert again.params == {"b": 3}

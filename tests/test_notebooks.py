@@ -61,10 +61,14 @@ def wholesale_warning_filters(source: str) -> list[str]:
 
 
 def test_the_warning_filter_check_tells_wholesale_from_narrow():
-    assert wholesale_warning_filters('import warnings\nwarnings.filterwarnings("ignore")') == ['warnings.filterwarnings(\'ignore\')']
+    assert wholesale_warning_filters('import warnings\nwarnings.filterwarnings("ignore")') == [
+        "warnings.filterwarnings('ignore')"
+    ]
     assert wholesale_warning_filters("from warnings import simplefilter\nsimplefilter(action='ignore')")
     assert wholesale_warning_filters('%matplotlib inline\nwarnings.simplefilter("ignore")')
-    assert not wholesale_warning_filters('warnings.filterwarnings("ignore", category=UserWarning, module="transformer_lens")')
+    assert not wholesale_warning_filters(
+        'warnings.filterwarnings("ignore", category=UserWarning, module="transformer_lens")'
+    )
     assert not wholesale_warning_filters('warnings.simplefilter("ignore", DeprecationWarning)')
     assert not wholesale_warning_filters('warnings.filterwarnings("error")')
     assert wholesale_warning_filters('warnings.simplefilter("ignore", category=Warning)')
@@ -125,6 +129,8 @@ def test_notebook_runs_and_shows_its_figures(path, monkeypatch):
         kinds = {key for c in cells for out in c.get("outputs", []) for key in out.get("data", {})}
         assert WIDGET in kinds, "progress bars should show as Jupyter widgets (tqdm.auto + ipywidgets)"
         # its ragged-prompt game against single-prompt games, as printed by the notebook itself
-        text = "".join(out.get("text", "") for c in cells for out in c.get("outputs", []) if out.get("name") == "stdout")
+        text = "".join(
+            out.get("text", "") for c in cells for out in c.get("outputs", []) if out.get("name") == "stdout"
+        )
         found = re.search(r"largest difference: (\S+)", text)
         assert found and float(found.group(1)) < 1e-5, found and found.group(0)

@@ -18,7 +18,8 @@ def test_importing_plots_and_report_leaves_the_backend_alone(tmp_path):
         "import numpy as np\n"
         "from spex_mech.results.interactions import Interactions\n"
         "from spex_mech import plots\n"
-        "r = Interactions.from_mobius({(): 1.0, (0,): 0.5, (0, 1): -0.25, (0, 1, 2): 0.1}, 3, labels=['L0H0', 'L0H1', 'L1H0'])\n"
+        "r = Interactions.from_mobius({(): 1.0, (0,): 0.5, (0, 1): -0.25, (0, 1, 2): 0.1}, "
+        "3, labels=['L0H0', 'L0H1', 'L1H0'])\n"
         "fig = plots.interaction_graph(r)\n"
         f"fig.savefig(r'{tmp_path / 'g.png'}')\n"
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported by a plot'\n"
@@ -38,9 +39,15 @@ def _report_folder(tmp_path):
     labels = [f"L{l}H{h}" for l in range(2) for h in range(4)]
     ids = [f"blocks.{l}.attn.hook_z[{h}]" for l in range(2) for h in range(4)]
     truth = Interactions.from_mobius(
-        {(): -3.0, (0, 6): 1.5, (1, 5): 0.8, (0, 1, 3): -0.3, (2,): 0.1, (3, 7): 0.05}, 8, labels=labels, ids=ids, algorithm="exhaustive"
+        {(): -3.0, (0, 6): 1.5, (1, 5): 0.8, (0, 1, 3): -0.3, (2,): 0.1, (3, 7): 0.05},
+        8,
+        labels=labels,
+        ids=ids,
+        algorithm="exhaustive",
     )
-    curves = faithfulness_curves(lambda m: truth.predict(m), {k: ranking(unit_scores(truth, k)) for k in ("mobius", "shapley")}, n=8, warn=False)
+    curves = faithfulness_curves(
+        lambda m: truth.predict(m), {k: ranking(unit_scores(truth, k)) for k in ("mobius", "shapley")}, n=8, warn=False
+    )
     minimal = minimal_circuit(truth, lambda m: truth.predict(m), target=0.9, warn=False)
     circuit = extract_circuit(truth, 0.5, f=lambda m: truth.predict(m))
     roles = head_roles(induction.load())
@@ -78,7 +85,13 @@ def test_report_renders_in_headless_chromium(tmp_path):
     )
     (tmp_path / "probe.html").write_text(page.replace("</body>", probe + "</body>"))
     common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files"]
-    dom = subprocess.run(common + ["--dump-dom", (tmp_path / "probe.html").as_uri()], capture_output=True, text=True, timeout=120, check=False)
+    dom = subprocess.run(
+        common + ["--dump-dom", (tmp_path / "probe.html").as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     import re
 
@@ -86,8 +99,13 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert loaded, dom.stdout[:500]
     assert loaded.group(1) == "1" * len(figures), loaded.group(1)  # every figure decoded by the browser
     shot = tmp_path / "shot.png"
-    run = subprocess.run(common + [f"--screenshot={shot}", "--window-size=1200,3000", (tmp_path / "report.html").as_uri()],
-                         capture_output=True, text=True, timeout=120, check=False)
+    run = subprocess.run(
+        common + [f"--screenshot={shot}", "--window-size=1200,3000", (tmp_path / "report.html").as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert run.returncode == 0 and shot.stat().st_size > 20000, run.stderr[-2000:]
 
 

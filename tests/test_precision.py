@@ -28,7 +28,9 @@ def test_fp32_is_the_default_and_bit_identical(tiny_model, tiny_tokens):
     assert default.precision == "fp32"
     got = default(masks)
     np.testing.assert_array_equal(explicit(masks), got)
-    oracle = reference_masked_values(tiny_model, tiny_tokens, masks, HEADS, NEURONS, "mean", tiny_tokens, logprob_at(-2, 7))
+    oracle = reference_masked_values(
+        tiny_model, tiny_tokens, masks, HEADS, NEURONS, "mean", tiny_tokens, logprob_at(-2, 7)
+    )
     np.testing.assert_allclose(got, oracle, rtol=1e-5, atol=1e-5)
 
 

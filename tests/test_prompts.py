@@ -54,7 +54,9 @@ def _units(model, kind: str):
 
 
 def _game(model, units, prompts, ablation, reference, **kw):
-    return sm.AblationGame(model, units, prompts, metrics.logprob(" good"), ablation=ablation, reference=reference, **kw)
+    return sm.AblationGame(
+        model, units, prompts, metrics.logprob(" good"), ablation=ablation, reference=reference, **kw
+    )
 
 
 def _reference(ablation, prompts, corrupt):
@@ -130,7 +132,9 @@ def test_independent_oracle_mean_ablation_each_prompt_alone(hf_gpt2):
                         act[:, :, h] = means[layer][h]
                 return act
 
-            hooks = [(f"blocks.{layer}.attn.hook_z", lambda a, hook, layer=layer: patch(a, hook, layer)) for layer in (0, 1)]
+            hooks = [
+                (f"blocks.{layer}.attn.hook_z", lambda a, hook, layer=layer: patch(a, hook, layer)) for layer in (0, 1)
+            ]
             with torch.no_grad():
                 logits = model.run_with_hooks(model.to_tokens(s), fwd_hooks=hooks)
             vals.append(float(torch.log_softmax(logits[0, -1].double(), -1)[good]))

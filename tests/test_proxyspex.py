@@ -251,12 +251,16 @@ def test_greedy_order_projects_out_the_base_terms():
     ordered = greedy_order(ranking, masks, y, np.arange(400), n, steps=len(pool))
     first = {tuple(int(u) for u in row if u >= 0) for row in ordered.ranked[:3]}
     assert first == {(0, 1, 2), (3, 4), (6, 7, 8, 9)}
-    wide = Ranking(spec.canonical_keys([(i,) for i in range(n)], width=4), np.zeros(n), keys, np.zeros(len(pool)), 0.0, "mobius")
+    wide = Ranking(
+        spec.canonical_keys([(i,) for i in range(n)], width=4), np.zeros(n), keys, np.zeros(len(pool)), 0.0, "mobius"
+    )
     few = np.arange(20)  # 30 base columns, 20 masks: the base alone fits every row
     np.testing.assert_array_equal(greedy_order(wide, masks, y, few, n, steps=5).ranked, keys)
     with warnings.catch_warnings():  # 60 kept singletons on 40 masks: a poor (and flagged) fit, but no error
         warnings.simplefilter("ignore", UserWarning)
-        result = proxyspex(random_sparse_function(60, 6, orders=(1, 2), basis="mobius", seed=0), budget=40, seed=0, singletons="all")
+        result = proxyspex(
+            random_sparse_function(60, 6, orders=(1, 2), basis="mobius", seed=0), budget=40, seed=0, singletons="all"
+        )
     assert result.params["singletons"] == "all" and np.isfinite(result.params["validation_r2"])
 
 

@@ -60,8 +60,12 @@ def test_others_keep_puts_neurons_in_place_of_their_mlp(planted):
     masks = np.random.default_rng(1).random((30, len(fine))) < 0.5
     np.testing.assert_array_equal(_game(planted, fine)(masks), _game(planted, expected)(masks))
     # the truth moves with the units: L0M stays whole, layer 1 is per neuron
-    _close(sm.exhaustive(_game(planted, subset(fine, [3, fine.index(f"blocks.1.mlp.hook_post[{planted.b[1]}]")]))).mobius(),
-           planted.true_mobius(subset(fine, [3, fine.index(f"blocks.1.mlp.hook_post[{planted.b[1]}]")])))
+    _close(
+        sm.exhaustive(
+            _game(planted, subset(fine, [3, fine.index(f"blocks.1.mlp.hook_post[{planted.b[1]}]")]))
+        ).mobius(),
+        planted.true_mobius(subset(fine, [3, fine.index(f"blocks.1.mlp.hook_post[{planted.b[1]}]")])),
+    )
 
 
 def test_cancelling_neurons_hide_from_the_coarse_search(cancelling):
@@ -80,7 +84,9 @@ def test_cancelling_neurons_hide_from_the_coarse_search(cancelling):
     flat = sm.exhaustive(_game(cancelling, neurons))
     truth = cancelling.true_mobius(neurons)
     _close(flat.mobius(), truth)
-    a, a2, b = (neurons.index(f"blocks.{layer}.mlp.hook_post[{n}]") for layer, n in (cancelling.a, cancelling.a2, cancelling.b))
+    a, a2, b = (
+        neurons.index(f"blocks.{layer}.mlp.hook_post[{n}]") for layer, n in (cancelling.a, cancelling.a2, cancelling.b)
+    )
     assert truth[(a, b)] == 2.0 and truth[tuple(sorted((a, a2, b)))] == -2.0
     # choosing the layers by hand recovers it
     fine = refine_units(None, coarse, expand=["L0M", "L1M"], others="none")

@@ -351,7 +351,9 @@ def test_error_budget_too_small_names_the_minimum():
 def test_error_b_too_large_for_budget_or_n():
     need = spex_plan(100, b=8).n_evaluations
     fits = spex_plan(100, budget=5000)
-    with pytest.raises(ValueError, match=f"b=8 needs {need} evaluations.*budget of 5000.*largest b within this budget is b={fits.b}"):
+    with pytest.raises(
+        ValueError, match=f"b=8 needs {need} evaluations.*budget of 5000.*largest b within this budget is b={fits.b}"
+    ):
         spex(_zeros, 100, b=8, budget=5000)
     with pytest.raises(ValueError, match="b=9 is too large"):
         spex(_zeros, 8, max_order=2, b=9)

@@ -58,7 +58,9 @@ def test_conflicting_value_for_a_stored_mask_is_refused(tmp_path):
 
 def test_foreign_identity_and_width_are_refused_naming_the_difference(tmp_path):
     MaskStore(tmp_path / "s", 8, {"model": "tensors:aaa", "ablation": "zero"}).append(np.ones((1, 8), bool), np.ones(1))
-    with pytest.raises(StoreError, match=r"different value function: model \(stored \"tensors:aaa\", now \"tensors:bbb\"\)"):
+    with pytest.raises(
+        StoreError, match=r"different value function: model \(stored \"tensors:aaa\", now \"tensors:bbb\"\)"
+    ):
         MaskStore(tmp_path / "s", 8, {"model": "tensors:bbb", "ablation": "zero"})
     with pytest.raises(StoreError, match=r"tokens \(stored absent, now \"ids:1\"\)"):
         MaskStore(tmp_path / "s", 8, {"model": "tensors:aaa", "ablation": "zero", "tokens": "ids:1"})
@@ -109,7 +111,9 @@ def test_corrupted_or_truncated_file_refuses_or_serves_exact_values(tmp_path):
     original = (tmp_path / "orig" / DB_NAME).read_bytes()
     rng = np.random.default_rng(3)
     outcomes = {"refused": 0, "exact": 0}
-    cases = [("flip", int(o)) for o in rng.integers(100, len(original), 25)] + [("cut", int(c)) for c in (len(original) // 2, 4096, 100)]
+    cases = [("flip", int(o)) for o in rng.integers(100, len(original), 25)] + [
+        ("cut", int(c)) for c in (len(original) // 2, 4096, 100)
+    ]
     for i, (kind, where) in enumerate(cases):
         folder = tmp_path / f"case{i}"
         folder.mkdir()

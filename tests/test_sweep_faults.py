@@ -115,16 +115,31 @@ def _perturb_weights(p: Path) -> None:
 
 CHANGES = {
     "weights": (_perturb_weights, 'model (stored "tensors:'),
-    "prompts": (lambda p: (p / "prompts.json").write_text("[[0, 1, 2, 3, 0, 2], [1, 2, 3, 0, 1, 2]]"), 'tokens (stored "ids:'),
-    "reference": (lambda p: (p / "reference.json").write_text("[[3, 2, 1, 0, 3, 3], [2, 2, 1, 1, 0, 0]]"), 'reference (stored "ids:'),
-    "entry_code": (lambda p: (p / "fault_metric.py").write_text(METRIC.replace("0, 1]", "0, 2]")), "entry_code (stored"),
+    "prompts": (
+        lambda p: (p / "prompts.json").write_text("[[0, 1, 2, 3, 0, 2], [1, 2, 3, 0, 1, 2]]"),
+        'tokens (stored "ids:',
+    ),
+    "reference": (
+        lambda p: (p / "reference.json").write_text("[[3, 2, 1, 0, 3, 3], [2, 2, 1, 1, 0, 0]]"),
+        'reference (stored "ids:',
+    ),
+    "entry_code": (
+        lambda p: (p / "fault_metric.py").write_text(METRIC.replace("0, 1]", "0, 2]")),
+        "entry_code (stored",
+    ),
     "hook_factor": (lambda p: (p / "factor.txt").write_text("1.5"), "--resume: re-evaluating the all-ones mask gives"),
     "deleted_identity": (
-        lambda p: sqlite3.connect(p / "out" / "store" / "store.sqlite").execute("delete from identity").connection.commit(),
+        lambda p: (
+            sqlite3.connect(p / "out" / "store" / "store.sqlite").execute("delete from identity").connection.commit()
+        ),
         "has no identity record",
     ),
     "edited_value": (
-        lambda p: sqlite3.connect(p / "out" / "store" / "store.sqlite").execute("update evals set value = value + 1 where id = 5").connection.commit(),
+        lambda p: (
+            sqlite3.connect(p / "out" / "store" / "store.sqlite")
+            .execute("update evals set value = value + 1 where id = 5")
+            .connection.commit()
+        ),
         "row 5 fails its checksum check",
     ),
     "truncated": (lambda p: _truncate(p / "out" / "store" / "store.sqlite"), "is damaged"),
@@ -147,7 +162,9 @@ def test_resume_after_a_change_refuses_naming_it(project, capsys, change):
     assert run(project, "out", "--resume") == 2
     err = capsys.readouterr().err.strip()
     assert message in err, err
-    assert len(err.splitlines()) == 1 and (err.startswith("spex-mech: store error:") or err.startswith("spex-mech: config error:")), err
+    assert len(err.splitlines()) == 1 and (
+        err.startswith("spex-mech: store error:") or err.startswith("spex-mech: config error:")
+    ), err
     assert (project / "out" / "results.json").read_text() == results  # nothing of the earlier run touched
     if before is not None and change not in ("deleted_identity", "edited_value"):
         assert rows(project / "out") == before
@@ -182,7 +199,11 @@ def test_a_users_folder_survives_every_failing_run(project, capsys):
     # an option the algorithm refuses late, in an empty folder of the user's: the folder stays, empty
     empty = project / "empty"
     empty.mkdir()
-    (project / "late.toml").write_text(CONFIG.replace('name = "exhaustive"', 'name = "proxyspex"\nbudget = 100\nmax_order = 3\noptions = { depths = [3, 6] }'))
+    (project / "late.toml").write_text(
+        CONFIG.replace(
+            'name = "exhaustive"', 'name = "proxyspex"\nbudget = 100\nmax_order = 3\noptions = { depths = [3, 6] }'
+        )
+    )
     assert main(["run", str(project / "late.toml"), "--out", str(empty), "--quiet"]) == 2
     assert "exceed max_order" in capsys.readouterr().err
     assert empty.is_dir() and not any(empty.iterdir())
@@ -220,7 +241,16 @@ def test_second_writer_is_refused_naming_the_first_and_a_stale_lock_is_taken_ove
 
 def _spawn(project: Path, out: str, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "spex_mech.cli", "run", str(project / "sweep.toml"), "--out", str(project / out), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "spex_mech.cli",
+        "run",
+        str(project / "sweep.toml"),
+        "--out",
+        str(project / out),
+        *extra,
+    ]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -250,7 +280,10 @@ def test_ctrl_c_and_sigterm_print_one_line_and_the_resume_command(project, sig, 
     line = err.strip()
     assert len(line.splitlines()) == 1, err
     safe = _count(project / "out")
-    assert line.startswith(f"spex-mech: {word}: {safe} evaluated masks are safe in {project / 'out' / 'store'}; resume with: spex-mech run ")
+    assert line.startswith(
+        f"spex-mech: {word}: {safe} evaluated masks are safe in {project / 'out' / 'store'}; "
+        "resume with: spex-mech run "
+    )
     command = shlex.split(line.split("resume with: ", 1)[1])
     assert command[-2:] == ["--resume", "--quiet"]
     (project / "delay.txt").unlink()
@@ -298,5 +331,9 @@ def test_same_seed_same_result_across_processes_batch_sizes_and_threads(project)
     )
     assert done.returncode == 0, done.stderr
     results = [json.loads((project / d / "results.json").read_text()) for d in ("a", "b", "c")]
-    assert results[0]["interactions"]["fourier"] == results[1]["interactions"]["fourier"] == results[2]["interactions"]["fourier"]
+    assert (
+        results[0]["interactions"]["fourier"]
+        == results[1]["interactions"]["fourier"]
+        == results[2]["interactions"]["fourier"]
+    )
     assert results[0]["run"]["identity"] == results[2]["run"]["identity"]

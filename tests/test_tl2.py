@@ -7,7 +7,8 @@ is this checkout's ``spex_mech``.
 
 Pins: ``transformer-lens>=2,<3``; TL 2.x needs ``numpy<2`` (Python < 3.13), and ``datasets`` (which TL 2.x
 imports) pulls the newest ``pyarrow``: 26 refuses to import with NumPy 1.26, 21 works, hence ``pyarrow<22``
-(resolved here: transformer-lens 2.18.0, transformers 4.57.6, numpy 1.26.4, pyarrow 21.0.0). torch is pinned to the version running the tests (no second download).
+(resolved here: transformer-lens 2.18.0, transformers 4.57.6, numpy 1.26.4, pyarrow 21.0.0). torch is pinned to
+the version running the tests (no second download).
 """
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ def tl2_python() -> Path:
 def test_engine_on_a_transformer_lens_2_hooked_transformer_matches_per_mask_hooks():
     python = tl2_python()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    proc = subprocess.run([str(python), str(CHECK)], check=False, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    proc = subprocess.run(
+        [str(python), str(CHECK)], check=False, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT
+    )
     lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
     assert lines, f"the TL 2.x check printed no summary (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
     summary = json.loads(lines[-1])
@@ -83,9 +86,17 @@ def test_engine_on_a_transformer_lens_2_hooked_transformer_matches_per_mask_hook
     assert summary["model_class"] == "transformer_lens.HookedTransformer.HookedTransformer"
     assert Path(summary["spex_mech_file"]).resolve() == ROOT / "spex_mech" / "__init__.py"
     cases = {c["case"]: c for c in summary["cases"]}
-    expected = {f"components/{a}" for a in ("zero", "mean", "mean_tokenwise", "resample")} | {"tokens+heads/mean", "ragged/zero", "ragged/mean", "layers/zero", "layers/mean"}
+    expected = {f"components/{a}" for a in ("zero", "mean", "mean_tokenwise", "resample")} | {
+        "tokens+heads/mean",
+        "ragged/zero",
+        "ragged/mean",
+        "layers/zero",
+        "layers/mean",
+    }
     assert set(cases) == expected
     for case in cases.values():
         assert case["n_masks"] >= 10 and case["spread"] > 0.1, case  # the masks move the value: not a vacuous match
     # the fast paths were verified on this model and used
-    assert all(p == {"share_prefix": True, "restrict_unembed": True} for p in summary["plans"].values()), summary["plans"]
+    assert all(p == {"share_prefix": True, "restrict_unembed": True} for p in summary["plans"].values()), summary[
+        "plans"
+    ]

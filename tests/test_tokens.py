@@ -38,7 +38,9 @@ def _teacher_forced_oracle(model, rows: torch.Tensor, positions, targets) -> np.
 def _random_layout(rng: np.random.Generator, length: int) -> list:
     """Random non-overlapping spans over a random subset of positions, in every accepted form."""
     chosen = rng.permutation(length)[: rng.integers(2, length + 1)]
-    cuts = np.sort(rng.choice(np.arange(1, chosen.size), size=rng.integers(0, min(4, chosen.size - 1) + 1), replace=False))
+    cuts = np.sort(
+        rng.choice(np.arange(1, chosen.size), size=rng.integers(0, min(4, chosen.size - 1) + 1), replace=False)
+    )
     spans = []
     for part in np.split(chosen, cuts):
         part = np.sort(part)

@@ -61,8 +61,12 @@ def training_data(n: int, rows: int, seed: int, levels: int = 2):
 
 def sklearn_models(seed: int):
     return {
-        "hist_gradient_boosting": HistGradientBoostingRegressor(max_iter=40, max_depth=None, max_leaf_nodes=15, random_state=seed),
-        "gradient_boosting": GradientBoostingRegressor(n_estimators=30, max_depth=4, learning_rate=0.2, random_state=seed),
+        "hist_gradient_boosting": HistGradientBoostingRegressor(
+            max_iter=40, max_depth=None, max_leaf_nodes=15, random_state=seed
+        ),
+        "gradient_boosting": GradientBoostingRegressor(
+            n_estimators=30, max_depth=4, learning_rate=0.2, random_state=seed
+        ),
         "decision_tree": DecisionTreeRegressor(max_depth=9, random_state=seed),
         "random_forest": RandomForestRegressor(n_estimators=8, max_depth=6, random_state=seed),
         "extra_trees": ExtraTreesRegressor(n_estimators=5, max_depth=6, random_state=seed),
@@ -76,7 +80,9 @@ def test_sklearn_spectrum_is_exact(name, n):
     model = sklearn_models(n)[name].fit(X, y)
     keys, values = fourier_spectrum(model)
     masks = all_masks(n)
-    np.testing.assert_allclose(dense_inverse(keys, values, n), model.predict(masks.astype(np.float64)), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        dense_inverse(keys, values, n), model.predict(masks.astype(np.float64)), rtol=0, atol=1e-9
+    )
 
 
 @pytest.mark.parametrize("levels", [2, 3])
@@ -97,13 +103,17 @@ def test_mobius_spectrum_is_exact(name, levels):
     np.testing.assert_allclose(dense_mobius_inverse(keys, values, n), model.predict(masks), rtol=0, atol=1e-9)
     # the same function as the Fourier read-out, and as sparse (no zero coefficients kept beyond ∅)
     fourier_keys, fourier_values = fourier_spectrum(model)
-    np.testing.assert_allclose(dense_mobius_inverse(keys, values, n), dense_inverse(fourier_keys, fourier_values, n), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        dense_mobius_inverse(keys, values, n), dense_inverse(fourier_keys, fourier_values, n), rtol=0, atol=1e-9
+    )
     assert np.all((values != 0) | np.all(keys < 0, axis=1))
     # drop_zeros=False: every path subset, the Fourier spectrum's support, zeros included
     closure_keys, closure_values = mobius_spectrum(model, drop_zeros=False)
     all_fourier_keys, _ = fourier_spectrum(model, drop_zeros=False)
     np.testing.assert_array_equal(closure_keys, all_fourier_keys)
-    np.testing.assert_allclose(dense_mobius_inverse(closure_keys, closure_values, n), model.predict(masks), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        dense_mobius_inverse(closure_keys, closure_values, n), model.predict(masks), rtol=0, atol=1e-9
+    )
 
 
 @pytest.mark.parametrize("name", ["decision_tree", "hist_gradient_boosting"])
@@ -259,7 +269,9 @@ def test_wide_inputs_use_the_unpacked_path():
     masks = (rng.random((300, n)) < 0.5).astype(np.float64)
     from spex_mech.results.spectrum import evaluate_fourier
 
-    np.testing.assert_allclose(evaluate_fourier(keys, values, masks.astype(bool), n), model.predict(masks), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        evaluate_fourier(keys, values, masks.astype(bool), n), model.predict(masks), rtol=0, atol=1e-9
+    )
 
 
 def test_table_predict_matches_model():
@@ -267,7 +279,9 @@ def test_table_predict_matches_model():
     X, y = training_data(n, 1000, seed=1)
     model = GradientBoostingRegressor(n_estimators=20, max_depth=3, random_state=0).fit(X, y)
     masks = all_masks(n)
-    np.testing.assert_allclose(tree_table(model).predict(masks), model.predict(masks.astype(np.float64)), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        tree_table(model).predict(masks), model.predict(masks.astype(np.float64)), rtol=0, atol=1e-12
+    )
 
 
 def test_unsupported_models_are_refused():

@@ -46,11 +46,16 @@ def _kinds(model, with_result: bool):
         (
             "hook_groups",
             sm.HookUnits(model, "blocks.0.hook_resid_post", dim=2, groups=[range(0, 8), range(8, 20), [25, 31]]),
-            [("blocks.0.hook_resid_post", (ALL, ALL, idx)) for idx in (list(range(0, 8)), list(range(8, 20)), [25, 31])],
+            [
+                ("blocks.0.hook_resid_post", (ALL, ALL, idx))
+                for idx in (list(range(0, 8)), list(range(8, 20)), [25, 31])
+            ],
         ),
         (
             "mixed",
-            sm.MLPLayers(model, layers=[1]) + sm.AttentionLayers(model, layers=[2]) + sm.HookUnits(model, "blocks.0.hook_mlp_out"),
+            sm.MLPLayers(model, layers=[1])
+            + sm.AttentionLayers(model, layers=[2])
+            + sm.HookUnits(model, "blocks.0.hook_mlp_out"),
             [("blocks.1.hook_mlp_out", (ALL,)), ("blocks.2.hook_attn_out", (ALL,)), ("blocks.0.hook_mlp_out", (ALL,))],
         ),
     ]
@@ -135,7 +140,11 @@ def test_ids_labels_and_sharing(hf):
     heads = sm.AttentionHeads(hf, layers=[0], at="hook_result")
     assert heads.ids[0] == "blocks.0.attn.hook_result[0]" and heads.labels[0] == "L0H0"
     toks = torch.randint(1, 300, (2, 7), generator=torch.Generator().manual_seed(0))
-    for u in (sm.AttentionLayers(hf, layers=[2]), sm.MLPLayers(hf, layers=[1]), sm.AttentionHeads(hf, layers=[2], at="hook_result")):
+    for u in (
+        sm.AttentionLayers(hf, layers=[2]),
+        sm.MLPLayers(hf, layers=[1]),
+        sm.AttentionHeads(hf, layers=[2], at="hook_result"),
+    ):
         game = sm.AblationGame(hf, u, toks, metrics.logprob(target=3))
         assert game.plan["share_prefix"] and game.plan["restrict_unembed"], game.plan
 

@@ -36,7 +36,10 @@ def test_a_result_is_refused_with_a_game_over_other_units():
     assert result.ids == HEADS
     assert result.faithfulness(heads, n_samples=64) == pytest.approx(1.0)
     tokens = Game(TOKENS)
-    message = "the result's units differ from the game's: unit 0 is 'blocks.0.attn.hook_z[0]' in the result, 'hook_embed[0]' in the game"
+    message = (
+        "the result's units differ from the game's: unit 0 is 'blocks.0.attn.hook_z[0]' in the result, "
+        "'hook_embed[0]' in the game"
+    )
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         result.faithfulness(tokens, n_samples=64)
     with pytest.raises(ValueError, match="units differ from the game's"):

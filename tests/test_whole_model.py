@@ -108,7 +108,9 @@ def test_json_round_trip_is_exact(whole, tmp_path):
         assert np.array_equal(back.keys, result.keys) and np.array_equal(back.coefficients, result.coefficients)
         assert back.n_evaluations == 1234 and back.algorithm == "truth"
     frame = result.to_dataframe("mobius")
-    assert len(frame) == len(result.mobius()) and frame["ids"].iloc[0] == tuple(result.ids[i] for i in frame["units"].iloc[0])
+    assert len(frame) == len(result.mobius()) and frame["ids"].iloc[0] == tuple(
+        result.ids[i] for i in frame["units"].iloc[0]
+    )
 
 
 def test_layer_summary_matches_a_loop_over_the_terms(whole):
@@ -180,7 +182,16 @@ def test_report_and_figures_at_whole_model_scale(whole, tmp_path):
         w, h = _png_size(tmp_path / file)
         assert w < 4000 and h < 4000  # nothing grows with the number of units
     run = {"units": N, "unit_ids": result.ids}
-    path = write_report(tmp_path, result, title="whole model", circuit=circuit, run_info=run, figures=figures, curves=curves, minimal=minimal)
+    path = write_report(
+        tmp_path,
+        result,
+        title="whole model",
+        circuit=circuit,
+        run_info=run,
+        figures=figures,
+        curves=curves,
+        minimal=minimal,
+    )
     page = path.read_text()
     assert len(page) < 200_000
     assert f"… {N - 40} more ({N} in total)" in page  # the 36,864 ids are abbreviated, not listed
@@ -220,7 +231,9 @@ def test_cli_run_with_a_constant_surrogate_reports_instead_of_failing(tmp_path, 
 
     def constant_spex(f, n=None, *, budget=None, max_order=None, seed=0):  # spex's signature
         value = float(f(np.ones((1, f.n), dtype=bool))[0])
-        return sm.Interactions.from_fourier({(): value}, f.n, labels=f.labels, ids=f.ids, algorithm="spex", n_evaluations=1)
+        return sm.Interactions.from_fourier(
+            {(): value}, f.n, labels=f.labels, ids=f.ids, algorithm="spex", n_evaluations=1
+        )
 
     monkeypatch.setattr(spex_mech, "spex", constant_spex)
     monkeypatch.setattr(spex_mech.algorithms.spex, "spex", constant_spex)  # what the CLI's registry resolves
@@ -276,9 +289,13 @@ def test_planted_gpt2_shape_has_the_planted_and_and_first_order_neurons():
         units = units + MLPNeurons(model, layer)
     assert len(units) == N
     tokens = torch.tensor([[464, 3139, 286, 4881, 318, 6342, 13, 383]])
-    game = AblationGame(model, units, tokens, metrics.logprob(target=PLANTED_TARGET, position=-1), ablation="zero", progress=False)
+    game = AblationGame(
+        model, units, tokens, metrics.logprob(target=PLANTED_TARGET, position=-1), ablation="zero", progress=False
+    )
     col = {k: l * D_MLP + i for k, (l, i) in PLANTED_NEURONS.items()}
-    assert all(game.ids[c] == f"blocks.{l}.mlp.hook_post[{i}]" for c, (l, i) in zip(col.values(), PLANTED_NEURONS.values()))
+    assert all(
+        game.ids[c] == f"blocks.{l}.mlp.hook_post[{i}]" for c, (l, i) in zip(col.values(), PLANTED_NEURONS.values())
+    )
     masks = np.ones((6, N), dtype=bool)
     for row, drop in enumerate(["A", "B", "C", "D", "E"], start=1):
         masks[row, col[drop]] = False

@@ -198,7 +198,12 @@ def main() -> int:
     for ablation in ("zero", "mean", "mean_tokenwise", "resample"):
         ref = corrupted if ablation == "resample" else reference
         game = sm.AblationGame(
-            model, units, tokens, metrics.logprob(target=targets.tolist(), position=-2), ablation=ablation, reference=ref
+            model,
+            units,
+            tokens,
+            metrics.logprob(target=targets.tolist(), position=-2),
+            ablation=ablation,
+            reference=ref,
         )
         plans[f"components/{ablation}"] = {k: game.plan[k] for k in ("share_prefix", "restrict_unembed")}
         refs = oracle_references(model, ref, unit_hooks(HEADS, NEURONS), ablation)
@@ -233,7 +238,12 @@ def main() -> int:
     masks = np.array([[(i >> j) & 1 for j in range(4)] for i in range(16)], dtype=bool)  # all 16 masks
     for ablation in ("zero", "mean"):
         game = sm.AblationGame(
-            model, layers, tokens, metrics.logprob(target=targets.tolist(), position=-2), ablation=ablation, reference=reference
+            model,
+            layers,
+            tokens,
+            metrics.logprob(target=targets.tolist(), position=-2),
+            ablation=ablation,
+            reference=reference,
         )
         want = oracle_whole_values(model, tokens, masks, hooks, ablation, reference, logprob_of(targets, -2))
         compare(f"layers/{ablation}", game(masks), want, failures, record)
@@ -248,7 +258,15 @@ def main() -> int:
         refs = ragged_mean_references(model, ragged, unit_hooks(HEADS, NEURONS)) if ablation == "mean" else {}
         alone = [
             oracle_values(
-                model, torch.tensor([row]), masks, HEADS, NEURONS, [], ablation, refs, logprob_of(targets[i : i + 1], -1)
+                model,
+                torch.tensor([row]),
+                masks,
+                HEADS,
+                NEURONS,
+                [],
+                ablation,
+                refs,
+                logprob_of(targets[i : i + 1], -1),
             )
             for i, row in enumerate(ragged)
         ]

@@ -41,8 +41,14 @@ def compare(game, budget: int, held_out: int = 200, seed: int = 0) -> dict:
         "retrainings": budget,
         "held_out": held_out,
         "seconds": round(time.perf_counter() - start, 1),
-        "lds": {"proxyspex": lds(sparse, masks=held, values=truth), "linear_datamodel": lds(linear, masks=held, values=truth)},
-        "r2": {"proxyspex": r2_score(truth, sparse.predict(held)), "linear_datamodel": r2_score(truth, linear.predict(held))},
+        "lds": {
+            "proxyspex": lds(sparse, masks=held, values=truth),
+            "linear_datamodel": lds(linear, masks=held, values=truth),
+        },
+        "r2": {
+            "proxyspex": r2_score(truth, sparse.predict(held)),
+            "linear_datamodel": r2_score(truth, linear.predict(held)),
+        },
         "top": [str(t) for t in sparse.top(6)],
         "top_interactions": [str(t) for t in sparse.top(4, min_order=2)],
         "proxyspex_terms": len(sparse),
@@ -62,7 +68,9 @@ def show(title: str, out: dict) -> None:
 
 def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=int, default=1000, help="retrainings given to ProxySPEX (and to the linear datamodel)")
+    parser.add_argument(
+        "--budget", type=int, default=1000, help="retrainings given to ProxySPEX (and to the linear datamodel)"
+    )
     parser.add_argument("--store", help="folder keeping every retraining (resumable)")
     parser.add_argument("--json", help="write the measured results to this file")
     args = parser.parse_args()

@@ -65,7 +65,10 @@ def main() -> dict:
         scores = first_order(exact, game.n)
         print("    per word: add-one / leave-one-out / Shapley")
         for i, lab in enumerate(game.labels):
-            print(f"      {lab:18s} {scores['add_one'][i]:+7.3f} {scores['leave_one_out'][i]:+7.3f} {scores['shapley'][i]:+7.3f}")
+            print(
+                f"      {lab:18s} {scores['add_one'][i]:+7.3f} {scores['leave_one_out'][i]:+7.3f} "
+                f"{scores['shapley'][i]:+7.3f}"
+            )
         if sentence == LONG:
             held = np.random.default_rng(2024).random((1000, game.n)) < 0.5
             truth = game(held)
