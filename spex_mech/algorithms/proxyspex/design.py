@@ -7,6 +7,7 @@ from typing import Union
 
 import numpy as np
 
+from ...chunked import evaluate_blocks, rows_per_block
 from ...valuefn import ValueFunction, uniform_masks
 
 __all__ = ["DISTINCT_MAX_N", "CV_FOLDS", "SMALL_BUDGET", "Design", "Split", "design_masks", "evaluate", "split_design"]
@@ -142,11 +143,8 @@ def evaluate(vf: ValueFunction, masks: np.ndarray, batch_size: Union[int, None])
     -------
     Design
     """
-    chunk = int(batch_size) if batch_size else max(1, (1 << 25) // max(1, masks.shape[1]))
-    out = np.empty(masks.shape[0], dtype=np.float64)
-    for start in range(0, masks.shape[0], chunk):
-        out[start : start + chunk] = vf(masks[start : start + chunk])
-    return Design(masks, out)
+    rows = int(batch_size) if batch_size else rows_per_block(masks.shape[1])
+    return Design(masks, evaluate_blocks(vf, masks.shape[0], lambda start, stop: masks[start:stop], rows))
 
 
 def split_design(m: int, rng: np.random.Generator, may_cross_validate: bool, validation_fraction: float) -> Split:

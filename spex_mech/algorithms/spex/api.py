@@ -8,6 +8,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from ...chunked import rows_per_block
 from ...results.interactions import Interactions
 from ...validation import check_int
 from ...valuefn import ValueFunction
@@ -206,7 +207,7 @@ def _evaluate_design(vf: ValueFunction, design: SpexDesign, batch_size: Optional
 
     Value functions that declare ``accepts_packed`` receive :class:`~spex_mech.valuefn.PackedMasks`.
     """
-    chunk = int(batch_size) if batch_size else max(design.n_bins, (1 << 25) // max(1, design.n))
+    chunk = int(batch_size) if batch_size else max(design.n_bins, rows_per_block(design.n))
     values = np.empty(design.n_evaluations, dtype=np.float64)
     total = design.n_evaluations
     for start, masks in design.unique_masks(chunk, packed=vf.accepts_packed):
