@@ -145,7 +145,13 @@ def _resolve_targets(
 
 
 class Metric(abc.ABC):
-    """Base class: resolves read positions against the prompts, then scores logits at those positions."""
+    """Base class: resolves read positions against the prompts, then scores logits at those positions.
+
+    Parameters
+    ----------
+    position : int, sequence of int, or one sequence per prompt, default -1
+        The read positions: negative values count back from each prompt's last real token.
+    """
 
     needs_clean = False
     name = "metric"
@@ -163,20 +169,48 @@ class Metric(abc.ABC):
     ) -> None:
         """Resolve positions (and targets) for these prompts [P, pos].
 
-        ``lengths``: each prompt's real length (prompts are left-aligned; the rest is filler, never read);
-        ``encode``: answer string → its single token id (string targets need it).
+        Parameters
+        ----------
+        tokens : torch.Tensor
+            The prompts' token ids [P, pos], left-aligned.
+        lengths : torch.Tensor, optional
+            Each prompt's real length (the rest of a row is filler, never read); default: every position real.
+        encode : callable, optional
+            Answer string → its single token id (string targets need it).
+
+        Raises
+        ------
+        ValueError
+            If a read position falls outside a prompt's real tokens.
         """
         self.positions, self.valid = _resolve_positions(self.position, tokens.shape[0], tokens.shape[1], lengths)
 
     def to(self, device: torch.device) -> "Metric":
-        """Move the metric's tensors to ``device``; return the metric."""
+        """Move the metric's tensors to ``device``; return the metric.
+
+        Parameters
+        ----------
+        device : torch.device
+            Where the model runs.
+
+        Returns
+        -------
+        Metric
+            This metric.
+        """
         for key, val in list(vars(self).items()):
             if isinstance(val, torch.Tensor):
                 setattr(self, key, val.to(device))
         return self
 
     def set_clean(self, clean_logits: torch.Tensor) -> None:
-        """Receive the clean logits at the read positions [P, k, V] (for metrics that compare to them)."""
+        """Receive the clean logits at the read positions (for metrics that compare to them).
+
+        Parameters
+        ----------
+        clean_logits : torch.Tensor
+            The clean run's logits at the read positions [P, k, V].
+        """
 
     def _reduce(self, per_position: torch.Tensor) -> torch.Tensor:
         """Mean over the valid read positions: [M, P, k] → [M, P]."""
@@ -185,14 +219,36 @@ class Metric(abc.ABC):
 
     @abc.abstractmethod
     def score(self, logits: torch.Tensor) -> torch.Tensor:
-        """Logits [M, P, k, V] at the read positions → values [M, P] (reduced with _reduce)."""
+        """Score logits at the read positions (reduced over positions with ``_reduce``).
+
+        Parameters
+        ----------
+        logits : torch.Tensor
+            Logits [M, P, k, V] at the read positions.
+
+        Returns
+        -------
+        torch.Tensor
+            Values [M, P].
+        """
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
         """Logits [M, P, k, V] → values [M, P] (float32 or wider)."""
         return self.score(logits.float())
 
     def check_vocab(self, d_vocab: int) -> None:
-        """Raise ValueError, naming the metric, if a target id lies outside ``[0, d_vocab)``."""
+        """Raise ValueError, naming the metric, if a target id lies outside ``[0, d_vocab)``.
+
+        Parameters
+        ----------
+        d_vocab : int
+            The model's vocabulary size.
+
+        Raises
+        ------
+        ValueError
+            If a target, correct or incorrect token id is outside the vocabulary.
+        """
         for key in ("targets", "correct", "incorrect"):
             val = getattr(self, key, None)
             if isinstance(val, torch.Tensor) and val.numel() and (int(val.max()) >= d_vocab or int(val.min()) < 0):
@@ -299,41 +355,115 @@ class _Custom(Metric):
 
 
 def logit_diff(correct: Any, incorrect: Any, position: Any = -1) -> Metric:
-    """logit[correct] − logit[incorrect] at the read positions (averaged over them).
+    """Score logit[correct] − logit[incorrect] at the read positions (averaged over them).
 
-    ``correct`` / ``incorrect``: one answer or one per prompt, as ids or single-token strings
-    (``logit_diff(" Mary", " John")``).
+    Parameters
+    ----------
+    correct : int, str or sequence
+        One answer or one per prompt, as token ids or single-token strings (``logit_diff(" Mary", " John")``).
+    incorrect : int, str or sequence
+        The competing answer(s), given the same way.
+    position : int, sequence of int, or one sequence per prompt, default -1
+        The read positions: negative values count back from each prompt's last real token.
+
+    Returns
+    -------
+    Metric
+        The metric, bound to the prompts by the game.
     """
     return _LogitDiff(correct, incorrect, position)
 
 
 def logprob(target: Any = None, position: Any = -1) -> Metric:
-    """Log p(target) at the read positions.
+    """Score log p(target) at the read positions (``logprob(" good")``).
 
-    ``target``: one answer or one per prompt, as ids or single-token strings (``logprob(" good")``).
-    ``None`` scores the prompt's own next token, and at a prompt's last real token (the default read
-    position) the clean model's top-1 prediction there.
+    Parameters
+    ----------
+    target : int, str, sequence, or None
+        One answer or one per prompt, as token ids or single-token strings; ``None`` scores the prompt's
+        own next token (at the last real token: the clean model's top-1 prediction there).
+    position : int, sequence of int, or one sequence per prompt, default -1
+        The read positions: negative values count back from each prompt's last real token.
+
+    Returns
+    -------
+    Metric
+        The metric, bound to the prompts by the game.
     """
     return _LogProb(target, position, probability=False)
 
 
 def prob(target: Any = None, position: Any = -1) -> Metric:
-    """p(target) at the read positions; ``target`` as for :func:`logprob`."""
+    """Score p(target) at the read positions.
+
+    Parameters
+    ----------
+    target : int, str, sequence, or None
+        One answer or one per prompt, as token ids or single-token strings; ``None`` scores the prompt's
+        own next token (at the last real token: the clean model's top-1 prediction there).
+    position : int, sequence of int, or one sequence per prompt, default -1
+        The read positions: negative values count back from each prompt's last real token.
+
+    Returns
+    -------
+    Metric
+        The metric, bound to the prompts by the game.
+    """
     return _LogProb(target, position, probability=True)
 
 
 def kl_divergence(position: Any = -1) -> Metric:
-    """KL(clean ‖ masked) of the next-token distribution at the read positions (0 for the clean run)."""
+    """Score KL(clean ‖ masked) of the next-token distribution at the read positions (0 for the clean run).
+
+    Parameters
+    ----------
+    position : int, sequence of int, or one sequence per prompt, default -1
+        The read positions: negative values count back from each prompt's last real token.
+
+    Returns
+    -------
+    Metric
+        The metric, bound to the prompts by the game.
+    """
     return _KL(position)
 
 
 def custom(fn: Callable[[torch.Tensor], torch.Tensor], position: Any = -1) -> Metric:
-    """Any callable on the logits it reads: ``fn(logits[mask, prompt, k, d_vocab]) -> [mask, prompt]``."""
+    """Wrap any callable on the logits it reads as a metric.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(logits[mask, prompt, k, d_vocab]) -> [mask, prompt]`` (or ``[mask]``).
+    position : int, sequence of int, or one sequence per prompt, default -1
+        The read positions: negative values count back from each prompt's last real token.
+
+    Returns
+    -------
+    Metric
+        The metric, bound to the prompts by the game.
+    """
     return _Custom(fn, position)
 
 
 def as_metric(metric: Any) -> Metric:
-    """Return a :class:`Metric` as is; a plain callable becomes :func:`custom` at the last position."""
+    """Return a :class:`Metric` as is; a plain callable becomes :func:`custom` at the last position.
+
+    Parameters
+    ----------
+    metric : Metric or callable
+        The metric to use.
+
+    Returns
+    -------
+    Metric
+        ``metric`` itself, or the callable wrapped by :func:`custom`.
+
+    Raises
+    ------
+    TypeError
+        If ``metric`` is neither a metric nor callable.
+    """
     if isinstance(metric, Metric):
         return metric
     if callable(metric):

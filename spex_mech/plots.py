@@ -113,7 +113,31 @@ def head_heatmap(
     metric: Optional[str] = None,
     ablation: Optional[str] = None,
 ) -> Figure:
-    """Layer × head heatmap of first-order attributions of the head units (``shapley`` or ``banzhaf``)."""
+    """Draw a layer × head heatmap of first-order attributions of the head units.
+
+    Parameters
+    ----------
+    result : Interactions
+        The result to draw.
+    values : {"shapley", "banzhaf"}
+        Which first-order attribution.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on (default: a new figure).
+    metric : str, optional
+        What the value measures, named on the value axis (e.g. ``"log-prob of the next token"``).
+    ablation : str, optional
+        The ablation, named with the metric (e.g. ``"mean"``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn on.
+
+    Raises
+    ------
+    ValueError
+        If the result has no attention-head units.
+    """
     scores = result.shapley_values() if values == "shapley" else result.banzhaf_values()
     heads = {place: scores[i] for i, place in head_units(result).items()}
     if not heads:
@@ -152,7 +176,32 @@ def pair_heatmap(
     """Draw a unit × unit heatmap of order-2 interactions (Möbius by default) over ``units``.
 
     By default the units are the heads if any, else every unit when there are at most ``PER_UNIT_MAX``,
-    else the units of the largest order-2 terms (at most ``PER_UNIT_MAX // 2``; ValueError if there is none).
+    else the units of the largest order-2 terms (at most ``PER_UNIT_MAX // 2``).
+
+    Parameters
+    ----------
+    result : Interactions
+        The result to draw.
+    basis : str, default "mobius"
+        The basis of the order-2 terms.
+    units : sequence of int, optional
+        The unit columns to show (default as above).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on (default: a new figure).
+    metric : str, optional
+        What the value measures, named on the value axis (e.g. ``"log-prob of the next token"``).
+    ablation : str, optional
+        The ablation, named with the metric (e.g. ``"mean"``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn on.
+
+    Raises
+    ------
+    ValueError
+        If there is no order-2 term to show, or too many units for a heatmap.
     """
     table = result.mobius() if basis == "mobius" else result.fourier
     title = f"pairwise {basis} interactions"
@@ -210,7 +259,26 @@ def layer_figure(
     """Draw the per-layer aggregation (:func:`~spex_mech.results.layers.layer_summary`).
 
     Left, each layer's summed Möbius share and summed Shapley value; right, the layer × layer interaction
-    mass of terms of order ≥ 2. ValueError when no unit has a layer.
+    mass of terms of order ≥ 2.
+
+    Parameters
+    ----------
+    result : Interactions
+        The result to draw.
+    metric : str, optional
+        What the value measures, named on the value axis (e.g. ``"log-prob of the next token"``).
+    ablation : str, optional
+        The ablation, named with the metric (e.g. ``"mean"``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn on.
+
+    Raises
+    ------
+    ValueError
+        If no unit has a layer.
     """
     summary = layer_summary(result)
     names = summary.names
@@ -252,7 +320,28 @@ def top_bar(
     metric: Optional[str] = None,
     ablation: Optional[str] = None,
 ) -> Figure:
-    """Horizontal bars of the ``k`` largest terms (order ≥ 1), labelled by their units."""
+    """Draw horizontal bars of the ``k`` largest terms (order ≥ 1), labelled by their units.
+
+    Parameters
+    ----------
+    result : Interactions
+        The result to draw.
+    k : int, default 15
+        How many terms.
+    basis : str, default "mobius"
+        The basis of the terms.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on (default: a new figure).
+    metric : str, optional
+        What the value measures, named on the value axis (e.g. ``"log-prob of the next token"``).
+    ablation : str, optional
+        The ablation, named with the metric (e.g. ``"mean"``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn on.
+    """
     terms = result.top(k, basis=basis)
     fig, ax = _fig_ax(ax, (8.0, 1.4 + 0.4 * max(len(terms), 1)))
     names = [" × ".join(t.labels) for t in terms][::-1]
@@ -289,6 +378,32 @@ def interaction_graph(
     top-``k`` terms fall outside and are not drawn (and names the largest). ``describe(i)`` replaces a
     unit's label in the picture (e.g. ``"prev-token L0H0"``). A circuit of more than ``max_nodes`` units
     is drawn through the units of the drawn terms only (the title says how many it has).
+
+    Parameters
+    ----------
+    result : Interactions
+        The result to draw.
+    k : int, default 12
+        How many interactions of order ≥ 2 to draw.
+    basis : str, default "mobius"
+        The basis of the terms.
+    units : sequence of int, optional
+        A circuit's unit columns: only terms inside it are drawn.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on (default: a new figure).
+    metric : str, optional
+        What the value measures, named on the value axis (e.g. ``"log-prob of the next token"``).
+    ablation : str, optional
+        The ablation, named with the metric (e.g. ``"mean"``).
+    describe : callable, optional
+        ``describe(i)`` → the text shown for unit ``i`` (default its label).
+    max_nodes : int, default 40
+        Largest circuit drawn with all its units.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn on.
     """
     allowed = set(units) if units is not None else None
     ranked = result.top(10**9, basis=basis, min_order=2)
@@ -369,7 +484,22 @@ def faithfulness_curves(
     """Draw measured faithfulness versus circuit size, one line per ranking.
 
     Left keep only the circuit (MIB's faithfulness, CPR/CMD in the legend), right ablate the circuit.
-    ``curves``: {name: FaithfulnessCurve}.
+
+    Parameters
+    ----------
+    curves : mapping
+        ``{ranking name: FaithfulnessCurve}``.
+    metric : str, optional
+        What the value measures, named on the value axis (e.g. ``"log-prob of the next token"``).
+    ablation : str, optional
+        The ablation, named with the metric (e.g. ``"mean"``).
+    n_units : int, optional
+        Number of units, named on the size axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn on.
     """
     fig = _new_figure((13.0, 6.5 + 0.22 * max(len(curves) - 4, 0)))
     left, right = fig.subplots(1, 2)

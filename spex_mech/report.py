@@ -16,7 +16,22 @@ __all__ = ["write_figures", "write_report", "summary_table"]
 
 
 def summary_table(result: Interactions, k: int = 10, basis: str = "mobius") -> str:
-    """Return the top-k terms as a fixed-width text table (what the command line prints)."""
+    """Return the top-k terms as a fixed-width text table (what the command line prints).
+
+    Parameters
+    ----------
+    result : Interactions
+        The result.
+    k : int, default 10
+        How many terms.
+    basis : str, default "mobius"
+        The basis of the terms.
+
+    Returns
+    -------
+    str
+        The table, one line per term under a header.
+    """
     terms = result.top(k, basis=basis)
     width = max([len(" × ".join(t.labels)) for t in terms] + [12])
     lines = [f"{'rank':>4}  {'interaction':<{width}}  {'order':>5}  {basis:>10}"]
@@ -39,15 +54,40 @@ def write_figures(
     roles: Optional[Any] = None,
     dpi: int = 150,
 ) -> dict[str, str]:
-    """Render every applicable plot into ``folder``; returns {name: file name of the first format}.
-
-    Empty, and nothing drawn, when ``formats`` is empty.
+    """Render every applicable plot into ``folder``.
 
     ``circuit`` (a :class:`~spex_mech.circuit.Circuit` or :class:`~spex_mech.circuits.MinimalCircuit`)
     restricts the graph to its units; ``curves`` ({name: FaithfulnessCurve}) adds the curve figure;
     with more than ``plots.PER_UNIT_MAX`` units a per-layer figure (``layers``) is added and the
     pairwise heatmap shows only the units of the largest terms; ``roles``
-    (:class:`~spex_mech.circuits.HeadRoles`) names heads in the graph.
+    (:class:`~spex_mech.circuits.HeadRoles`) names heads in the graph. A figure that does not apply to the
+    result (its maker raises ValueError, e.g. no head units) is skipped.
+
+    Parameters
+    ----------
+    result : Interactions
+        The result to draw.
+    folder : pathlib.Path
+        Where the files go (created if missing).
+    formats : sequence of str, default ("png",)
+        File formats; each figure is saved once per format.
+    circuit : Circuit or MinimalCircuit, optional
+        Restricts the interaction graph to its units.
+    curves : mapping, optional
+        ``{ranking name: FaithfulnessCurve}``: adds the curve figure.
+    metric : str, optional
+        What the value measures, named on the figures' value axes.
+    ablation : str, optional
+        The ablation, named with the metric.
+    roles : HeadRoles, optional
+        Names heads by their roles in the graph.
+    dpi : int, default 150
+        Resolution of raster formats.
+
+    Returns
+    -------
+    dict
+        ``{figure name: file name in the first format}``; empty, and nothing drawn, when ``formats`` is empty.
     """
     if not formats:
         return {}
@@ -119,6 +159,42 @@ def write_report(
     Optional sections: ``minimal`` (a :class:`~spex_mech.circuits.MinimalCircuit`), ``curves``
     ({name: FaithfulnessCurve}: CPR/CMD table), ``roles`` (head roles), ``stability`` (top-k overlap
     over seeds); faithfulness warnings are shown in a box next to the numbers they concern.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        Where ``report.html`` goes (created if missing).
+    result : Interactions
+        The result reported.
+    title : str
+        The page title.
+    circuit : Circuit, optional
+        The surrogate's circuit and its measured faithfulness.
+    run_info : mapping, optional
+        Run facts shown in a table (the sweep's ``run`` record).
+    faithfulness : float, optional
+        Held-out faithfulness R² of the surrogate.
+    figures : mapping, optional
+        ``{figure name: file name}`` from :func:`write_figures`.
+    k : int, default 15
+        Terms in the top-interactions table.
+    curves : mapping, optional
+        ``{ranking name: FaithfulnessCurve}``: the CPR/CMD table.
+    minimal : MinimalCircuit, optional
+        The minimal faithful circuit.
+    roles : HeadRoles, optional
+        Head roles, shown with the heads.
+    stability : object, optional
+        Top-k overlap across seeds (:func:`~spex_mech.circuits.top_k_overlap`).
+    metric : str, optional
+        What the value measures, named on the figures' value axes.
+    ablation : str, optional
+        The ablation, named with the metric.
+
+    Returns
+    -------
+    pathlib.Path
+        The written ``report.html``.
     """
     from .circuits.curves import faithfulness_warnings
 

@@ -37,7 +37,18 @@ class Site:
     ablation: Optional[str] = None
 
     def shifted(self, offset: int) -> "Site":
-        """Return the site with its mask columns moved by ``offset`` (for concatenated unit sets)."""
+        """Return the site with its mask columns moved by ``offset`` (for concatenated unit sets).
+
+        Parameters
+        ----------
+        offset : int
+            Columns of the unit sets before this one.
+
+        Returns
+        -------
+        Site
+            A copy with shifted columns.
+        """
         return replace(self, columns=tuple(c + offset for c in self.columns))
 
     @property
@@ -58,7 +69,18 @@ class TokenSite:
     baseline: Any
 
     def shifted(self, offset: int) -> "TokenSite":
-        """Return the site with its mask columns moved by ``offset`` (for concatenated unit sets)."""
+        """Return the site with its mask columns moved by ``offset`` (for concatenated unit sets).
+
+        Parameters
+        ----------
+        offset : int
+            Columns of the unit sets before this one.
+
+        Returns
+        -------
+        TokenSite
+            A copy with shifted columns.
+        """
         return replace(self, columns=tuple(c + offset for c in self.columns))
 
 
@@ -102,7 +124,23 @@ class UnitSet:
         )
 
     def index(self, key: str) -> int:
-        """Column of a unit given its id or label."""
+        """Return the mask column of a unit given its id or label.
+
+        Parameters
+        ----------
+        key : str
+            The unit's id (hook name) or label.
+
+        Returns
+        -------
+        int
+            The unit's column.
+
+        Raises
+        ------
+        KeyError
+            If no unit has that id or label.
+        """
         if key in self.ids:
             return self.ids.index(key)
         if key in self.labels:
@@ -115,7 +153,18 @@ class UnitSet:
 
 
 def model_hook_names(model: Any) -> Optional[set[str]]:
-    """Return the hook names a model accepts (aliases included), or None when it does not say."""
+    """Return the hook names a model accepts (aliases included), or None when it does not say.
+
+    Parameters
+    ----------
+    model : Any
+        A TransformerLens model (``hook_dict``, ``hook_aliases``) or any object.
+
+    Returns
+    -------
+    set of str or None
+        The hook names, or None for a model without ``hook_dict``.
+    """
     hook_dict = getattr(model, "hook_dict", None)
     if hook_dict is None:
         return None
@@ -127,13 +176,38 @@ def model_hook_names(model: Any) -> Optional[set[str]]:
 
 
 def require_hook(model: Any, hook: str) -> None:
+    """Raise ValueError if the model lists its hook points and ``hook`` is not one of them.
+
+    Parameters
+    ----------
+    model : Any
+        The model.
+    hook : str
+        A TransformerLens hook name.
+
+    Raises
+    ------
+    ValueError
+        If the model has no hook point of that name.
+    """
     names = model_hook_names(model)
     if names is not None and hook not in names:
         raise ValueError(f"the model has no hook point named {hook!r}")
 
 
 def model_dims(model: Any) -> dict[str, Optional[int]]:
-    """n_layers, n_heads, d_head, d_model, d_mlp, d_vocab, n_ctx from ``model.cfg`` (None if unknown)."""
+    """Read n_layers, n_heads, d_head, d_model, d_mlp, d_vocab, n_ctx from ``model.cfg`` (None if unknown).
+
+    Parameters
+    ----------
+    model : Any
+        A model with a TransformerLens-style ``cfg``; an attention-only model reports ``d_mlp`` None.
+
+    Returns
+    -------
+    dict
+        ``{name: int or None}`` for the seven sizes.
+    """
     cfg = getattr(model, "cfg", None)
     out: dict[str, Optional[int]] = {}
     for key in ("n_layers", "n_heads", "d_head", "d_model", "d_mlp", "d_vocab", "n_ctx"):
@@ -145,7 +219,31 @@ def model_dims(model: Any) -> dict[str, Optional[int]]:
 
 
 def as_index_list(values: Optional[Sequence[int] | int], limit: int, what: str, where: str) -> list[int]:
-    """Validate a selection of indices in [0, limit); None means all."""
+    """Validate a selection of indices in [0, limit); None means all.
+
+    Parameters
+    ----------
+    values : int, sequence of int, or None
+        The indices (NumPy integers accepted); None selects ``0 .. limit - 1``.
+    limit : int
+        How many there are.
+    what : str
+        What an index counts (``"head"``, ``"layer"``), for messages.
+    where : str
+        What holds them (``"layer 2"``, ``"the model"``), for messages.
+
+    Returns
+    -------
+    list of int
+        The indices as Python ints, in the given order.
+
+    Raises
+    ------
+    TypeError
+        If an index is not an integer.
+    ValueError
+        If an index is outside ``[0, limit)`` or repeats.
+    """
     if values is None:
         return list(range(limit))
     if isinstance(values, int):

@@ -33,18 +33,43 @@ def AttentionHeads(
     n_layers: Optional[int] = None,
     at: str = "hook_z",
 ) -> UnitSet:
-    """One unit per attention head, masked at ``blocks.{l}.attn.hook_z`` (or ``at="hook_result"``).
+    """Make one unit per attention head, masked at ``blocks.{l}.attn.hook_z`` (or ``at="hook_result"``).
 
     ``hook_z`` is the head's output before ``W_O`` (``batch pos head_index d_head``); ``hook_result`` its
     contribution to the residual stream after ``W_O`` (``batch pos head_index d_model``; TL 4 bridges
     have it, TL 2 ``HookedTransformer`` needs ``cfg.use_attn_result``). Mean / resample references
     differ accordingly; zero ablation gives the same values (up to ``b_O``, which neither hook masks).
 
-    ``layers``: which layers (all by default). ``heads``: head indices used in every chosen layer, or
-    a mapping ``{layer: [heads]}``. Ids look like ``blocks.1.attn.hook_z[2]``, labels like ``L1H2``.
+    Parameters
+    ----------
+    model : Any
+        A TransformerLens model.
+    layers : int or sequence of int, optional
+        Which layers (all by default).
+    heads : int, sequence of int, or mapping, optional
+        Head indices used in every chosen layer, or a mapping ``{layer: [heads]}`` (all by default).
+    n_heads : int, optional
+        Heads per layer, for a model whose ``cfg`` does not say.
+    n_layers : int, optional
+        Number of layers, for a model whose ``cfg`` does not say.
+    at : {"hook_z", "hook_result"}
+        Where heads are masked.
 
-    >>> units = AttentionHeads(model, layers=[0, 1])          # every head of layers 0 and 1
-    >>> units = AttentionHeads(model, heads={0: [1, 2], 1: [1]})
+    Returns
+    -------
+    UnitSet
+        Ids like ``blocks.1.attn.hook_z[2]``, labels like ``L1H2``.
+
+    Raises
+    ------
+    ValueError
+        If ``at`` is not a head hook, ``hook_result`` is switched off on the model, the sizes cannot be
+        read, or a layer/head index is unknown or repeated.
+
+    Examples
+    --------
+    >>> units = AttentionHeads(model, layers=[0, 1])          # every head of layers 0 and 1  # doctest: +SKIP
+    >>> units = AttentionHeads(model, heads={0: [1, 2], 1: [1]})                               # doctest: +SKIP
     """
     if at not in HEAD_HOOKS:
         raise ValueError(f"heads are masked at one of {HEAD_HOOKS}, got at={at!r}")
@@ -90,9 +115,28 @@ def MLPNeurons(
     *,
     d_mlp: Optional[int] = None,
 ) -> UnitSet:
-    """One unit per MLP neuron of ``layer``, masked at ``blocks.{layer}.mlp.hook_post``.
+    """Make one unit per MLP neuron of ``layer``, masked at ``blocks.{layer}.mlp.hook_post``.
 
-    Ids look like ``blocks.1.mlp.hook_post[17]``, labels like ``L1N17``.
+    Parameters
+    ----------
+    model : Any
+        A TransformerLens model with MLPs.
+    layer : int
+        The block whose neurons become units.
+    neurons : int or sequence of int, optional
+        Which neurons (all by default).
+    d_mlp : int, optional
+        Neurons per MLP, for a model whose ``cfg`` does not say.
+
+    Returns
+    -------
+    UnitSet
+        Ids like ``blocks.1.mlp.hook_post[17]``, labels like ``L1N17``.
+
+    Raises
+    ------
+    ValueError
+        If the layer or a neuron index is unknown or repeated, or ``d_mlp`` cannot be read.
     """
     dims = model_dims(model)
     total_layers = dims["n_layers"]

@@ -96,8 +96,21 @@ class TeacherForced:
     def metric(self, reduce: str = "mean") -> _metrics.Metric:
         """Log p(original output | masked prompt), teacher-forced in one pass.
 
-        ``reduce="mean"``: mean per-token log-prob (:func:`spex_mech.metrics.logprob`); ``"sum"``: the
-        sequence log-prob (T × the mean), as SPEX scored its QA answers.
+        Parameters
+        ----------
+        reduce : {"mean", "sum"}
+            ``"mean"``: mean per-token log-prob (:func:`spex_mech.metrics.logprob`); ``"sum"``: the
+            sequence log-prob (T × the mean), as SPEX scored its QA answers.
+
+        Returns
+        -------
+        Metric
+            The metric for the game over :attr:`tokens`.
+
+        Raises
+        ------
+        ValueError
+            If ``reduce`` is neither ``"mean"`` nor ``"sum"``.
         """
         if reduce == "mean":
             return _metrics.logprob(target=self.targets, position=self.positions)
@@ -123,8 +136,29 @@ def original_output(
     """Return the model's own greedy output for ``prompt``, appended for teacher forcing.
 
     Generation happens once here (``max_new_tokens`` forward passes, no masks); afterwards every masked
-    evaluation scores the fixed continuation in a single forward pass. Pass ``continuation`` (ids [T] or
-    [P, T]) to score a given output instead of generating one.
+    evaluation scores the fixed continuation in a single forward pass.
+
+    Parameters
+    ----------
+    model : Any
+        The model (a TransformerLens model with a tokenizer for string prompts).
+    prompt : str, sequence of str, or token ids
+        The prompt(s); all must have the same number of tokens.
+    max_new_tokens : int, default 1
+        Tokens generated greedily.
+    continuation : array-like, optional
+        Ids [T] or [P, T] to score instead of generating an output.
+
+    Returns
+    -------
+    TeacherForced
+        The prompt with its continuation appended, the prompt length and the continuation.
+
+    Raises
+    ------
+    ValueError
+        If the prompts differ in length, ``max_new_tokens`` is not a positive int, or ``continuation`` does
+        not fit the prompts.
     """
     from ..prompts import prepare_prompts
 
@@ -173,11 +207,28 @@ def original_output(
 
 # ---------------------------------------------------------------------------------------------- spans
 def resolve_spans(spans: Optional[Sequence[SpanLike]], prompt_length: int) -> list[tuple[int, ...]]:
-    """Spans as sorted tuples of positions, validated against ``[0, prompt_length)``.
+    """Return spans as sorted tuples of positions, validated against ``[0, prompt_length)``.
 
-    Each span is an ``int`` (one position), a ``tuple (start, end)`` (the half-open range start..end−1),
-    or a ``list`` / ``range`` / array of positions (any layout, need not be contiguous). ``None`` gives
-    one unit per position. Negative positions count from the end of the prompt.
+    Parameters
+    ----------
+    spans : sequence or None
+        Each span an ``int`` (one position), a ``tuple (start, end)`` (the half-open range start..end−1),
+        or a ``list`` / ``range`` / array of positions (any layout, need not be contiguous). ``None`` gives
+        one unit per position. Negative positions count from the end of the prompt.
+    prompt_length : int
+        Positions ``[0, prompt_length)`` may be units.
+
+    Returns
+    -------
+    list of tuple of int
+        One sorted tuple of positions per span.
+
+    Raises
+    ------
+    TypeError
+        If ``spans`` or a span has the wrong type.
+    ValueError
+        If a span is empty, out of range, or overlaps another.
     """
     if spans is None:
         return [(p,) for p in range(prompt_length)]
@@ -236,7 +287,21 @@ def word_spans(pieces: Sequence[str], *, start: int = 0, markers: str = " Ġ▁"
     """Group sub-word token strings into word spans.
 
     A new word starts at a piece that begins with one of ``markers`` (space, GPT-2's ``Ġ``, SentencePiece's
-    ``▁``) or is alphanumeric after a piece that is not. ``start`` skips leading positions (e.g. BOS).
+    ``▁``) or is alphanumeric after a piece that is not.
+
+    Parameters
+    ----------
+    pieces : sequence of str
+        The token strings of one prompt, in order.
+    start : int, default 0
+        Leading positions skipped (e.g. BOS).
+    markers : str, default " Ġ▁"
+        Characters that start a new word.
+
+    Returns
+    -------
+    list of tuple of int
+        One tuple of positions per word, usable as ``spans=``.
     """
     spans: list[list[int]] = []
     for pos in range(start, len(pieces)):
@@ -315,24 +380,41 @@ def TokenUnits(
     names: Optional[Sequence[str]] = None,
     decode: Optional[Union[Callable[[int], str], Sequence[str]]] = None,
 ) -> UnitSet:
-    """One unit per token or span of the prompt.
+    """Make one unit per token or span of the prompt.
 
     Parameters
     ----------
-    model : the model the game will run (for its tokenizer, vocabulary and hook names).
-    tokens : the ids the game runs, [pos] or [prompts, pos] (all prompts share the layout), strings
-        (needs a tokenizer), or a :class:`TeacherForced` from :func:`original_output` (then the units
-        cover its prompt part only).
-    spans : ``None`` (every prompt position is a unit) or a list of spans: an int position, a
-        ``(start, end)`` tuple (half-open range) or a list of positions. Spans may not overlap.
-    mask : ``"pad"`` / ``"unk"`` (the tokenizer's token) or an int id: ablated positions get that token;
+    model : Any
+        The model the game will run (for its tokenizer, vocabulary and hook names).
+    tokens : array-like, str, sequence of str, or TeacherForced
+        The ids the game runs, [pos] or [prompts, pos] (all prompts share the layout), strings (needs a
+        tokenizer), or a :class:`TeacherForced` from :func:`original_output` (then the units cover its
+        prompt part only).
+    spans : sequence, optional
+        ``None`` (every prompt position is a unit) or a list of spans: an int position, a ``(start, end)``
+        tuple (half-open range) or a list of positions. Spans may not overlap.
+    mask : str or int, default "pad"
+        ``"pad"`` / ``"unk"`` (the tokenizer's token) or an int id: ablated positions get that token;
         ``"embed_zero"``: the token embedding at those positions is zeroed at ``hook_embed``.
-    prompt_length : positions ``[0, prompt_length)`` may be units (default: all of ``tokens``).
-    names : labels' text per unit (default: the decoded tokens of the first prompt).
-    decode : id → string (a callable or a vocabulary list) when the model has no tokenizer.
+    prompt_length : int, optional
+        Positions ``[0, prompt_length)`` may be units (default: all of ``tokens``).
+    names : sequence of str, optional
+        Labels' text per unit (default: the decoded tokens of the first prompt).
+    decode : callable or sequence of str, optional
+        Id → string (a callable or a vocabulary list) when the model has no tokenizer.
 
-    Ids look like ``tokens[5]`` / ``tokens[3:6]`` (``hook_embed[...]`` for ``embed_zero``), labels like
-    ``tok5:"not"`` or ``tok3-5:"not very good"``.
+    Returns
+    -------
+    UnitSet
+        Ids like ``tokens[5]`` / ``tokens[3:6]`` (``hook_embed[...]`` for ``embed_zero``), labels like
+        ``tok5:"not"`` or ``tok3-5:"not very good"``.
+
+    Raises
+    ------
+    ValueError
+        If a span, ``prompt_length``, ``names`` or the mask token does not fit the prompt or the model.
+    TypeError
+        If ``spans`` or ``mask`` has the wrong type.
     """
     if isinstance(tokens, TeacherForced):
         if prompt_length is None:
