@@ -32,6 +32,25 @@ __all__ = ["Circuit", "extract_circuit", "unit_scores", "roc_auc", "interaction_
 EXACT_SEARCH_MAX_N = 16
 
 
+def units_mask(units: Iterable[int], n: int) -> np.ndarray:
+    """Return the mask that keeps exactly ``units``.
+
+    Parameters
+    ----------
+    units : iterable of int
+        Unit indices.
+    n : int
+        Number of units.
+
+    Returns
+    -------
+    numpy.ndarray
+        Bool [n]: True for ``units``.
+    """
+    m = np.zeros(n, dtype=bool)
+    m[list(units)] = True
+    return m
+
 @dataclass
 class Circuit:
     """A set of kept units, the interactions among them, and how well it reproduces the behaviour."""
@@ -53,9 +72,7 @@ class Circuit:
         numpy.ndarray
             Bool [n]: True for the circuit's units.
         """
-        m = np.zeros(self.n, dtype=bool)
-        m[list(self.units)] = True
-        return m
+        return units_mask(self.units, self.n)
 
     def evaluate(self, f: Callable[[np.ndarray], Any]) -> dict[str, float]:
         """Run the real value function: clean, everything ablated, only the circuit kept, the circuit ablated.
