@@ -11,7 +11,8 @@ import struct
 
 import numpy as np
 
-from .sqlite import StoreError, checked_batch
+from .batch import checked_batch
+from .sqlite import StoreError
 
 __all__ = ["MemoryStore"]
 

@@ -36,6 +36,8 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
+from .batch import checked_batch
+
 __all__ = ["DB_NAME", "MaskStore", "StoreError"]
 
 DB_NAME = "store.sqlite"
@@ -43,37 +45,6 @@ _FORMAT = "spex_mech.MaskStore"
 _VERSION = 2
 _CHUNK = 500  # keys per SELECT ... IN (...): below SQLite's bound-parameter limit
 EXPORT_BOOL_CELLS = 1 << 24  # export_npz also writes bool masks up to this many mask cells
-
-
-def checked_batch(masks: Any, values: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return a batch to record as bool masks and float64 values, checking shapes and finiteness.
-
-    Parameters
-    ----------
-    masks : array_like
-        Bool (or 0/1) ``[B, n]``.
-    values : array_like
-        ``[B]``, finite.
-    n : int
-        Number of units of the store.
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        ``masks`` (bool ``[B, n]``) and ``values`` (float64 ``[B]``).
-
-    Raises
-    ------
-    ValueError
-        If the shapes disagree or a value is not finite.
-    """
-    masks = np.asarray(masks, dtype=bool)
-    values = np.asarray(values, dtype=np.float64)
-    if masks.ndim != 2 or masks.shape[1] != n or values.shape != (masks.shape[0],):
-        raise ValueError("append needs masks [B, n] and values [B]")
-    if not np.isfinite(values).all():
-        raise ValueError("append: values must be finite")
-    return masks, values
 
 
 class StoreError(ValueError):
