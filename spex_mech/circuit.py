@@ -126,12 +126,18 @@ class Circuit:
         return "\n".join(lines)
 
 
-def _surrogate_fraction(result: Interactions, masks: np.ndarray) -> np.ndarray:
+def _surrogate_ends(result: Interactions) -> tuple[np.ndarray, float]:
+    """Return f̂ at (all kept, all ablated) and their difference; refuse a surrogate with no effect."""
     n = result.n
     ends = result.predict(np.stack([np.ones(n, bool), np.zeros(n, bool)]))
     effect = ends[0] - ends[1]
     if effect == 0:
         raise ValueError("the surrogate predicts no effect (f̂(all kept) = f̂(all ablated)); nothing to explain")
+    return ends, effect
+
+
+def _surrogate_fraction(result: Interactions, masks: np.ndarray) -> np.ndarray:
+    ends, effect = _surrogate_ends(result)
     return (result.predict(masks) - ends[1]) / effect
 
 
@@ -216,15 +222,11 @@ def _greedy_prune(result: Interactions, fraction: float) -> tuple[np.ndarray, fl
     The others never change the surrogate: they go first, all at once. The work runs on a spectrum
     re-indexed to those units, so each step costs O(k²) for k involved units whatever n is.
     """
-    n = result.n
     tol = (1.0 - fraction) + 1e-12
     keys = result.keys
     involved = np.unique(keys[keys >= 0])
     k = involved.shape[0]
-    ends = result.predict(np.stack([np.ones(n, bool), np.zeros(n, bool)]))
-    effect = ends[0] - ends[1]
-    if effect == 0:
-        raise ValueError("the surrogate predicts no effect (f̂(all kept) = f̂(all ablated)); nothing to explain")
+    ends, effect = _surrogate_ends(result)
     local = np.where(keys >= 0, np.searchsorted(involved, np.where(keys >= 0, keys, 0)), -1)
 
     def share(masks: np.ndarray) -> np.ndarray:
