@@ -32,6 +32,25 @@ __all__ = ["Circuit", "extract_circuit", "unit_scores", "roc_auc", "interaction_
 EXACT_SEARCH_MAX_N = 16
 
 
+def units_mask(units: Iterable[int], n: int) -> np.ndarray:
+    """Return the mask that keeps exactly ``units``.
+
+    Parameters
+    ----------
+    units : iterable of int
+        Unit indices.
+    n : int
+        Number of units.
+
+    Returns
+    -------
+    numpy.ndarray
+        Bool [n]: True for ``units``.
+    """
+    m = np.zeros(n, dtype=bool)
+    m[list(units)] = True
+    return m
+
 @dataclass
 class Circuit:
     """A set of kept units, the interactions among them, and how well it reproduces the behaviour."""
@@ -53,9 +72,7 @@ class Circuit:
         numpy.ndarray
             Bool [n]: True for the circuit's units.
         """
-        m = np.zeros(self.n, dtype=bool)
-        m[list(self.units)] = True
-        return m
+        return units_mask(self.units, self.n)
 
     def evaluate(self, f: Callable[[np.ndarray], Any]) -> dict[str, float]:
         """Run the real value function: clean, everything ablated, only the circuit kept, the circuit ablated.
@@ -109,12 +126,18 @@ class Circuit:
         return "\n".join(lines)
 
 
-def _surrogate_fraction(result: Interactions, masks: np.ndarray) -> np.ndarray:
+def _surrogate_ends(result: Interactions) -> tuple[np.ndarray, float]:
+    """Return f̂ at (all kept, all ablated) and their difference; refuse a surrogate with no effect."""
     n = result.n
     ends = result.predict(np.stack([np.ones(n, bool), np.zeros(n, bool)]))
     effect = ends[0] - ends[1]
     if effect == 0:
         raise ValueError("the surrogate predicts no effect (f̂(all kept) = f̂(all ablated)); nothing to explain")
+    return ends, effect
+
+
+def _surrogate_fraction(result: Interactions, masks: np.ndarray) -> np.ndarray:
+    ends, effect = _surrogate_ends(result)
     return (result.predict(masks) - ends[1]) / effect
 
 
@@ -199,15 +222,11 @@ def _greedy_prune(result: Interactions, fraction: float) -> tuple[np.ndarray, fl
     The others never change the surrogate: they go first, all at once. The work runs on a spectrum
     re-indexed to those units, so each step costs O(k²) for k involved units whatever n is.
     """
-    n = result.n
     tol = (1.0 - fraction) + 1e-12
     keys = result.keys
     involved = np.unique(keys[keys >= 0])
     k = involved.shape[0]
-    ends = result.predict(np.stack([np.ones(n, bool), np.zeros(n, bool)]))
-    effect = ends[0] - ends[1]
-    if effect == 0:
-        raise ValueError("the surrogate predicts no effect (f̂(all kept) = f̂(all ablated)); nothing to explain")
+    ends, effect = _surrogate_ends(result)
     local = np.where(keys >= 0, np.searchsorted(involved, np.where(keys >= 0, keys, 0)), -1)
 
     def share(masks: np.ndarray) -> np.ndarray:

@@ -58,6 +58,11 @@ def and_features(terms: Sequence[tuple[int, ...]], masks: np.ndarray) -> np.ndar
     return spec.and_features(spec.canonical_keys(terms), masks, masks.shape[1])
 
 
+
+def _held_out_sse(A: np.ndarray, y: np.ndarray, train: np.ndarray, held: np.ndarray, alpha: float) -> float:
+    """Fit :func:`_ridge` on the ``train`` rows of ``A`` and return its squared error summed over ``held``."""
+    return float(np.sum((y[held] - A[held] @ _ridge(A[train], y[train], alpha)) ** 2))
+
 def _ridge(A: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
     """Ridge with an unpenalised intercept column (column 0 is ∅ = all ones): [intercept, β...].
 
@@ -343,10 +348,10 @@ def growth_cv_mse(
         count += held.shape[0]
         inner = inner_folds(train.shape[0], len(folds), rng)
         grown = grow_and_terms(mobius, masks[train], y[train], inner, max_order=max_order, alpha=alpha, pairs=pairs)
-        err = float(np.sum((y[held] - start[held] @ _ridge(start[train], y[train], alpha)) ** 2))
+        err = _held_out_sse(start, y, train, held, alpha)
         before += err
         if grown is not None:
             A = and_features(list(grown["terms"]), masks)
-            err = float(np.sum((y[held] - A[held] @ _ridge(A[train], y[train], alpha)) ** 2))
+            err = _held_out_sse(A, y, train, held, alpha)
         after += err
     return before / max(1, count), after / max(1, count)

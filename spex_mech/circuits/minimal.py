@@ -34,7 +34,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from .._text import name_list
-from ..circuit import EXACT_SEARCH_MAX_N
+from ..circuit import EXACT_SEARCH_MAX_N, units_mask
 from ..results.interactions import Interactions
 from ..transforms import all_masks, popcount
 from ..valuefn import ValueFunction
@@ -74,9 +74,7 @@ class MinimalCircuit:
         numpy.ndarray
             Bool [n]: True for the circuit's units.
         """
-        m = np.zeros(self.n, dtype=bool)
-        m[list(self.units)] = True
-        return m
+        return units_mask(self.units, self.n)
 
     def summary(self) -> str:
         """Return a few lines: the circuit, what was measured, the search, the tolerance and any warnings.

@@ -33,6 +33,13 @@ _DENSE_TOL = 1e-12
 _codes_to_keys = codes_to_keys  # the name this module used before terms.py held it
 
 
+def _keys_and_values(mapping: Mapping[Sequence[int], float]) -> tuple[np.ndarray, np.ndarray]:
+    """Return the padded supports and float64 values of a mapping {unit-index tuple: value}, in its order."""
+    items = list(mapping.items())
+    keys = spec.canonical_keys([k for k, _ in items])
+    return keys, np.array([v for _, v in items], dtype=np.float64)
+
+
 class Interactions:
     """A sparse interaction spectrum over ``n`` units.
 
@@ -129,9 +136,7 @@ class Interactions:
         Interactions
             The result.
         """
-        items = list(coefficients.items())
-        keys = spec.canonical_keys([k for k, _ in items])
-        return cls(keys, np.array([v for _, v in items], dtype=np.float64), n, **kw)
+        return cls(*_keys_and_values(coefficients), n, **kw)
 
     @classmethod
     def from_mobius(cls, dividends: Mapping[Sequence[int], float], n: int, **kw: Any) -> "Interactions":
@@ -151,9 +156,7 @@ class Interactions:
         Interactions
             The result.
         """
-        items = list(dividends.items())
-        keys = spec.canonical_keys([k for k, _ in items])
-        fk, fv = spec.mobius_to_fourier(keys, np.array([v for _, v in items], dtype=np.float64))
+        fk, fv = spec.mobius_to_fourier(*_keys_and_values(dividends))
         return cls(fk, fv, n, **kw)
 
     @classmethod

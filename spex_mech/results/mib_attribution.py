@@ -88,8 +88,7 @@ def mib_neuron_attribution(game: Any, at: str = "clean") -> Interactions:
     TypeError
         When ``game`` is not an AblationGame.
     """
-    from ..algorithms.baselines.attribution import _the_game
-    from ..engine.ablations import run_with_fwd_hooks
+    from ..algorithms.baselines.attribution import _gated, _open_gate, _the_game, _value_and_grads
     from ..units.mib import neuron_id
 
     if at not in ("clean", "ablated"):
@@ -101,9 +100,7 @@ def mib_neuron_attribution(game: Any, at: str = "clean") -> Interactions:
     for group, kind in plan:
         width = None if kind == "coordinates" else int(g.dims["d_model"] or 0)
         shape = (group.size,) if width is None else (group.size, width)
-        gate = torch.ones(shape, dtype=torch.float32, device=g.device)
-        gate[group.slices] = base
-        gate.requires_grad_(True)
+        gate = _open_gate(group, shape, base, g.device)
         gates.append(gate)
 
         def fn(act: torch.Tensor, hook: Any = None, group=group, gate=gate) -> torch.Tensor:
@@ -114,19 +111,10 @@ def mib_neuron_attribution(game: Any, at: str = "clean") -> Interactions:
                     f"after dim {group.dim}"
                 )
             w = gate.reshape((1,) * len(lead) + tuple(gate.shape)).to(act.dtype)
-            if group.reference is None:
-                return w * act
-            ref = group.reference[0].to(act.dtype)  # drop the mask axis: [1 or P, ...] against act [P, ...]
-            return ref + w * (act - ref)
+            return _gated(act, w, group.reference)
 
         hooks.append((group.hook, fn))
-    idx = torch.arange(g.n_prompts, device=g.device)
-    with torch.enable_grad(), g._eval_mode():
-        logits = run_with_fwd_hooks(g.model, g.tokens, hooks)
-        value = g.metric(g._gather_positions(logits, idx)[None]).double().mean()
-        if not torch.isfinite(value):
-            raise ValueError(f"the metric is not finite at the {at} state ({float(value)})")
-        grads = torch.autograd.grad(value, gates, allow_unused=True)
+    value, grads = _value_and_grads(g, hooks, gates, at)
     per_column: dict[int, tuple[list[str], list[str], np.ndarray]] = {}
     for (group, kind), gate, grad in zip(plan, gates, grads):
         grad = np.zeros(tuple(gate.shape)) if grad is None else grad.double().cpu().numpy()

@@ -11,6 +11,7 @@ import struct
 
 import numpy as np
 
+from .batch import checked_batch
 from .sqlite import StoreError
 
 __all__ = ["MemoryStore"]
@@ -73,12 +74,7 @@ class MemoryStore:
         StoreError
             If a mask is already recorded with a different value.
         """
-        masks = np.asarray(masks, dtype=bool)
-        values = np.asarray(values, dtype=np.float64)
-        if masks.ndim != 2 or masks.shape[1] != self.n or values.shape != (masks.shape[0],):
-            raise ValueError("append needs masks [B, n] and values [B]")
-        if not np.isfinite(values).all():
-            raise ValueError("append: values must be finite")
+        masks, values = checked_batch(masks, values, self.n)
         for row, value in zip(self._pack(masks), values.tolist()):
             key = row.tobytes()
             old = self._values.setdefault(key, value)

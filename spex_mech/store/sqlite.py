@@ -36,6 +36,8 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
+from .batch import checked_batch
+
 __all__ = ["DB_NAME", "MaskStore", "StoreError"]
 
 DB_NAME = "store.sqlite"
@@ -355,12 +357,7 @@ class MaskStore:
             If a mask is already stored with a different value, or the write fails (the batch is rolled
             back).
         """
-        masks = np.asarray(masks, dtype=bool)
-        values = np.asarray(values, dtype=np.float64)
-        if masks.ndim != 2 or masks.shape[1] != self.n or values.shape != (masks.shape[0],):
-            raise ValueError("append needs masks [B, n] and values [B]")
-        if not np.isfinite(values).all():
-            raise ValueError("append: values must be finite")
+        masks, values = checked_batch(masks, values, self.n)
         packed = self._pack(masks)
         records = []
         for row, value in zip(packed, values.tolist()):

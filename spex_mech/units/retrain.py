@@ -189,6 +189,10 @@ class BatchedLogisticRegression:
         """
         return torch.einsum("md,bdc->bmc", self.features(X), W)
 
+    def _label_tensor(self, y: Any) -> torch.Tensor:
+        """Return labels as a long tensor [m] on this model's device."""
+        return torch.as_tensor(np.atleast_1d(np.asarray(y)), dtype=torch.long, device=self.device)
+
     def margin(self, W: torch.Tensor, X: Any, y: Any) -> torch.Tensor:
         """Compute the correct-class margin ``logit[y] − max_{c≠y} logit[c]`` (the datamodels target).
 
@@ -207,7 +211,7 @@ class BatchedLogisticRegression:
             Margins [B, m].
         """
         logits = self.logits(W, X)
-        y = torch.as_tensor(np.atleast_1d(np.asarray(y)), dtype=torch.long, device=self.device)
+        y = self._label_tensor(y)
         correct = logits[:, torch.arange(logits.shape[1]), y]
         others = logits.clone()
         others[:, torch.arange(logits.shape[1]), y] = -math.inf
@@ -231,5 +235,5 @@ class BatchedLogisticRegression:
             Log-probabilities [B, m].
         """
         logp = torch.log_softmax(self.logits(W, X), dim=-1)
-        y = torch.as_tensor(np.atleast_1d(np.asarray(y)), dtype=torch.long, device=self.device)
+        y = self._label_tensor(y)
         return logp[:, torch.arange(logp.shape[1]), y]

@@ -24,7 +24,7 @@ or a product whose other factor is ablated — scores 0 and is dropped.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
@@ -73,6 +73,40 @@ def attribution_scores(game: Any, at: str = "clean") -> np.ndarray:
     return _gradients(game, at)[0]
 
 
+def _open_gate(group: Any, shape: tuple[int, ...], base: float, device: Any) -> torch.Tensor:
+    """Return a float32 gate of ones, ``base`` at the group's unit slices, that records its gradient."""
+    gate = torch.ones(shape, dtype=torch.float32, device=device)
+    gate[group.slices] = base
+    gate.requires_grad_(True)
+    return gate
+
+
+def _gated(act: torch.Tensor, w: torch.Tensor, reference: Optional[torch.Tensor]) -> torch.Tensor:
+    """Return ``act`` moved towards the group's reference by ``1 − w`` (scaled by ``w`` without one)."""
+    if reference is None:
+        return w * act
+    ref = reference[0].to(act.dtype)  # drop the mask axis: [1 or P, ...] against act [P, ...]
+    return ref + w * (act - ref)
+
+
+def _value_and_grads(g: Any, hooks: list, gates: list[torch.Tensor], at: str) -> tuple[torch.Tensor, tuple]:
+    """Run one forward pass with ``hooks``; return the mean metric and its gradient for each gate.
+
+    Raises ``ValueError`` when the metric is not finite at the state ``at``.
+    """
+    from ...capture import run_with_fwd_hooks
+
+    idx = torch.arange(g.n_prompts, device=g.device)
+    with torch.enable_grad(), g._eval_mode():
+        logits = run_with_fwd_hooks(g.model, g.tokens, hooks)
+        read = g._gather_positions(logits, idx)
+        value = g.metric(read[None]).double().mean()
+        if not torch.isfinite(value):
+            raise ValueError(f"the metric is not finite at the {at} state ({float(value)})")
+        grads = torch.autograd.grad(value, gates, allow_unused=True)
+    return value, grads
+
+
 def _gradients(game: Any, at: str) -> tuple[np.ndarray, float]:
     """(∂f/∂x at the state, f at the state) from one forward and one backward pass."""
     if at not in ("clean", "ablated"):
@@ -84,9 +118,7 @@ def _gradients(game: Any, at: str) -> tuple[np.ndarray, float]:
     gates = []
     hooks = []
     for group in g.groups:
-        gate = torch.ones(group.size, dtype=torch.float32, device=g.device)
-        gate[group.slices] = base
-        gate.requires_grad_(True)
+        gate = _open_gate(group, (group.size,), base, g.device)
         gates.append(gate)
 
         def fn(act: torch.Tensor, hook: Any = None, group=group, gate=gate) -> torch.Tensor:
@@ -98,22 +130,10 @@ def _gradients(game: Any, at: str) -> tuple[np.ndarray, float]:
             shape = [1] * act.ndim
             shape[group.dim] = group.size
             w = gate.reshape(shape).to(act.dtype)
-            if group.reference is None:
-                return w * act
-            ref = group.reference[0].to(act.dtype)  # drop the mask axis: [1 or P, ...] against act [P, ...]
-            return ref + w * (act - ref)
+            return _gated(act, w, group.reference)
 
         hooks.append((group.hook, fn))
-    from ...capture import run_with_fwd_hooks
-
-    idx = torch.arange(g.n_prompts, device=g.device)
-    with torch.enable_grad(), g._eval_mode():
-        logits = run_with_fwd_hooks(g.model, g.tokens, hooks)
-        read = g._gather_positions(logits, idx)
-        value = g.metric(read[None]).double().mean()
-        if not torch.isfinite(value):
-            raise ValueError(f"the metric is not finite at the {at} state ({float(value)})")
-        grads = torch.autograd.grad(value, gates, allow_unused=True)
+    value, grads = _value_and_grads(g, hooks, gates, at)
     out = np.zeros(g.n)
     for group, grad in zip(g.groups, grads):
         if grad is None:
