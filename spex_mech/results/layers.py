@@ -14,13 +14,13 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..hooks import block_layer
 from . import spectrum as spec
 from .interactions import Interactions
 
 __all__ = ["LayerSummary", "layer_summary", "unit_layers"]
 
 _LABEL = re.compile(r"^L(\d+)(H|N)(\d+)$")
-_ID_LAYER = re.compile(r"^blocks\.(\d+)\.")
 
 
 def unit_layers(labels: Sequence[str], ids: Optional[Sequence[str]] = None) -> list[Optional[int]]:
@@ -42,9 +42,9 @@ def unit_layers(labels: Sequence[str], ids: Optional[Sequence[str]] = None) -> l
     """
     out = []
     for j, lab in enumerate(labels):
-        m = _ID_LAYER.match(ids[j]) if ids is not None and j < len(ids) else None
-        if m:
-            out.append(int(m.group(1)))
+        layer = block_layer(ids[j]) if ids is not None and j < len(ids) else None
+        if layer is not None:
+            out.append(layer)
             continue
         m = _LABEL.match(lab)
         out.append(int(m.group(1)) if m else None)
