@@ -14,6 +14,9 @@ position, where there is no next token), the clean model's own top-1 prediction 
 >>> metrics.logit_diff(" Mary", " John")                           # answer strings (one token each)
 >>> metrics.logprob(position=[[10, 11, 12], [8, 9]])               # next-token log-prob, ragged
 >>> metrics.custom(lambda logits: logits[..., -1, 3])              # any callable on the logits
+
+Length: one job (what a game's forward pass is scored by: position and target resolution, the
+:class:`Metric` base, four metrics and their public constructors with numpydoc sections).
 """
 
 from __future__ import annotations

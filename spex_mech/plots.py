@@ -20,6 +20,9 @@ plain :class:`matplotlib.figure.Figure` objects (headless savefig works), except
 already imported pyplot or runs in a Jupyter kernel: then they are pyplot figures on the configured
 backend, so notebooks display them inline as before. Save with
 ``fig.savefig("x.png")`` or ``"x.svg"``; in a notebook a returned figure displays as any other.
+
+Length: one short function per figure, sharing the style constants and the axis-label helpers; each
+carries a full numpydoc parameter list.
 """
 
 from __future__ import annotations

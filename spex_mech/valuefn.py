@@ -7,6 +7,9 @@ evaluations and reports offending rows by index.
 A value function may set ``accepts_packed = True``: algorithms that build their masks bit-packed (SPEX)
 then hand it :class:`PackedMasks` (8 units per byte) instead of bool arrays; every other caller still
 passes bool ``[B, n]``. Without the attribute a value function only ever sees bool masks.
+
+Length: one job (the value-function contract: packed masks, resolving n / labels / ids, the mask and value
+checks, and the wrapper that counts evaluations), each with its numpydoc sections.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ CPR = ∫ F_keep dx (higher is better), CMD = ∫ |1 − F_keep| dx (lower is be
 
 Every mask of every curve goes to the value function in one batched call; the two end points
 f(1) and f(0) are shared.
+
+Length: one job (measuring faithfulness curves: the size grid, MIB's areas, the warnings and the measuring
+loop), each part with its numpydoc sections.
 """
 
 from __future__ import annotations

@@ -15,6 +15,9 @@ Guarantees:
   finishes and masks already evaluated are answered from the record. If ``train_fn`` or ``eval_fn``
   fails for a mask, the finished retrainings are kept and a :class:`RetrainError` names the offending
   mask row and its units.
+
+Length: one class, :class:`TrainingSubsets`, with its seed helper and error type; its checks of groups,
+learners and stores and its numpydoc docstrings make up most of the lines.
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ a crash at any moment leaves either the whole batch or none of it. Query a run w
 :class:`~spex_mech.games.StoredValueFunction` wraps any value function over such a store: masks already
 in it are answered from it, only new ones are evaluated, and each finished batch is committed before
 the next starts.
+
+Length: one class, :class:`MaskStore` (schema, identity, append, lookup, load, export), whose transaction
+and checksum logic is kept in one place on purpose.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ Any other :mod:`spex_mech.metrics` metric works too, and token units add to comp
 >>> out = original_output(model, prompt_ids, max_new_tokens=3)
 >>> units = TokenUnits(model, out, spans=[(1, 3), (3, 4), (4, 7)])   # units over the prompt part
 >>> game = AblationGame(model, units, out.tokens, out.metric())
+
+Length: one job (token units: teacher forcing, span resolution, the mask baseline and :func:`TokenUnits`),
+each with its numpydoc sections.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 :class:`Settings` holds the validated options of the support search and its post-steps; the other
 records derive from :class:`~spex_mech.results.params.ParamsBase`, so they read like the dicts they
 replace (``params["validation_r2"]``) and become plain JSON via ``to_dict``.
+
+Length: the typed records the stages hand each other and the result's params, each a frozen dataclass
+with its fields documented under ``Attributes``; one schema, kept in one place so the stages cannot drift apart.
 """
 
 from __future__ import annotations
