@@ -155,3 +155,12 @@ def test_dataframe_has_basis_order_labels_and_hook_ids():
     assert row["labels"] == "A × C" and row["ids"] == ("blocks.0.attn.hook_z[0]", "blocks.1.attn.hook_z[0]")
     assert row["value"] == pytest.approx(-0.5) and row["basis"] == "mobius"
     assert set(r.to_dataframe("k-SII")["basis"]) == {"k-SII"}
+
+
+def test_mib_node_names_read_ids_through_the_hook_parser():
+    assert mib_node_name("blocks.1.attn.hook_z[2]") == "a1.h2"
+    assert mib_node_name("blocks.1.attn.hook_result[2]") == "a1.h2"  # the same head, masked after W_O
+    assert mib_node_name("blocks.0.hook_mlp_out") == "m0"
+    others = ("blocks.0.mlp.hook_post[3]", "blocks.0.hook_mlp_out[:, :, 3]", "tokens[2]", "blocks.0.attn.hook_q[1]")
+    for other in others:
+        assert mib_node_name(other) is None, other

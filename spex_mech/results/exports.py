@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 import numpy as np
 
+from ..hooks import block_hook, block_layer, head_of_unit_id
+
 if TYPE_CHECKING:  # pragma: no cover
     from .interactions import Interactions
 
@@ -35,9 +37,6 @@ SHAPIQ_INDICES = {
     "MOEBIUS": "Moebius",
 }
 
-_HEAD_ID = re.compile(r"^blocks\.(\d+)\.attn\.hook_z\[(\d+)\]$")
-_MLP_OUT_ID = re.compile(r"^blocks\.(\d+)\.hook_mlp_out$")
-_NEURON_ID = re.compile(r"^blocks\.(\d+)\.mlp\.hook_post\[(\d+)\]$")
 
 
 def shapiq_payload(result: "Interactions", index: str = "k-SII", max_order: int = 2) -> dict[str, Any]:
@@ -144,15 +143,15 @@ def mib_node_name(unit_id: str) -> Optional[str]:
     Returns
     -------
     str or None
-        ``blocks.1.attn.hook_z[2]`` → ``a1.h2``, ``blocks.0.hook_mlp_out`` → ``m0``; None for neurons,
-        tokens, data groups.
+        ``blocks.1.attn.hook_z[2]`` (or ``hook_result[2]``) → ``a1.h2``, ``blocks.0.hook_mlp_out`` → ``m0``;
+        None for neurons, tokens, data groups.
     """
-    m = _HEAD_ID.match(unit_id)
-    if m:
-        return f"a{m.group(1)}.h{m.group(2)}"
-    m = _MLP_OUT_ID.match(unit_id)
-    if m:
-        return f"m{m.group(1)}"
+    head = head_of_unit_id(unit_id)
+    if head is not None:
+        return f"a{head[0]}.h{head[1]}"
+    layer = block_layer(unit_id)
+    if layer is not None and unit_id == block_hook(layer, "hook_mlp_out"):
+        return f"m{layer}"
     return None
 
 
