@@ -88,16 +88,6 @@ def build_raising():
 # ---------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    if started:
-        ray.shutdown()
-
-
 def _alive_actors(wait: float = 10.0) -> int:
     """Actors of this cluster not yet DEAD, from the GCS actor table (the state API without a dashboard);
     waits up to ``wait`` seconds for kills to land."""
