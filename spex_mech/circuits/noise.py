@@ -10,12 +10,12 @@ se(F)² = var(ψ) / S (sample variance, S samples), and se(m(N) − m(∅))² = 
 
 Samples come from, in this order (:func:`sample_values`):
 
-1. ``f.per_prompt_values(masks)`` → ``[B, P]``, if ``f`` has it (any value function may offer it);
-2. an :class:`~spex_mech.AblationGame` (or a wrapper holding one as ``.game`` / ``.f``): its metric's
-   per-prompt values, recorded during one ordinary call of the game (their mean is the game's value);
-3. ``repeats ≥ 2``: ``f`` called that many times on the same masks — for stochastic games (random
+1. ``per_prompt_values(masks)`` → ``[B, P]`` of ``f``, or of the game a wrapper holds as ``.game`` / ``.f``
+   (an :class:`~spex_mech.AblationGame` has it: the metric of every prompt, whose mean is the game's value;
+   any value function may offer it);
+2. ``repeats ≥ 2``: ``f`` called that many times on the same masks — for stochastic games (random
    ablation references), each call one sample;
-4. otherwise none: a plain deterministic callable gives no noise estimate, and the warnings use the
+3. otherwise none: a plain deterministic callable gives no noise estimate, and the warnings use the
    fixed tolerance ``noise`` (:data:`~spex_mech.circuits.curves.DEFAULT_NOISE`, 0.05 of the effect)
    instead — stated in :attr:`FaithfulnessNoise.method`.
 
@@ -61,64 +61,28 @@ class FaithfulnessNoise:
         return bool(np.isfinite(self.effect_se))
 
 
-def _recorded_game(f: Any) -> Optional[Any]:
-    """Return the AblationGame inside ``f`` (itself or a wrapper's ``.game`` / ``.f``), or None.
+def _per_prompt_source(f: Any) -> Optional[Callable[[np.ndarray], Any]]:
+    """Return the ``per_prompt_values`` of ``f`` or of the game it wraps (``.game`` / ``.f``), or None.
 
     Parameters
     ----------
     f : Any
-        The game or a wrapper.
+        The game or a wrapper (e.g. a store in front of an :class:`~spex_mech.AblationGame`).
 
     Returns
     -------
-    AblationGame or None
-        The game found.
+    callable or None
+        ``per_prompt_values(masks) -> [B, S]`` found.
     """
     inner = f
     for _ in range(4):
         if inner is None:
             return None
-        if hasattr(inner, "metric") and hasattr(inner, "n_prompts") and hasattr(inner, "groups"):
-            return inner
+        offered = getattr(inner, "per_prompt_values", None)
+        if callable(offered):
+            return offered
         inner = getattr(inner, "game", None) or getattr(inner, "f", None)
     return None
-
-
-class _RecordingMetric:
-    """Stands in for a game's metric during one call; keeps every [mask, prompt] block it returns.
-
-    Parameters
-    ----------
-    metric : Any
-        The game's metric.
-    """
-
-    def __init__(self, metric: Any):
-        self._metric = metric
-        self.blocks: list[np.ndarray] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._metric, name)
-
-    def __call__(self, logits: Any) -> Any:
-        vals = self._metric(logits)
-        self.blocks.append(vals.double().cpu().numpy())
-        return vals
-
-
-def _game_per_prompt(game: Any, masks: np.ndarray) -> np.ndarray:
-    recorder = _RecordingMetric(game.metric)
-    game.metric = recorder
-    try:
-        means = game(masks)
-    finally:
-        game.metric = recorder._metric
-    per = np.concatenate(recorder.blocks, axis=0)
-    same = per.shape == (masks.shape[0], int(game.n_prompts))
-    same = same and np.allclose(per.mean(axis=1), means, rtol=1e-9, atol=1e-12)
-    if not same:
-        raise RuntimeError("per-prompt metric values recorded from the game do not reproduce its averages")
-    return per
 
 
 def sample_values(
@@ -147,12 +111,9 @@ def sample_values(
         For samples that are not ``[B, S]`` or not finite (naming the row and sample).
     """
     masks = np.asarray(masks, dtype=bool)
-    offered = getattr(f, "per_prompt_values", None)
-    game = _recorded_game(f)
-    if callable(offered):
+    offered = _per_prompt_source(f)
+    if offered is not None:
         got = np.asarray(offered(masks), dtype=np.float64), "per-prompt values"
-    elif game is not None:
-        got = _game_per_prompt(game, masks), "per-prompt values"
     elif repeats >= 2:
         got = np.stack([np.asarray(f(masks), dtype=np.float64) for _ in range(repeats)], axis=1), "repeated evaluations"
     else:

@@ -453,19 +453,46 @@ class AblationGame:
         Returns
         -------
         numpy.ndarray
-            float64 ``[B]``.
+            Float64 ``[B]``.
 
         Raises
         ------
         ValueError
             On masks of the wrong width or non-binary entries, or non-finite metric values (naming the rows).
         """
+        return self._evaluate(masks, per_prompt=False)
+
+    def per_prompt_values(self, masks: Any) -> np.ndarray:
+        """Return the metric of every prompt for each mask row, float64 [B, n_prompts].
+
+        The same forward passes as a call (and counted as evaluations the same way); a call returns the
+        mean over the prompts of these values. Faithfulness noise estimates read them
+        (:mod:`spex_mech.circuits.noise`).
+
+        Parameters
+        ----------
+        masks : array-like or PackedMasks
+            As for a call.
+
+        Returns
+        -------
+        numpy.ndarray
+            Float64 ``[B, n_prompts]``.
+
+        Raises
+        ------
+        ValueError
+            As for a call.
+        """
+        return self._evaluate(masks, per_prompt=True)
+
+    def _evaluate(self, masks: Any, per_prompt: bool) -> np.ndarray:
         packed = isinstance(masks, PackedMasks)
         if packed and masks.n != self.n:
             raise ValueError(f"mask width {masks.n} does not match the {self.n} units")
         arr = masks if packed else to_mask_array(masks, self.n)
         total = arr.shape[0]
-        out = np.empty(total, dtype=np.float64)
+        out = np.empty((total, self.n_prompts) if per_prompt else total, dtype=np.float64)
         if total == 0:
             return out
         per = max(1, self.rows_per_pass // self.n_prompts)
@@ -505,12 +532,16 @@ class AblationGame:
                         self._shrink_rows(per * self.n_prompts)
                         continue
                     vals = self.metric(logits)
-                    out[start : start + chunk.shape[0]] = vals.double().mean(dim=1).cpu().numpy()
+                    vals = vals.double() if per_prompt else vals.double().mean(dim=1)
+                    out[start : start + chunk.shape[0]] = vals.cpu().numpy()
                     bar.update(chunk.shape[0])
                     start += chunk.shape[0]
         finally:
             bar.close()
-        out = check_values(out, arr, what="metric")
+        if per_prompt:
+            check_values(out.mean(axis=1), arr, what="metric")  # names the rows with a non-finite value
+        else:
+            out = check_values(out, arr, what="metric")
         self.n_evaluations += total
         return out
 
